@@ -1,0 +1,91 @@
+using Microsoft.ML.OnnxRuntime;
+using TStitch.Sampling;
+
+namespace TStitch.Models;
+
+public sealed class OnnxDenoiserOptions
+{
+    /// <summary>ONNX Runtime intra-op threads; 0 lets ORT choose (all cores).</summary>
+    public int IntraOpThreads { get; set; }
+    /// <summary>
+    /// Run on CUDA. Needs the Microsoft.ML.OnnxRuntime.Gpu native package in place of the CPU one
+    /// (same managed API; build with -p:OnnxRuntimePackage=Gpu where that package is served).
+    /// </summary>
+    public bool UseCuda { get; set; }
+    public int CudaDeviceId { get; set; }
+}
+
+/// <summary>
+/// An <see cref="IDenoiser"/> running an ONNX model in process. One InferenceSession per model,
+/// created once (ORT sessions are safe for concurrent Run); inputs wrap the managed arrays without a
+/// copy and the output is written straight into a pre-sized managed buffer.
+/// </summary>
+public sealed class OnnxDenoiser : IDenoiser, IDisposable
+{
+    private readonly InferenceSession _session;
+    private readonly ModelManifest _manifest;
+    private readonly string[] _inputNames;
+    private readonly string[] _outputNames;
+    private long _runs;
+
+    public DenoiserInfo Info { get; }
+    public ModelManifest Manifest => _manifest;
+    /// <summary>ONNX Runtime runs so far (one per batch, two halves of a guided batch run together).</summary>
+    public long Runs => Interlocked.Read(ref _runs);
+
+    public OnnxDenoiser(string manifestPath, OnnxDenoiserOptions? options = null)
+    {
+        options ??= new OnnxDenoiserOptions();
+        _manifest = ModelManifest.Load(manifestPath);
+        Info = _manifest.ToInfo();
+        var onnxPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(manifestPath))!, _manifest.Onnx);
+        if (!File.Exists(onnxPath))
+            throw new FileNotFoundException($"Manifest '{manifestPath}' names ONNX file '{onnxPath}', which does not exist.", onnxPath);
+        using var so = new SessionOptions { IntraOpNumThreads = options.IntraOpThreads, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        if (options.UseCuda) so.AppendExecutionProvider_CUDA(options.CudaDeviceId);
+        _session = new InferenceSession(onnxPath, so);
+        _inputNames = [_manifest.Io.Latents, _manifest.Io.Timesteps, _manifest.Io.ClassLabels];
+        _outputNames = [_manifest.Io.Output];
+    }
+
+    public static OnnxDenoiser FromDirectory(string directory, string name, OnnxDenoiserOptions? options = null) =>
+        new(Path.Combine(directory, name + ".json"), options);
+
+    public Task<float[]> DenoiseAsync(DenoiseInput input, CancellationToken cancellationToken = default)
+    {
+        input.Validate(Info);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (!Guidance.IsNeeded(input.GuidanceScale))
+            return Task.FromResult(Run(input, cancellationToken));
+        var both = Run(Guidance.WithUnconditionalHalf(input, Info.NullClassId), cancellationToken);
+        return Task.FromResult(Guidance.Combine(both, input.GuidanceScale));
+    }
+
+    /// <summary>One ORT run over the whole batch; returns the C-channel prediction.</summary>
+    public float[] Run(DenoiseInput input, CancellationToken cancellationToken = default)
+    {
+        int b = input.Batch, c = Info.Channels, h = Info.Height, w = Info.Width;
+        int outChannels = _manifest.LearnedSigma ? 2 * c : c;
+        var output = new float[b * outChannels * h * w];
+        using var runOptions = new RunOptions { LogId = _manifest.Name };
+        using var registration = cancellationToken.Register(() => runOptions.Terminate = true);
+        using var latents = OrtValue.CreateTensorValueFromMemory(input.Latents, [b, c, h, w]);
+        using var timesteps = _manifest.TimestepType == "float32"
+            ? OrtValue.CreateTensorValueFromMemory(input.Timesteps.Select(t => (float)t).ToArray(), [b])
+            : OrtValue.CreateTensorValueFromMemory(input.Timesteps.Select(t => (long)t).ToArray(), [b]);
+        using var labels = OrtValue.CreateTensorValueFromMemory(input.ClassLabels.Select(y => (long)y).ToArray(), [b]);
+        using var result = OrtValue.CreateTensorValueFromMemory(output, [b, outChannels, h, w]);
+        try
+        {
+            _session.Run(runOptions, _inputNames, [latents, timesteps, labels], _outputNames, [result]);
+        }
+        catch (OnnxRuntimeException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException(cancellationToken);
+        }
+        Interlocked.Increment(ref _runs);
+        return _manifest.LearnedSigma ? Prediction.DropLearnedSigma(output, b, Info.SampleSize) : output;
+    }
+
+    public void Dispose() => _session.Dispose();
+}

@@ -1,0 +1,69 @@
+using TStitch.Models;
+using TStitch.Models.Zoo;
+using TStitch.Sampling;
+
+namespace TStitch.Quality;
+
+public sealed record SweepOptions
+{
+    public int Samples { get; init; } = 1000;
+    public int Steps { get; init; } = 50;
+    public SamplerKind Sampler { get; init; } = SamplerKind.Ddim;
+    public float GuidanceScale { get; init; } = 1f;
+    public ulong Seed { get; init; } = 7;
+    public string Small { get; init; } = SwitchSchedule.Small;
+    public string Large { get; init; } = SwitchSchedule.Large;
+}
+
+/// <summary>One point of the T-Stitch curve: quality at a small-model fraction and its compute bound.</summary>
+public sealed record SweepPoint(double SmallFraction, int SmallSteps, QualityReport Quality, double RelativeCompute)
+{
+    /// <summary>1 / ((1 - r) + r c): the speedup a perfectly efficient server would get.</summary>
+    public double SpeedupBound => 1 / RelativeCompute;
+}
+
+/// <summary>The speed/quality frontier of small-then-large stitching, measured in process.</summary>
+public static class StitchingSweep
+{
+    /// <summary>Images for labels 0, 1, 2, ... (cycling over classes) with the given schedule.</summary>
+    public static async Task<float[]> SampleAsync(IReadOnlyDictionary<string, IDenoiser> models, SwitchSchedule schedule,
+        SweepOptions options, CancellationToken cancellationToken = default)
+    {
+        var classes = models.Values.First().Info.NumClasses;
+        var labels = Enumerable.Range(0, options.Samples).Select(i => i % classes).ToArray();
+        var trajectory = new Trajectory(new TrajectoryRequest(labels, options.Steps, options.Sampler, schedule, options.GuidanceScale, options.Seed), models);
+        var state = await trajectory.RunAsync(trajectory.Start(), cancellationToken: cancellationToken);
+        return state.Latents;
+    }
+
+    public static async Task<IReadOnlyList<SweepPoint>> RunAsync(IReadOnlyDictionary<string, IDenoiser> models, FidProxy metric,
+        IEnumerable<double> fractions, SweepOptions options, Action<SweepPoint>? onPoint = null, CancellationToken cancellationToken = default)
+    {
+        double c = models[options.Small].Info.RelativeCost / models[options.Large].Info.RelativeCost;
+        var labels = Enumerable.Range(0, options.Samples).Select(i => i % metric.Classes).ToArray();
+        var points = new List<SweepPoint>();
+        foreach (var r in fractions)
+        {
+            var schedule = SwitchSchedule.SmallThenLarge(r, options.Small, options.Large);
+            var samples = await SampleAsync(models, schedule, options, cancellationToken);
+            int smallSteps = schedule.StepsPerModel(options.Steps).GetValueOrDefault(options.Small);
+            double rEff = smallSteps / (double)options.Steps;
+            var point = new SweepPoint(r, smallSteps, metric.Evaluate(samples, labels), (1 - rEff) + rEff * c);
+            points.Add(point);
+            onPoint?.Invoke(point);
+        }
+        return points;
+    }
+
+    /// <summary>Loads every model of a zoo in process.</summary>
+    public static Dictionary<string, IDenoiser> LoadZoo(ModelZoo zoo, OnnxDenoiserOptions? options = null) =>
+        zoo.ModelNames.ToDictionary(n => n, n => (IDenoiser)new OnnxDenoiser(zoo.ManifestPath(n), options));
+
+    /// <summary>The metric for a zoo: held-out split as reference, training split for the k-NN classifier.</summary>
+    public static FidProxy MetricFor(ModelZoo zoo)
+    {
+        var heldOut = zoo.Options.HeldOut();
+        var train = zoo.Options.Train();
+        return new FidProxy(heldOut.Pixels, heldOut.Labels, train.Pixels, train.Labels);
+    }
+}

@@ -1,0 +1,88 @@
+namespace TStitch.Sampling;
+
+/// <summary>One stage of a stitched trajectory: a model and the fraction of the steps it runs.</summary>
+public sealed record SwitchStage(string ModelId, double Fraction);
+
+/// <summary>
+/// T-Stitch's switch points: an ordered list of (model, fraction) stages covering all steps, e.g.
+/// small 0.4 then large 0.6. Stage k runs sampling steps [round(c_{k-1} S), round(c_k S)) where c is
+/// the cumulative fraction, so boundaries never drift and the last stage always ends at S.
+/// </summary>
+public sealed class SwitchSchedule
+{
+    public const string Small = "small";
+    public const string Base = "base";
+    public const string Large = "large";
+    private const double SumTolerance = 1e-6;
+
+    public IReadOnlyList<SwitchStage> Stages { get; }
+
+    public SwitchSchedule(IEnumerable<SwitchStage> stages)
+    {
+        ArgumentNullException.ThrowIfNull(stages);
+        var list = stages.ToList();
+        if (list.Count == 0)
+            throw new ArgumentException("A switch schedule needs at least one stage.", nameof(stages));
+        double sum = 0;
+        for (int k = 0; k < list.Count; k++)
+        {
+            var s = list[k];
+            if (string.IsNullOrWhiteSpace(s.ModelId))
+                throw new ArgumentException($"Stage {k} has an empty model id.", nameof(stages));
+            if (double.IsNaN(s.Fraction) || s.Fraction < 0 || s.Fraction > 1)
+                throw new ArgumentOutOfRangeException(nameof(stages), $"Stage {k} ('{s.ModelId}') has fraction {s.Fraction}; fractions must be in [0, 1].");
+            sum += s.Fraction;
+        }
+        if (Math.Abs(sum - 1) > SumTolerance)
+            throw new ArgumentException($"Stage fractions must sum to 1, got {sum:R} ({string.Join(" + ", list.Select(s => $"{s.ModelId} {s.Fraction}"))}).", nameof(stages));
+        Stages = list;
+    }
+
+    /// <summary>The paper's two-model case: the first <paramref name="smallFraction"/> of steps on small, the rest on large.</summary>
+    public static SwitchSchedule SmallThenLarge(double smallFraction, string small = Small, string large = Large)
+    {
+        if (double.IsNaN(smallFraction) || smallFraction < 0 || smallFraction > 1)
+            throw new ArgumentOutOfRangeException(nameof(smallFraction), $"small_fraction must be in [0, 1], got {smallFraction}.");
+        return new([new(small, smallFraction), new(large, 1 - smallFraction)]);
+    }
+
+    public IEnumerable<string> ModelIds => Stages.Select(s => s.ModelId).Distinct();
+
+    /// <summary>First step of each stage plus S at the end: stage k covers [b[k], b[k+1]).</summary>
+    public int[] Boundaries(int steps)
+    {
+        if (steps < 1) throw new ArgumentOutOfRangeException(nameof(steps), $"steps must be >= 1, got {steps}.");
+        var b = new int[Stages.Count + 1];
+        double cumulative = 0;
+        for (int k = 0; k < Stages.Count; k++)
+        {
+            cumulative += Stages[k].Fraction;
+            b[k + 1] = k == Stages.Count - 1 ? steps : (int)Math.Round(cumulative * steps, MidpointRounding.AwayFromZero);
+            b[k + 1] = Math.Clamp(b[k + 1], b[k], steps);
+        }
+        return b;
+    }
+
+    /// <summary>The model that runs sampling step <paramref name="step"/> of <paramref name="steps"/>.</summary>
+    public string ModelFor(int step, int steps)
+    {
+        if (step < 0 || step >= steps)
+            throw new ArgumentOutOfRangeException(nameof(step), $"step must be in [0, {steps}), got {step}.");
+        var b = Boundaries(steps);
+        for (int k = 0; k < Stages.Count; k++)
+            if (step < b[k + 1]) return Stages[k].ModelId;
+        return Stages[^1].ModelId;
+    }
+
+    /// <summary>How many steps each model runs (models named twice are summed).</summary>
+    public IReadOnlyDictionary<string, int> StepsPerModel(int steps)
+    {
+        var b = Boundaries(steps);
+        var counts = new Dictionary<string, int>();
+        for (int k = 0; k < Stages.Count; k++)
+            counts[Stages[k].ModelId] = counts.GetValueOrDefault(Stages[k].ModelId) + b[k + 1] - b[k];
+        return counts;
+    }
+
+    public override string ToString() => string.Join(" -> ", Stages.Select(s => $"{s.ModelId}:{s.Fraction:0.###}"));
+}
