@@ -29,7 +29,7 @@ public sealed record ModelManifest
     public required int NullClassId { get; init; }
     /// <summary>"int64" (this project's models) or "float32" (common in DiT exports).</summary>
     public string TimestepType { get; init; } = "int64";
-    /// <summary>Measured cost per sample relative to the most expensive model it was built with.</summary>
+    /// <summary>Measured cost per sample relative to the biggest model of its zoo (a timing, so machine dependent).</summary>
     public double RelativeCost { get; init; } = 1.0;
     /// <summary>Measured ONNX Runtime milliseconds per sample (batch in <see cref="CostBatch"/>), on the machine that built it.</summary>
     public double CostMsPerSample { get; init; }

@@ -88,12 +88,13 @@ public sealed class ModelZoo
             costs[spec.Name] = MeasureCostMs(Path.Combine(directory, spec.Name + ".json"), options.CostBatch);
             log($"{spec.Name}: {mixture.Components} components, {bytes.Length / 1024} KiB, {costs[spec.Name]:F3} ms/sample at batch {options.CostBatch} ({clock.ElapsedMilliseconds} ms)");
         }
-        double maxCost = costs.Values.Max();
+        // Costs are relative to the biggest model (most components), the one stitching saves calls of.
+        double referenceCost = costs[options.Models.MaxBy(m => m.ComponentsPerClass)!.Name];
         foreach (var spec in options.Models)
         {
             var path = Path.Combine(directory, spec.Name + ".json");
             var m = ModelManifest.Load(path);
-            (m with { CostMsPerSample = costs[spec.Name], RelativeCost = costs[spec.Name] / maxCost }).Save(path);
+            (m with { CostMsPerSample = costs[spec.Name], RelativeCost = costs[spec.Name] / referenceCost }).Save(path);
         }
         File.WriteAllText(Path.Combine(directory, CatalogFile), JsonSerializer.Serialize(options, ModelManifest.Json));
         return new ModelZoo(directory, options);

@@ -1,0 +1,32 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using TStitch.Hosting;
+using TStitch.Models;
+using TStitch.Models.Zoo;
+
+namespace TStitch.Denoising;
+
+/// <summary>Composes a denoiser pool replica; SmallDenoiser and LargeDenoiser are this with other settings.</summary>
+public static class DenoiserHost
+{
+    public static WebApplication Create(string[] args, string serviceName)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        builder.AddServiceDefaults(serviceName);
+        builder.Services.AddOptions<DenoiserOptions>().BindConfiguration(DenoiserOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<DenoiserOptions>>().Value;
+            if (o.BuildZooIfMissing && !File.Exists(o.Model))
+                ModelZoo.OpenOrBuild(Path.GetDirectoryName(Path.GetFullPath(o.Model))!);
+            return new OnnxDenoiser(o.Model, new OnnxDenoiserOptions { IntraOpThreads = o.IntraOpThreads, UseCuda = o.UseCuda });
+        });
+        var app = builder.Build();
+        app.MapGrpcService<DenoiserService>();
+        app.MapDefaultEndpoints();
+        // Load the model at start, not on the first call: a bad path fails the replica before it is ready.
+        app.Lifetime.ApplicationStarted.Register(() => app.Services.GetRequiredService<OnnxDenoiser>());
+        return app;
+    }
+}

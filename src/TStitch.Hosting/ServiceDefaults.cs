@@ -1,0 +1,102 @@
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using OpenTelemetry;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+using Status = Grpc.Core.Status;
+using StatusCode = Grpc.Core.StatusCode;
+
+namespace TStitch.Hosting;
+
+/// <summary>
+/// One place for what every TStitch service does the same way (dotnet/eShop's ServiceDefaults):
+/// gRPC with error mapping, health checks, reflection, HTTP/2 without TLS, OpenTelemetry traces
+/// exported over OTLP only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+/// </summary>
+public static class ServiceDefaults
+{
+    /// <summary>Activity sources of our own that traces should include.</summary>
+    public static readonly string[] ActivitySources = ["TStitch.Sampling", "TStitch.Orchestrator", "TStitch.Denoising"];
+
+    public static IHostApplicationBuilder AddServiceDefaults(this WebApplicationBuilder builder, string serviceName)
+    {
+        // gRPC over cleartext HTTP/2 inside the cluster; TLS terminates at the ingress.
+        builder.WebHost.ConfigureKestrel(k => k.ConfigureEndpointDefaults(o => o.Protocols = HttpProtocols.Http2));
+        builder.Services.AddGrpc(o =>
+        {
+            o.Interceptors.Add<ErrorMappingInterceptor>();
+            o.MaxReceiveMessageSize = 64 * 1024 * 1024;
+            o.MaxSendMessageSize = 64 * 1024 * 1024;
+        });
+        builder.Services.AddGrpcReflection();
+        builder.Services.AddGrpcHealthChecks().AddCheck("self", () => Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy());
+        builder.ConfigureOpenTelemetry(serviceName);
+        return builder;
+    }
+
+    public static IHostApplicationBuilder ConfigureOpenTelemetry(this IHostApplicationBuilder builder, string serviceName)
+    {
+        var otel = builder.Services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService(serviceName))
+            .WithTracing(t => t
+                .AddSource(ActivitySources)
+                .AddAspNetCoreInstrumentation(o => o.Filter = ctx => !ctx.Request.Path.StartsWithSegments("/grpc.health"))
+                .AddGrpcClientInstrumentation());
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+            otel.UseOtlpExporter();
+        return builder;
+    }
+
+    public static WebApplication MapDefaultEndpoints(this WebApplication app)
+    {
+        app.MapGrpcHealthChecksService();
+        app.MapGrpcReflectionService();
+        return app;
+    }
+}
+
+/// <summary>
+/// Maps library exceptions to gRPC statuses so every service answers bad input the same way:
+/// ArgumentException -> InvalidArgument, KeyNotFoundException -> NotFound, cancellation -> Cancelled.
+/// The message is the exception's, which names the bad field.
+/// </summary>
+public sealed class ErrorMappingInterceptor(ILogger<ErrorMappingInterceptor> logger) : Interceptor
+{
+    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context,
+        UnaryServerMethod<TRequest, TResponse> continuation)
+    {
+        try { return await continuation(request, context); }
+        catch (Exception ex) when (Map(ex, context) is { } rpc) { throw rpc; }
+    }
+
+    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream,
+        ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        try { await continuation(request, responseStream, context); }
+        catch (Exception ex) when (Map(ex, context) is { } rpc) { throw rpc; }
+    }
+
+    private RpcException? Map(Exception ex, ServerCallContext context)
+    {
+        var status = ex switch
+        {
+            RpcException => (StatusCode?)null,
+            ArgumentException => StatusCode.InvalidArgument,
+            KeyNotFoundException => StatusCode.NotFound,
+            OperationCanceledException when context.CancellationToken.IsCancellationRequested =>
+                context.Deadline <= DateTime.UtcNow ? StatusCode.DeadlineExceeded : StatusCode.Cancelled,
+            OperationCanceledException => StatusCode.Cancelled,
+            _ => null,
+        };
+        if (status is null) return null;
+        if (status == StatusCode.InvalidArgument && logger.IsEnabled(LogLevel.Debug))
+            logger.LogDebug("{Method}: invalid argument: {Message}", context.Method, ex.Message);
+        return new RpcException(new Status(status.Value, ex.Message));
+    }
+}

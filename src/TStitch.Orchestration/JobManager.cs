@@ -1,0 +1,195 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using TStitch.Models.Imaging;
+using TStitch.Protos;
+using TStitch.Sampling;
+
+namespace TStitch.Orchestration;
+
+/// <summary>Why a running job was stopped: each ends in a different status.</summary>
+public enum StopReason { None, ClientCancelled, DeadlineExceeded, Shutdown }
+
+/// <summary>A job this orchestrator is executing: its cancellation and its completion.</summary>
+public sealed class RunningJob(string id, CancellationTokenSource cancellation)
+{
+    public string Id { get; } = id;
+    public CancellationTokenSource Cancellation { get; } = cancellation;
+    public StopReason StopReason { get; private set; }
+    public Task<JobRecord> Completion { get; internal set; } = Task.FromResult<JobRecord>(null!);
+
+    public void Stop(StopReason reason)
+    {
+        if (StopReason == StopReason.None) StopReason = reason;
+        Cancellation.Cancel();
+    }
+}
+
+/// <summary>
+/// Runs jobs: one stitched <see cref="Trajectory"/> per job, against the pools its schedule names,
+/// checkpointing to the <see cref="IJobStore"/> after every step. The in-memory table only holds
+/// handles for cancellation and waiting; the job's state is the store's.
+/// </summary>
+public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<OrchestratorOptions> options,
+    IHostApplicationLifetime lifetime, ILogger<JobManager> logger)
+{
+    public static readonly ActivitySource ActivitySource = new("TStitch.Orchestrator");
+    private readonly ConcurrentDictionary<string, RunningJob> _running = new();
+
+    public delegate ValueTask ProgressHandler(StepProgress progress);
+
+    public TrajectoryRequest Validate(GenerateRequest request) => RequestMapping.ToTrajectory(request, pools.Names, options.Value.MaxBatch);
+
+    public RunningJob? Running(string id) => _running.TryGetValue(id, out var job) ? job : null;
+
+    /// <summary>Creates the job (or finds the one with the same client id) and makes sure it runs or has run.</summary>
+    public async Task<(JobRecord Job, RunningJob? Running)> SubmitAsync(GenerateRequest request, ProgressHandler? progress, CancellationToken cancellationToken)
+    {
+        var trajectory = Validate(request);
+        var id = string.IsNullOrWhiteSpace(request.JobId) ? Guid.NewGuid().ToString("N") : request.JobId;
+        var record = new JobRecord { Id = id, Request = request, Steps = trajectory.Steps, Schedule = trajectory.Schedule.ToString() };
+        var (stored, created) = await store.CreateAsync(record, cancellationToken);
+        if (stored.IsFinished) return (stored, null);
+        if (_running.TryGetValue(id, out var existing)) return (stored, existing);
+        // New, or left unfinished by an orchestrator that is gone: run it here from its checkpoint.
+        return (stored, Start(stored, created ? progress : progress));
+    }
+
+    /// <summary>Runs <paramref name="job"/> from its stored checkpoint (step 0 for a new job).</summary>
+    public RunningJob Start(JobRecord job, ProgressHandler? progress = null)
+    {
+        var cts = CancellationTokenSource.CreateLinkedTokenSource(lifetime.ApplicationStopping);
+        var running = new RunningJob(job.Id, cts);
+        if (!_running.TryAdd(job.Id, running))
+        {
+            cts.Dispose();
+            return _running[job.Id];
+        }
+        lifetime.ApplicationStopping.Register(() => running.Stop(StopReason.Shutdown));
+        running.Completion = Task.Run(() => RunAsync(job, running, progress));
+        return running;
+    }
+
+    private async Task<JobRecord> RunAsync(JobRecord job, RunningJob running, ProgressHandler? progress)
+    {
+        var ct = running.Cancellation.Token;
+        using var activity = ActivitySource.StartActivity("job");
+        activity?.SetTag("tstitch.job", job.Id);
+        activity?.AddBaggage("tstitch.job", job.Id);
+        var clock = Stopwatch.StartNew();
+        var calls = new Dictionary<string, int>(job.CallsPerPool);
+        try
+        {
+            var request = Validate(job.Request);
+            var trajectory = new Trajectory(request, await pools.ResolveAsync(request.Schedule.ModelIds, ct));
+            bool resuming = job.Step > 0 && job.Latents is not null;
+            var state = resuming ? new SamplerState(job.Step, job.Latents!, job.PreviousX0) : trajectory.Start();
+            job = job with { Status = JobStatus.Running, ResumedFromStep = resuming ? job.Step : job.ResumedFromStep, Updated = DateTimeOffset.UtcNow };
+            await store.SaveAsync(job, CancellationToken.None);
+            if (resuming) logger.LogInformation("Job {Job} resumes at step {Step}/{Steps}", job.Id, job.Step, job.Steps);
+
+            await trajectory.RunAsync(state, async (step, _) =>
+            {
+                calls[step.ModelId] = calls.GetValueOrDefault(step.ModelId) + 1;
+                job = job with
+                {
+                    Step = step.Step + 1, Latents = step.State.Latents, PreviousX0 = step.State.PreviousX0,
+                    CallsPerPool = new Dictionary<string, int>(calls), Updated = DateTimeOffset.UtcNow,
+                };
+                // The checkpoint is written even if the job is being stopped, so no finished step is lost.
+                await store.SaveAsync(job, CancellationToken.None);
+                if (progress is not null)
+                    await Report(progress, new StepProgress
+                    {
+                        Step = step.Step + 1, Steps = step.Steps, Pool = step.ModelId, Timestep = step.Timestep, ElapsedMs = clock.Elapsed.TotalMilliseconds,
+                    });
+            }, ct);
+
+            var output = (OutputKind)job.Request.Output;
+            var info = trajectory.Shape;
+            job = job with
+            {
+                Status = JobStatus.Succeeded, Updated = DateTimeOffset.UtcNow, Latents = null, PreviousX0 = null,
+                Png = output is OutputKind.Png or OutputKind.PngAndRaw
+                    ? ImageGrid.ToPng(state.Latents, trajectory.Batch, info.Channels, info.Height, info.Width, trajectory.Batch) : null,
+                Samples = output is OutputKind.Raw or OutputKind.PngAndRaw ? state.Latents : null,
+            };
+            await store.SaveAsync(job, CancellationToken.None);
+            return job;
+        }
+        catch (OperationCanceledException) when (running.StopReason == StopReason.Shutdown)
+        {
+            // Leave it running in the store: the next orchestrator resumes it from the last checkpoint.
+            logger.LogInformation("Job {Job} interrupted by shutdown at step {Step}; it resumes on restart", job.Id, job.Step);
+            throw;
+        }
+        catch (OperationCanceledException) when (running.StopReason is StopReason.ClientCancelled or StopReason.DeadlineExceeded)
+        {
+            var cancelled = running.StopReason == StopReason.ClientCancelled;
+            job = job with
+            {
+                Status = cancelled ? JobStatus.Cancelled : JobStatus.Failed, Updated = DateTimeOffset.UtcNow,
+                Error = cancelled ? "cancelled by the client" : "deadline exceeded",
+            };
+            await store.SaveAsync(job, CancellationToken.None);
+            return job;
+        }
+        catch (Exception ex) when (ex is PoolUnavailableException or ArgumentException)
+        {
+            logger.LogWarning("Job {Job} failed at step {Step}: {Error}", job.Id, job.Step, ex.Message);
+            job = job with { Status = JobStatus.Failed, Error = ex.Message, Updated = DateTimeOffset.UtcNow };
+            await store.SaveAsync(job, CancellationToken.None);
+            throw;
+        }
+        finally
+        {
+            _running.TryRemove(job.Id, out _);
+            running.Cancellation.Dispose();
+        }
+    }
+
+    /// <summary>A progress listener that went away must not fail the job.</summary>
+    private async ValueTask Report(ProgressHandler progress, StepProgress p)
+    {
+        try { await progress(p); }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            logger.LogDebug("Progress listener failed: {Error}", ex.Message);
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    public Task<JobRecord?> GetAsync(string id, CancellationToken cancellationToken) => store.GetAsync(id, cancellationToken);
+
+    /// <summary>Cancels a job: stops it here if it runs here, otherwise marks it cancelled in the store.</summary>
+    public async Task<JobRecord> CancelAsync(string id, CancellationToken cancellationToken)
+    {
+        if (_running.TryGetValue(id, out var running))
+        {
+            running.Stop(StopReason.ClientCancelled);
+            try { return await running.Completion; }
+            catch (OperationCanceledException) { }
+        }
+        var job = await store.GetAsync(id, cancellationToken) ?? throw new KeyNotFoundException($"No job with id '{id}'.");
+        if (job.IsFinished) return job;
+        job = job with { Status = JobStatus.Cancelled, Error = "cancelled by the client", Updated = DateTimeOffset.UtcNow };
+        await store.SaveAsync(job, cancellationToken);
+        return job;
+    }
+
+    /// <summary>Jobs a previous orchestrator left unfinished, resumed here from their checkpoints.</summary>
+    public async Task<int> ResumeUnfinishedAsync(CancellationToken cancellationToken)
+    {
+        int resumed = 0;
+        foreach (var id in await store.UnfinishedAsync(cancellationToken))
+        {
+            var job = await store.GetAsync(id, cancellationToken);
+            if (job is null || job.IsFinished || _running.ContainsKey(id)) continue;
+            Start(job);
+            resumed++;
+        }
+        return resumed;
+    }
+}

@@ -1,0 +1,48 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+using TStitch.Hosting;
+
+namespace TStitch.Orchestration;
+
+/// <summary>Composes the orchestrator (services/Orchestrator's Program.cs, the demo and the tests use it).</summary>
+public static class OrchestratorApp
+{
+    public static WebApplication Create(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        builder.AddServiceDefaults("orchestrator");
+        builder.Services.AddOptions<OrchestratorOptions>().BindConfiguration(OrchestratorOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<IJobStore>(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<OrchestratorOptions>>().Value;
+            if (string.IsNullOrWhiteSpace(o.Redis))
+            {
+                sp.GetRequiredService<ILogger<InMemoryJobStore>>().LogWarning("Orchestrator:Redis is not set: jobs live in memory and do not survive a restart.");
+                return new InMemoryJobStore();
+            }
+            return new RedisJobStore(ConnectionMultiplexer.Connect(o.Redis), o.FinishedJobTtl);
+        });
+        builder.Services.AddSingleton<DenoiserPools>();
+        builder.Services.AddSingleton<JobManager>();
+        builder.Services.AddHostedService<JobRecovery>();
+        var app = builder.Build();
+        app.MapGrpcService<OrchestratorService>();
+        app.MapDefaultEndpoints();
+        return app;
+    }
+}
+
+/// <summary>On start, resumes the jobs a dead orchestrator left running, from their last checkpoint.</summary>
+public sealed class JobRecovery(JobManager jobs, IOptions<OrchestratorOptions> options, ILogger<JobRecovery> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!options.Value.ResumeOnStart) return;
+        int resumed = await jobs.ResumeUnfinishedAsync(stoppingToken);
+        if (resumed > 0) logger.LogInformation("Resumed {Count} unfinished job(s) from the job store", resumed);
+    }
+}

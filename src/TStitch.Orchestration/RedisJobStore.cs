@@ -1,0 +1,91 @@
+using System.Runtime.InteropServices;
+using Google.Protobuf;
+using StackExchange.Redis;
+using TStitch.Protos;
+
+namespace TStitch.Orchestration;
+
+/// <summary>
+/// Jobs as Redis hashes ("tstitch:job:{id}"), unfinished ids in the set "tstitch:jobs:unfinished".
+/// Creation is idempotent through HSETNX on the request field: of two orchestrators given the same
+/// client job id, exactly one creates the job. Finished jobs expire after the configured TTL.
+/// </summary>
+public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishedTtl) : IJobStore
+{
+    private const string KeyPrefix = "tstitch:job:";
+    private const string UnfinishedKey = "tstitch:jobs:unfinished";
+    private IDatabase Db => redis.GetDatabase();
+
+    public async Task<(JobRecord Job, bool Created)> CreateAsync(JobRecord job, CancellationToken cancellationToken = default)
+    {
+        var key = KeyPrefix + job.Id;
+        bool created = await Db.HashSetAsync(key, "request", job.Request.ToByteArray(), When.NotExists);
+        if (!created)
+            return (await GetAsync(job.Id, cancellationToken) ?? throw new InvalidOperationException($"Job {job.Id} vanished while being created."), false);
+        await SaveAsync(job, cancellationToken);
+        return (job, true);
+    }
+
+    public async Task<JobRecord?> GetAsync(string id, CancellationToken cancellationToken = default)
+    {
+        var entries = await Db.HashGetAllAsync(KeyPrefix + id);
+        if (entries.Length == 0) return null;
+        var h = entries.ToDictionary(e => e.Name.ToString(), e => e.Value);
+        RedisValue Field(string name) => h.TryGetValue(name, out var v) ? v : RedisValue.Null;
+        return new JobRecord
+        {
+            Id = id,
+            Request = GenerateRequest.Parser.ParseFrom((byte[])Field("request")!),
+            Status = (JobStatus)(int)Field("status"),
+            Step = (int)Field("step"),
+            Steps = (int)Field("steps"),
+            Latents = Floats(Field("latents")),
+            PreviousX0 = Floats(Field("prev_x0")),
+            CallsPerPool = ParseCalls(Field("calls")),
+            Error = (string?)Field("error") ?? "",
+            Schedule = (string?)Field("schedule") ?? "",
+            ResumedFromStep = (int)Field("resumed_from_step"),
+            Created = DateTimeOffset.FromUnixTimeMilliseconds((long)Field("created")),
+            Updated = DateTimeOffset.FromUnixTimeMilliseconds((long)Field("updated")),
+            Png = Field("png") is { IsNullOrEmpty: false } png ? (byte[])png! : null,
+            Samples = Floats(Field("samples")),
+        };
+    }
+
+    public async Task SaveAsync(JobRecord job, CancellationToken cancellationToken = default)
+    {
+        var key = KeyPrefix + job.Id;
+        var tx = Db.CreateTransaction();
+        _ = tx.HashSetAsync(key,
+        [
+            new("status", (int)job.Status), new("step", job.Step), new("steps", job.Steps),
+            new("latents", Bytes(job.Latents)), new("prev_x0", Bytes(job.PreviousX0)),
+            new("calls", string.Join(";", job.CallsPerPool.Select(kv => $"{kv.Key}={kv.Value}"))),
+            new("error", job.Error), new("schedule", job.Schedule), new("resumed_from_step", job.ResumedFromStep),
+            new("created", job.Created.ToUnixTimeMilliseconds()), new("updated", job.Updated.ToUnixTimeMilliseconds()),
+            new("png", job.Png ?? []), new("samples", Bytes(job.Samples)),
+        ]);
+        if (job.IsFinished)
+        {
+            _ = tx.SetRemoveAsync(UnfinishedKey, job.Id);
+            _ = tx.KeyExpireAsync(key, finishedTtl);
+        }
+        else
+        {
+            _ = tx.SetAddAsync(UnfinishedKey, job.Id);
+        }
+        await tx.ExecuteAsync();
+    }
+
+    public async Task<IReadOnlyList<string>> UnfinishedAsync(CancellationToken cancellationToken = default) =>
+        (await Db.SetMembersAsync(UnfinishedKey)).Select(v => v.ToString()).ToList();
+
+    private static byte[] Bytes(float[]? values) => values is null ? [] : MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
+
+    private static float[]? Floats(RedisValue value) =>
+        value.IsNullOrEmpty ? null : MemoryMarshal.Cast<byte, float>(((byte[])value!).AsSpan()).ToArray();
+
+    private static Dictionary<string, int> ParseCalls(RedisValue value) =>
+        value.IsNullOrEmpty ? new() : ((string)value!).Split(';', StringSplitOptions.RemoveEmptyEntries)
+            .Select(p => p.Split('=')).ToDictionary(p => p[0], p => int.Parse(p[1]));
+}
