@@ -48,27 +48,46 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
     public async Task<(JobRecord Job, RunningJob? Running)> SubmitAsync(GenerateRequest request, ProgressHandler? progress, CancellationToken cancellationToken)
     {
         var trajectory = Validate(request);
+        try
+        {
+            // Checks against the models themselves (class range, shapes) before a job exists.
+            _ = new Trajectory(trajectory, await pools.ResolveAsync(trajectory.Schedule.ModelIds, cancellationToken));
+        }
+        catch (PoolUnavailableException)
+        {
+            // Still create the job: its run records the failure, so the store shows why it failed.
+        }
         var id = string.IsNullOrWhiteSpace(request.JobId) ? Guid.NewGuid().ToString("N") : request.JobId;
         var record = new JobRecord { Id = id, Request = request, Steps = trajectory.Steps, Schedule = trajectory.Schedule.ToString() };
         var (stored, created) = await store.CreateAsync(record, cancellationToken);
         if (stored.IsFinished) return (stored, null);
         if (_running.TryGetValue(id, out var existing)) return (stored, existing);
         // New, or left unfinished by an orchestrator that is gone: run it here from its checkpoint.
-        return (stored, Start(stored, created ? progress : progress));
+        return (stored, Start(stored, progress));
     }
 
     /// <summary>Runs <paramref name="job"/> from its stored checkpoint (step 0 for a new job).</summary>
     public RunningJob Start(JobRecord job, ProgressHandler? progress = null)
     {
-        var cts = CancellationTokenSource.CreateLinkedTokenSource(lifetime.ApplicationStopping);
-        var running = new RunningJob(job.Id, cts);
+        var running = new RunningJob(job.Id, new CancellationTokenSource());
+        // The task exists before the job is published, so a second caller attaching to it always
+        // finds a real Completion; it only starts once this caller has won the id.
+        var published = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        running.Completion = Task.Run(async () =>
+        {
+            await published.Task;
+            // Shutdown is recorded as the reason before anything is cancelled, so the job stays
+            // resumable even though the callers' calls are cancelled by the same shutdown.
+            using var onShutdown = lifetime.ApplicationStopping.Register(() => running.Stop(StopReason.Shutdown));
+            return await RunAsync(job, running, progress);
+        });
         if (!_running.TryAdd(job.Id, running))
         {
-            cts.Dispose();
+            published.SetCanceled();
+            running.Cancellation.Dispose();
             return _running[job.Id];
         }
-        lifetime.ApplicationStopping.Register(() => running.Stop(StopReason.Shutdown));
-        running.Completion = Task.Run(() => RunAsync(job, running, progress));
+        published.SetResult();
         return running;
     }
 

@@ -5,7 +5,7 @@ using TStitch.Protos;
 namespace TStitch.Orchestration;
 
 /// <summary>The Orchestrator RPCs: thin adapters over <see cref="JobManager"/>.</summary>
-public sealed class OrchestratorService(JobManager jobs) : Protos.Orchestrator.OrchestratorBase
+public sealed class OrchestratorService(JobManager jobs, Microsoft.Extensions.Hosting.IHostApplicationLifetime lifetime) : Protos.Orchestrator.OrchestratorBase
 {
     public override Task<GenerateResult> Generate(GenerateRequest request, ServerCallContext context) =>
         RunToResultAsync(request, null, context);
@@ -30,7 +30,8 @@ public sealed class OrchestratorService(JobManager jobs) : Protos.Orchestrator.O
         {
             // The caller going away (cancel or deadline) stops the trajectory within one step.
             using var onCallEnd = context.CancellationToken.Register(() =>
-                running.Stop(context.Deadline <= DateTime.UtcNow ? StopReason.DeadlineExceeded : StopReason.ClientCancelled));
+                running.Stop(lifetime.ApplicationStopping.IsCancellationRequested ? StopReason.Shutdown
+                    : context.Deadline <= DateTime.UtcNow ? StopReason.DeadlineExceeded : StopReason.ClientCancelled));
             try
             {
                 job = await running.Completion;

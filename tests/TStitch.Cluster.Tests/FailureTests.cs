@@ -1,0 +1,157 @@
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+using TStitch.Protos;
+
+namespace TStitch.Cluster.Tests;
+
+[Collection(ClusterCollection.Name)]
+public class FailureTests(ClusterFixture cluster) : ClusterTestBase(cluster)
+{
+    [Fact]
+    public async Task Cancel_job_stops_the_trajectory_and_marks_it_cancelled()
+    {
+        await using var orchestrator = await Cluster.StartOrchestratorAsync();
+        var request = Request(0.4, 1000, NewJobId());
+        using var call = await StreamUntilStepAsync(orchestrator.Client, request, untilStep: 5);
+        var cancelled = await orchestrator.Client.CancelJobAsync(new CancelJobRequest { JobId = request.JobId });
+        Assert.Equal(JobStatus.Cancelled, cancelled.Status);
+        var ex = await Assert.ThrowsAsync<RpcException>(async () => { while (await call.ResponseStream.MoveNext(CancellationToken.None)) { } });
+        Assert.Equal(StatusCode.Cancelled, ex.StatusCode);
+        await AssertStoppedAsync(orchestrator, request.JobId, JobStatus.Cancelled);
+    }
+
+    [Fact]
+    public async Task A_client_that_goes_away_cancels_its_job()
+    {
+        await using var orchestrator = await Cluster.StartOrchestratorAsync();
+        var request = Request(0.4, 1000, NewJobId());
+        using var cts = new CancellationTokenSource();
+        using var call = await StreamUntilStepAsync(orchestrator.Client, request, untilStep: 5, cts.Token);
+        cts.Cancel();
+        await WaitForAsync(orchestrator.Client, request.JobId, j => j.Status == JobStatus.Cancelled);
+        await AssertStoppedAsync(orchestrator, request.JobId, JobStatus.Cancelled);
+    }
+
+    [Fact]
+    public async Task A_deadline_shorter_than_the_job_ends_it_with_deadline_exceeded()
+    {
+        await using var orchestrator = await Cluster.StartOrchestratorAsync();
+        var request = Request(0.4, 1000, NewJobId(), labels: [0, 1, 2, 3, 4, 5, 6, 7]);
+        var ex = await Assert.ThrowsAsync<RpcException>(async () =>
+            await orchestrator.Client.GenerateAsync(request, deadline: DateTime.UtcNow.AddMilliseconds(300)));
+        Assert.Equal(StatusCode.DeadlineExceeded, ex.StatusCode);
+        var job = await WaitForAsync(orchestrator.Client, request.JobId, j => j.Status == JobStatus.Failed);
+        Assert.Contains("deadline", job.Error);
+        await AssertStoppedAsync(orchestrator, request.JobId, JobStatus.Failed);
+    }
+
+    /// <summary>Nothing is left running: the job's step does not move any more and no handle remains.</summary>
+    private async Task AssertStoppedAsync(OrchestratorHandle orchestrator, string jobId, JobStatus status)
+    {
+        var first = await orchestrator.Client.GetJobAsync(new GetJobRequest { JobId = jobId });
+        await Task.Delay(300);
+        var later = await orchestrator.Client.GetJobAsync(new GetJobRequest { JobId = jobId });
+        Assert.Equal(status, later.Status);
+        Assert.Equal(first.Step, later.Step);
+        Assert.InRange(later.Step, 1, later.Steps - 1);
+        var manager = (TStitch.Orchestration.JobManager)orchestrator.App.Services.GetService(typeof(TStitch.Orchestration.JobManager))!;
+        Assert.Null(manager.Running(jobId));
+    }
+
+    public static TheoryData<string, Action<GenerateRequest>, string> BadRequests => new()
+    {
+        { "empty class list", r => r.ClassLabels.Clear(), "class_labels" },
+        { "class out of range", r => r.ClassLabels.Add(10), "class_labels[3] = 10" },
+        { "steps 0", r => r.Steps = 0, "steps" },
+        { "steps 1001", r => r.Steps = 1001, "1001" },
+        { "small_fraction 1.5", r => r.SmallFraction = 1.5, "small_fraction" },
+        { "small_fraction -0.1", r => r.SmallFraction = -0.1, "small_fraction" },
+        { "stages not summing to 1", r => r.Stages = new StageList { Stages = { new Stage { Pool = "small", Fraction = 0.5 }, new Stage { Pool = "large", Fraction = 0.6 } } }, "sum to 1" },
+        { "unknown pool", r => r.Stages = new StageList { Stages = { new Stage { Pool = "medium", Fraction = 1 } } }, "'medium'" },
+        { "negative guidance", r => r.GuidanceScale = -1, "guidance_scale" },
+        { "batch over the maximum", r => r.ClassLabels.AddRange(Enumerable.Range(0, 14).Select(i => i % 10)), "maximum batch is 16" },
+        { "unknown sampler", r => r.Sampler = "euler", "sampler" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadRequests))]
+    public async Task Bad_requests_get_invalid_argument_naming_the_field(string name, Action<GenerateRequest> spoil, string expected)
+    {
+        await using var orchestrator = await Cluster.StartOrchestratorAsync("--Orchestrator:MaxBatch=16");
+        var request = Request(0.4, 10, NewJobId());
+        spoil(request);
+        var ex = await Assert.ThrowsAsync<RpcException>(async () => await orchestrator.Client.GenerateAsync(request));
+        Assert.True(ex.StatusCode == StatusCode.InvalidArgument, $"{name}: {ex.StatusCode} {ex.Status.Detail}");
+        Assert.Contains(expected, ex.Status.Detail);
+        // No job was created for a request that was never valid.
+        Assert.Null(await Cluster.Store.GetAsync(request.JobId));
+    }
+
+    [Fact]
+    public async Task Unknown_jobs_are_not_found()
+    {
+        await using var orchestrator = await Cluster.StartOrchestratorAsync();
+        var ex = await Assert.ThrowsAsync<RpcException>(async () => await orchestrator.Client.GetJobAsync(new GetJobRequest { JobId = "no-such-job" }));
+        Assert.Equal(StatusCode.NotFound, ex.StatusCode);
+        Assert.Contains("no-such-job", ex.Status.Detail);
+    }
+
+    [Fact]
+    public async Task A_denoiser_rejects_wrong_shapes_and_nan_and_stays_up()
+    {
+        using var channel = GrpcChannel.ForAddress(Cluster.LargeAddress);
+        var client = new Denoiser.DenoiserClient(channel);
+        DenoiseRequest Make(float[] latents, params long[] shape)
+        {
+            var r = new DenoiseRequest { Latents = TensorMessages.FromFloats(latents, shape), GuidanceScale = 1 };
+            r.Timesteps.Add(500);
+            r.ClassLabels.Add(3);
+            return r;
+        }
+        var wrongShape = await Assert.ThrowsAsync<RpcException>(async () => await client.DenoiseAsync(Make(new float[3 * 16 * 16], 1, 3, 16, 16)));
+        Assert.Equal(StatusCode.InvalidArgument, wrongShape.StatusCode);
+        Assert.Contains("expects [1, 3, 32, 32]", wrongShape.Status.Detail);
+        var nan = new float[3072];
+        nan[17] = float.NaN;
+        var notFinite = await Assert.ThrowsAsync<RpcException>(async () => await client.DenoiseAsync(Make(nan, 1, 3, 32, 32)));
+        Assert.Equal(StatusCode.InvalidArgument, notFinite.StatusCode);
+        Assert.Contains("latents[17] is NaN", notFinite.Status.Detail);
+        var badBytes = Make(new float[3072], 1, 3, 32, 32);
+        badBytes.Latents.Data = ByteString.CopyFrom(new byte[7]);
+        Assert.Equal(StatusCode.InvalidArgument, (await Assert.ThrowsAsync<RpcException>(async () => await client.DenoiseAsync(badBytes))).StatusCode);
+
+        var ok = await client.DenoiseAsync(Make(new float[3072], 1, 3, 32, 32));
+        Assert.Equal(new long[] { 1, 3, 32, 32 }, ok.Output.Shape);
+        Assert.Equal("large", (await client.GetModelInfoAsync(new GetModelInfoRequest())).Name);
+    }
+
+    [Fact]
+    public async Task A_pool_that_is_down_gives_unavailable_naming_its_address_and_fails_the_job()
+    {
+        string deadAddress = $"http://127.0.0.1:{ClusterFixture.FreePort()}";
+        await using var orchestrator = await Cluster.StartOrchestratorAsync($"--Orchestrator:Pools:large={deadAddress}", "--Orchestrator:DenoiseTimeout=00:00:05");
+        var request = Request(0.4, 20, NewJobId());
+        var ex = await Assert.ThrowsAsync<RpcException>(async () => await orchestrator.Client.GenerateAsync(request));
+        Assert.Equal(StatusCode.Unavailable, ex.StatusCode);
+        Assert.Contains(deadAddress, ex.Status.Detail);
+        var stored = await Cluster.Store.GetAsync(request.JobId);
+        Assert.Equal(JobStatus.Failed, stored!.Status);
+        Assert.Contains(deadAddress, stored.Error);
+    }
+
+    [Fact]
+    public async Task A_pool_that_dies_mid_job_fails_the_job_instead_of_leaving_it_running()
+    {
+        var (small, smallAddress) = await Cluster.StartDenoiserAsync("small");
+        await using var orchestrator = await Cluster.StartOrchestratorAsync($"--Orchestrator:Pools:small={smallAddress}", "--Orchestrator:DenoiseTimeout=00:00:05");
+        var request = Request(0.9, 1000, NewJobId());
+        using var call = await StreamUntilStepAsync(orchestrator.Client, request, untilStep: 3);
+        await small.StopAsync();
+        await small.DisposeAsync();
+        var ex = await Assert.ThrowsAsync<RpcException>(async () => { while (await call.ResponseStream.MoveNext(CancellationToken.None)) { } });
+        Assert.Equal(StatusCode.Unavailable, ex.StatusCode);
+        Assert.Contains(smallAddress, ex.Status.Detail);
+        Assert.Equal(JobStatus.Failed, (await Cluster.Store.GetAsync(request.JobId))!.Status);
+    }
+}
