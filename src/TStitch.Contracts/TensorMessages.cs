@@ -14,6 +14,18 @@ public static class TensorMessages
         return t;
     }
 
+    /// <summary>
+    /// Wraps <paramref name="values"/> without copying (hot path: one Denoise request or reply per
+    /// step). The caller hands the array over: it must not change it afterwards.
+    /// </summary>
+    public static Tensor WrapFloats(float[] values, params long[] shape)
+    {
+        EnsureLittleEndian();
+        var t = new Tensor { Data = UnsafeByteOperations.UnsafeWrap(new FloatBytes(values).Memory) };
+        t.Shape.AddRange(shape);
+        return t;
+    }
+
     public static float[] ToFloats(this Tensor tensor, string field)
     {
         EnsureLittleEndian();
@@ -29,5 +41,21 @@ public static class TensorMessages
     private static void EnsureLittleEndian()
     {
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("Tensor bytes are little-endian; this host is big-endian.");
+    }
+
+    /// <summary>A float[] seen as bytes, so protobuf can serialise it straight from the array.</summary>
+    private sealed class FloatBytes(float[] values) : System.Buffers.MemoryManager<byte>
+    {
+        public override Span<byte> GetSpan() => MemoryMarshal.AsBytes(values.AsSpan());
+
+        public override System.Buffers.MemoryHandle Pin(int elementIndex = 0)
+        {
+            var handle = GCHandle.Alloc(values, GCHandleType.Pinned);
+            unsafe { return new System.Buffers.MemoryHandle((byte*)handle.AddrOfPinnedObject() + elementIndex, handle); }
+        }
+
+        public override void Unpin() { }
+
+        protected override void Dispose(bool disposing) { }
     }
 }

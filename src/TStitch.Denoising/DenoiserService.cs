@@ -31,7 +31,7 @@ public sealed class DenoiserService(OnnxDenoiser model, IOptions<DenoiserOptions
         var output = await model.DenoiseAsync(input, context.CancellationToken);
         return new DenoiseReply
         {
-            Output = TensorMessages.FromFloats(output, expectedShape),
+            Output = TensorMessages.WrapFloats(output, expectedShape),
             Model = info.Name,
             RunMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds,
         };

@@ -27,7 +27,13 @@ public static class ServiceDefaults
     public static IHostApplicationBuilder AddServiceDefaults(this WebApplicationBuilder builder, string serviceName)
     {
         // gRPC over cleartext HTTP/2 inside the cluster; TLS terminates at the ingress.
-        builder.WebHost.ConfigureKestrel(k => k.ConfigureEndpointDefaults(o => o.Protocols = HttpProtocols.Http2));
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.ConfigureEndpointDefaults(o => o.Protocols = HttpProtocols.Http2);
+            // Tensor-sized messages: without large windows each one waits on flow-control round trips.
+            k.Limits.Http2.InitialConnectionWindowSize = 32 * 1024 * 1024;
+            k.Limits.Http2.InitialStreamWindowSize = 16 * 1024 * 1024;
+        });
         builder.Services.AddGrpc(o =>
         {
             o.Interceptors.Add<ErrorMappingInterceptor>();

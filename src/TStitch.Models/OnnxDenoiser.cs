@@ -13,6 +13,11 @@ public sealed class OnnxDenoiserOptions
     /// </summary>
     public bool UseCuda { get; set; }
     public int CudaDeviceId { get; set; }
+    /// <summary>
+    /// Let ORT's intra-op threads spin between runs. Off by default: a server runs several sessions
+    /// (and gRPC threads) on few cores, and spinning threads steal the cores the next run needs.
+    /// </summary>
+    public bool AllowSpinning { get; set; }
 }
 
 /// <summary>
@@ -42,6 +47,7 @@ public sealed class OnnxDenoiser : IDenoiser, IDisposable
         if (!File.Exists(onnxPath))
             throw new FileNotFoundException($"Manifest '{manifestPath}' names ONNX file '{onnxPath}', which does not exist.", onnxPath);
         using var so = new SessionOptions { IntraOpNumThreads = options.IntraOpThreads, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        so.AddSessionConfigEntry("session.intra_op.allow_spinning", options.AllowSpinning ? "1" : "0");
         if (options.UseCuda) so.AppendExecutionProvider_CUDA(options.CudaDeviceId);
         _session = new InferenceSession(onnxPath, so);
         _inputNames = [_manifest.Io.Latents, _manifest.Io.Timesteps, _manifest.Io.ClassLabels];

@@ -25,7 +25,7 @@ public sealed class DenoiserPools : IDisposable
         _options = options.Value;
         foreach (var (name, address) in _options.Pools)
         {
-            var channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { MaxReceiveMessageSize = 64 * 1024 * 1024, MaxSendMessageSize = 64 * 1024 * 1024 });
+            var channel = GrpcChannels.Create(address);
             _pools[name] = (channel, new Protos.Denoiser.DenoiserClient(channel), address);
         }
     }
@@ -90,7 +90,7 @@ internal sealed class RemoteDenoiser(string pool, Protos.Denoiser.DenoiserClient
     {
         var request = new DenoiseRequest
         {
-            Latents = TensorMessages.FromFloats(input.Latents, input.Batch, Info.Channels, Info.Height, Info.Width),
+            Latents = TensorMessages.WrapFloats(input.Latents, input.Batch, Info.Channels, Info.Height, Info.Width),
             GuidanceScale = input.GuidanceScale,
             JobId = System.Diagnostics.Activity.Current?.GetBaggageItem("tstitch.job") ?? "",
         };

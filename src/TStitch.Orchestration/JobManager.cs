@@ -78,8 +78,15 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
             await published.Task;
             // Shutdown is recorded as the reason before anything is cancelled, so the job stays
             // resumable even though the callers' calls are cancelled by the same shutdown.
-            using var onShutdown = lifetime.ApplicationStopping.Register(() => running.Stop(StopReason.Shutdown));
-            return await RunAsync(job, running, progress);
+            try
+            {
+                using var onShutdown = lifetime.ApplicationStopping.Register(() => running.Stop(StopReason.Shutdown));
+                return await RunAsync(job, running, progress);
+            }
+            finally
+            {
+                running.Cancellation.Dispose();
+            }
         });
         if (!_running.TryAdd(job.Id, running))
         {
@@ -165,7 +172,6 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
         finally
         {
             _running.TryRemove(job.Id, out _);
-            running.Cancellation.Dispose();
         }
     }
 

@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace TStitch.Sampling;
 
 public enum SamplerKind { Ddim, Ddpm, DpmSolverPP2M }
@@ -46,10 +48,19 @@ public abstract class Sampler(SamplingPlan plan)
         var x = state.Latents;
         if (modelOutput.Length != x.Length)
             throw new ArgumentException($"Model output has {modelOutput.Length} values, the latent batch {x.Length}.", nameof(modelOutput));
-        var eps = new double[x.Length];
-        var x0 = new double[x.Length];
-        Prediction.ToEpsilonAndX0(prediction, Plan.AlphaBar[i], x, modelOutput, eps, x0);
-        Update(state, i, eps, x0, sampleSize, seed);
+        // Pooled: at batch 16 each buffer is ~400 KB, and fresh ones every step would churn the large-object heap.
+        var eps = ArrayPool<double>.Shared.Rent(x.Length);
+        var x0 = ArrayPool<double>.Shared.Rent(x.Length);
+        try
+        {
+            Prediction.ToEpsilonAndX0(prediction, Plan.AlphaBar[i], x, modelOutput, eps, x0);
+            Update(state, i, eps, x0, sampleSize, seed);
+        }
+        finally
+        {
+            ArrayPool<double>.Shared.Return(eps);
+            ArrayPool<double>.Shared.Return(x0);
+        }
         state.Step = i + 1;
     }
 

@@ -64,7 +64,7 @@ public sealed class ClusterFixture : IAsyncLifetime
             $"--Orchestrator:Pools:small={SmallAddress}", $"--Orchestrator:Pools:large={LargeAddress}",
             "--Logging:LogLevel:Default=Warning", .. extra]);
         await app.StartAsync();
-        var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{port}", new GrpcChannelOptions { MaxReceiveMessageSize = 64 * 1024 * 1024 });
+        var channel = GrpcChannels.Create($"http://127.0.0.1:{port}");
         return new OrchestratorHandle(app, channel);
     }
 

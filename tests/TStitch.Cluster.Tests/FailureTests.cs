@@ -100,7 +100,7 @@ public class FailureTests(ClusterFixture cluster) : ClusterTestBase(cluster)
     [Fact]
     public async Task A_denoiser_rejects_wrong_shapes_and_nan_and_stays_up()
     {
-        using var channel = GrpcChannel.ForAddress(Cluster.LargeAddress);
+        using var channel = GrpcChannels.Create(Cluster.LargeAddress);
         var client = new Denoiser.DenoiserClient(channel);
         DenoiseRequest Make(float[] latents, params long[] shape)
         {

@@ -1,0 +1,27 @@
+using Grpc.Core;
+using Microsoft.AspNetCore.Builder;
+using TStitch.Hosting;
+using TStitch.Protos;
+
+namespace TStitch.Cli.Bench;
+
+/// <summary>
+/// The floor of one hop: the Denoiser RPC answering with its own latents, no model, no validation,
+/// on the same service defaults (Kestrel, interceptors) as a real pool.
+/// </summary>
+internal sealed class EchoDenoiser : Denoiser.DenoiserBase
+{
+    public override Task<DenoiseReply> Denoise(DenoiseRequest request, ServerCallContext context) =>
+        Task.FromResult(new DenoiseReply { Output = request.Latents, Model = "echo" });
+
+    public static async Task<(WebApplication App, string Address)> StartAsync(CancellationToken cancellationToken)
+    {
+        int port = LocalCluster.FreePort();
+        var builder = WebApplication.CreateBuilder([$"--urls={LocalCluster.Address(port)}", .. LocalCluster.QuietLogging]);
+        builder.AddServiceDefaults("echo");
+        var app = builder.Build();
+        app.MapGrpcService<EchoDenoiser>();
+        await app.StartAsync(cancellationToken);
+        return (app, LocalCluster.Address(port));
+    }
+}

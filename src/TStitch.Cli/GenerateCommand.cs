@@ -1,0 +1,134 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Spectre.Console;
+using TStitch.Protos;
+
+namespace TStitch.Cli;
+
+/// <summary>`tstitch generate`: one job on a running orchestrator over gRPC, with a progress bar fed by GenerateStream.</summary>
+internal static class GenerateCommand
+{
+    public static Command Create()
+    {
+        var orchestrator = new Option<string>("--orchestrator") { Description = "Address of the Orchestrator service.", DefaultValueFactory = _ => "http://localhost:5100" };
+        var classes = new Option<int[]>("--class") { Description = "Class label of one image (repeat for more images).", DefaultValueFactory = _ => [3], AllowMultipleArgumentsPerToken = true };
+        var steps = new Option<int>("--steps") { Description = "Sampling steps.", DefaultValueFactory = _ => 50 };
+        var smallFraction = new Option<double>("--small-fraction") { Description = "Fraction of the steps run by the small pool (then large).", DefaultValueFactory = _ => 0.4 };
+        var stages = new Option<string?>("--stages") { Description = "Stages as pool:fraction, e.g. small:0.3,base:0.3,large:0.4 (overrides --small-fraction)." };
+        var sampler = new Option<string>("--sampler") { Description = "ddim, ddpm or dpm-solver++.", DefaultValueFactory = _ => "ddim" };
+        var seed = new Option<ulong>("--seed") { Description = "Noise seed.", DefaultValueFactory = _ => 1UL };
+        var guidance = new Option<float>("--guidance") { Description = "Classifier-free guidance scale (1 = none, 0 = unconditional).", DefaultValueFactory = _ => 1f };
+        var eta = new Option<double>("--eta") { Description = "DDIM eta (0 = deterministic).", DefaultValueFactory = _ => 0.0 };
+        var jobId = new Option<string?>("--job-id") { Description = "Client job id: the same id returns the same job and never runs twice." };
+        var output = new Option<string>("--out") { Description = "PNG file to write.", DefaultValueFactory = _ => "sample.png" };
+        var command = new Command("generate", "Generate images on a running orchestrator (gRPC GenerateStream) and write them as a PNG.")
+        {
+            orchestrator, classes, steps, smallFraction, stages, sampler, seed, guidance, eta, jobId, output,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var request = new GenerateRequest
+            {
+                Steps = parse.GetValue(steps),
+                Sampler = parse.GetValue(sampler)!,
+                GuidanceScale = parse.GetValue(guidance),
+                Seed = parse.GetValue(seed),
+                JobId = parse.GetValue(jobId) ?? "",
+                Eta = parse.GetValue(eta),
+                Output = OutputKind.Png,
+            };
+            request.ClassLabels.Add(parse.GetValue(classes)!);
+            if (parse.GetValue(stages) is { Length: > 0 } stageText)
+            {
+                try { request.Stages = ParseStages(stageText); }
+                catch (ArgumentException ex)
+                {
+                    AnsiConsole.MarkupLine($"[red]{Markup.Escape(ex.Message)}[/]");
+                    return 1;
+                }
+            }
+            else request.SmallFraction = parse.GetValue(smallFraction);
+
+            using var channel = GrpcChannels.Create(parse.GetValue(orchestrator)!);
+            var client = new Orchestrator.OrchestratorClient(channel);
+            var clock = Stopwatch.StartNew();
+            try
+            {
+                var (result, progressEvents) = await RunWithProgressAsync(client, request, ct);
+                var path = parse.GetValue(output)!;
+                if (result.Png.IsEmpty)
+                {
+                    AnsiConsole.MarkupLine("[red]The result carries no PNG.[/]");
+                    return 1;
+                }
+                await File.WriteAllBytesAsync(path, result.Png.ToByteArray(), ct);
+                var job = result.Job;
+                var calls = string.Join(", ", job.CallsPerPool.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"));
+                AnsiConsole.MarkupLine($"job [bold]{Markup.Escape(job.JobId)}[/] ({Markup.Escape(job.Schedule)}): {job.Status}, {job.Step}/{job.Steps} steps" +
+                                       (job.ResumedFromStep > 0 ? $", resumed from step {job.ResumedFromStep}" : ""));
+                AnsiConsole.MarkupLine($"calls per pool: {Markup.Escape(calls)}");
+                AnsiConsole.MarkupLine($"elapsed: {result.ElapsedMs:F0} ms on the orchestrator, {clock.Elapsed.TotalMilliseconds:F0} ms end to end");
+                if (progressEvents == 0 && !string.IsNullOrEmpty(request.JobId))
+                    AnsiConsole.MarkupLine($"[grey]job {Markup.Escape(job.JobId)} had already run: this is its stored result (the request's other fields were not used)[/]");
+                AnsiConsole.MarkupLine($"PNG written to [bold]{Markup.Escape(path)}[/]");
+                return 0;
+            }
+            catch (RpcException ex)
+            {
+                AnsiConsole.MarkupLine($"[red]{ex.StatusCode}: {Markup.Escape(ex.Status.Detail)}[/]");
+                return 1;
+            }
+        });
+        return command;
+    }
+
+    private static async Task<(GenerateResult Result, int ProgressEvents)> RunWithProgressAsync(Orchestrator.OrchestratorClient client, GenerateRequest request, CancellationToken ct)
+    {
+        GenerateResult? result = null;
+        int events = 0;
+        await AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new SpinnerColumn())
+            .StartAsync(async ctx =>
+            {
+                var task = ctx.AddTask("[grey]queued[/]", maxValue: request.Steps);
+                using var call = client.GenerateStream(request, cancellationToken: ct);
+                await foreach (var ev in call.ResponseStream.ReadAllAsync(ct))
+                {
+                    switch (ev.EventCase)
+                    {
+                        case GenerateEvent.EventOneofCase.Progress:
+                            var p = ev.Progress;
+                            events++;
+                            task.MaxValue = Math.Max(1, p.Steps);
+                            task.Value = p.Step;
+                            task.Description = $"[bold]{Markup.Escape(p.Pool)}[/] step {p.Step}/{p.Steps} (t={p.Timestep})";
+                            break;
+                        case GenerateEvent.EventOneofCase.Result:
+                            result = ev.Result;
+                            task.Value = task.MaxValue;
+                            task.Description = "[green]done[/]";
+                            break;
+                    }
+                }
+            });
+        // A job that already finished (same job id) answers with the result alone, no progress events.
+        return (result ?? throw new RpcException(new Grpc.Core.Status(StatusCode.Internal, "The stream ended without a result.")), events);
+    }
+
+    /// <summary>"small:0.3,base:0.3,large:0.4" -> StageList.</summary>
+    public static StageList ParseStages(string text)
+    {
+        var list = new StageList();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var pieces = part.Split(':');
+            if (pieces.Length != 2 || !double.TryParse(pieces[1], CultureInfo.InvariantCulture, out var f))
+                throw new ArgumentException($"Stage '{part}' is not pool:fraction.");
+            list.Stages.Add(new Stage { Pool = pieces[0], Fraction = f });
+        }
+        return list;
+    }
+}

@@ -1,0 +1,86 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Builder;
+using TStitch.Denoising;
+using TStitch.Orchestration;
+
+namespace TStitch.Cli;
+
+/// <summary>
+/// The cluster in one process: denoiser pools and an orchestrator, each a real gRPC server on its own
+/// loopback port (the demo, the benchmark and the cluster tests start it the same way).
+/// </summary>
+public sealed class LocalCluster : IAsyncDisposable
+{
+    private readonly List<WebApplication> _apps = [];
+
+    /// <summary>Pool name -> address of its denoiser.</summary>
+    public Dictionary<string, string> Pools { get; } = new();
+    public string OrchestratorAddress { get; private set; } = "";
+    public WebApplication? Orchestrator { get; private set; }
+
+    /// <summary>Quiet hosts: warnings only, the in-memory store's restart warning muted (callers say it).</summary>
+    public static readonly string[] QuietLogging =
+        ["--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:TStitch.Orchestration.InMemoryJobStore=Error"];
+
+    public static string Address(int port) => $"http://127.0.0.1:{port}";
+
+    /// <summary>Starts one pool per manifest (name -> model.json), then the orchestrator over them.</summary>
+    public static async Task<LocalCluster> StartAsync(IReadOnlyDictionary<string, string> poolManifests, string redis = "",
+        IEnumerable<string>? orchestratorArgs = null, CancellationToken cancellationToken = default)
+    {
+        var cluster = new LocalCluster();
+        try
+        {
+            foreach (var (pool, manifest) in poolManifests)
+                cluster.Pools[pool] = (await cluster.StartDenoiserAsync(pool, manifest, cancellationToken: cancellationToken)).Address;
+            await cluster.StartOrchestratorAsync(redis, orchestratorArgs ?? [], cancellationToken);
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    public async Task<(WebApplication App, string Address)> StartDenoiserAsync(string pool, string manifest, IEnumerable<string>? extra = null,
+        CancellationToken cancellationToken = default)
+    {
+        int port = FreePort();
+        var app = DenoiserHost.Create([$"--urls={Address(port)}", $"--Denoiser:Model={Path.GetFullPath(manifest)}", .. QuietLogging, .. extra ?? []], $"{pool}-denoiser");
+        await app.StartAsync(cancellationToken);
+        _apps.Add(app);
+        return (app, Address(port));
+    }
+
+    private async Task StartOrchestratorAsync(string redis, IEnumerable<string> extra, CancellationToken cancellationToken)
+    {
+        int port = FreePort();
+        Orchestrator = OrchestratorApp.Create([$"--urls={Address(port)}", $"--Orchestrator:Redis={redis}",
+            .. Pools.Select(p => $"--Orchestrator:Pools:{p.Key}={p.Value}"), .. QuietLogging, .. extra]);
+        await Orchestrator.StartAsync(cancellationToken);
+        _apps.Add(Orchestrator);
+        OrchestratorAddress = Address(port);
+    }
+
+    /// <summary>A free loopback port: bind port 0, read what the OS chose, release it.</summary>
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Stops the orchestrator first (its jobs stay resumable), then the pools.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        for (int i = _apps.Count - 1; i >= 0; i--)
+        {
+            try { await _apps[i].StopAsync(CancellationToken.None); }
+            catch (OperationCanceledException) { /* already stopping */ }
+            await _apps[i].DisposeAsync();
+        }
+        _apps.Clear();
+    }
+}
