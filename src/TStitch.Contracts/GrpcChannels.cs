@@ -12,7 +12,10 @@ public static class GrpcChannels
     public const int MaxMessageBytes = 64 * 1024 * 1024;
     public const int WindowBytes = 16 * 1024 * 1024;
 
-    public static GrpcChannel Create(string address) => GrpcChannel.ForAddress(address, new GrpcChannelOptions
+    public static GrpcChannel Create(string address) => GrpcChannel.ForAddress(address, Options());
+
+    /// <summary>The options <see cref="Create"/> uses, for callers that add balancing or retries.</summary>
+    public static GrpcChannelOptions Options() => new()
     {
         MaxReceiveMessageSize = MaxMessageBytes,
         MaxSendMessageSize = MaxMessageBytes,
@@ -24,5 +27,5 @@ public static class GrpcChannels
             KeepAlivePingDelay = TimeSpan.FromSeconds(60),
             KeepAlivePingTimeout = TimeSpan.FromSeconds(30),
         },
-    });
+    };
 }

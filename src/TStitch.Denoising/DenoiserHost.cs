@@ -22,11 +22,16 @@ public static class DenoiserHost
                 ModelZoo.OpenOrBuild(Path.GetDirectoryName(Path.GetFullPath(o.Model))!);
             return new OnnxDenoiser(o.Model, new OnnxDenoiserOptions { IntraOpThreads = o.IntraOpThreads, UseCuda = o.UseCuda });
         });
+        builder.Services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<DenoiserOptions>>().Value;
+            return new DynamicBatcher(sp.GetRequiredService<OnnxDenoiser>(), new BatchingOptions(o.MaxBatchRows, o.MaxBatchDelay, o.QueueCapacity));
+        });
         var app = builder.Build();
         app.MapGrpcService<DenoiserService>();
         app.MapDefaultEndpoints();
         // Load the model at start, not on the first call: a bad path fails the replica before it is ready.
-        app.Lifetime.ApplicationStarted.Register(() => app.Services.GetRequiredService<OnnxDenoiser>());
+        app.Lifetime.ApplicationStarted.Register(() => app.Services.GetRequiredService<DynamicBatcher>());
         return app;
     }
 }

@@ -18,6 +18,21 @@ public sealed class DenoiserOptions
     [Range(1, 65536)]
     public int MaxBatch { get; set; } = 256;
 
+    /// <summary>Most rows (samples, guided ones counted twice) the dynamic batcher puts into one model run.</summary>
+    [Range(1, 65536)]
+    public int MaxBatchRows { get; set; } = 256;
+
+    /// <summary>
+    /// How long the batcher waits for more calls after the first. 0 (default) batches greedily: a run
+    /// takes every call that queued up while the previous run was busy, so a lone job never waits and
+    /// a loaded pool still forms large batches.
+    /// </summary>
+    public TimeSpan MaxBatchDelay { get; set; } = TimeSpan.Zero;
+
+    /// <summary>Calls allowed to wait for a run; beyond this, Denoise answers ResourceExhausted.</summary>
+    [Range(1, 1_000_000)]
+    public int QueueCapacity { get; set; } = 256;
+
     /// <summary>ONNX Runtime intra-op threads (0 = ORT's default, all cores).</summary>
     [Range(0, 1024)]
     public int IntraOpThreads { get; set; }

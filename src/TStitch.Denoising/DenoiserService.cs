@@ -8,13 +8,13 @@ using TStitch.Sampling;
 namespace TStitch.Denoising;
 
 /// <summary>The Denoise RPC: decode, validate against the manifest, run the model, encode.</summary>
-public sealed class DenoiserService(OnnxDenoiser model, IOptions<DenoiserOptions> options) : Protos.Denoiser.DenoiserBase
+public sealed class DenoiserService(DynamicBatcher batcher, OnnxDenoiser model, IOptions<DenoiserOptions> options) : Protos.Denoiser.DenoiserBase
 {
     public static readonly ActivitySource ActivitySource = new("TStitch.Denoising");
 
     public override async Task<DenoiseReply> Denoise(DenoiseRequest request, ServerCallContext context)
     {
-        var info = model.Info;
+        var info = batcher.Info;
         int batch = request.Timesteps.Count;
         if (batch > options.Value.MaxBatch)
             throw new ArgumentException($"Batch of {batch} exceeds this pool's MaxBatch of {options.Value.MaxBatch}; split the request.", "timesteps");
@@ -28,12 +28,20 @@ public sealed class DenoiserService(OnnxDenoiser model, IOptions<DenoiserOptions
         activity?.SetTag("tstitch.batch", batch);
         activity?.SetTag("tstitch.job", request.JobId);
         long start = Stopwatch.GetTimestamp();
-        var output = await model.DenoiseAsync(input, context.CancellationToken);
+        float[] output;
+        try
+        {
+            output = await batcher.DenoiseAsync(input, context.CancellationToken);
+        }
+        catch (QueueFullException ex)
+        {
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, ex.Message));
+        }
         return new DenoiseReply
         {
             Output = TensorMessages.WrapFloats(output, expectedShape),
             Model = info.Name,
-            RunMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds,
+            RunMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds, // queue wait + run
         };
     }
 

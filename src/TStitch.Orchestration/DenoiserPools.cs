@@ -25,7 +25,7 @@ public sealed class DenoiserPools : IDisposable
         _options = options.Value;
         foreach (var (name, address) in _options.Pools)
         {
-            var channel = GrpcChannels.Create(address);
+            var channel = PoolChannel.Create(name, address, _options);
             _pools[name] = (channel, new Protos.Denoiser.DenoiserClient(channel), address);
         }
     }
@@ -68,6 +68,8 @@ public sealed class DenoiserPools : IDisposable
         new($"Denoiser pool '{pool}' at {_pools[pool].Address} is unavailable ({ex.StatusCode}: {ex.Status.Detail}).", ex);
 
     internal TimeSpan DenoiseTimeout => _options.DenoiseTimeout;
+    internal int Attempts => _options.RetryAttempts;
+    internal TimeSpan Backoff => _options.RetryBackoff;
 
     private static DenoiserInfo ToInfo(ModelInfo m) => new(m.Name, m.LatentShape[0], m.LatentShape[1], m.LatentShape[2],
         Enum.Parse<PredictionKind>(m.Prediction == "x0" ? "X0" : m.Prediction, ignoreCase: true), m.NumClasses, m.NullClassId,
@@ -96,18 +98,27 @@ internal sealed class RemoteDenoiser(string pool, Protos.Denoiser.DenoiserClient
         };
         request.Timesteps.AddRange(input.Timesteps);
         request.ClassLabels.AddRange(input.ClassLabels);
-        try
+        // gRPC's retry policy already re-sends Unavailable calls to other replicas; this loop adds
+        // retries for calls that time out (a stuck replica), which the policy cannot retry.
+        for (int attempt = 1; ; attempt++)
         {
-            var reply = await client.DenoiseAsync(request, deadline: DateTime.UtcNow + pools.DenoiseTimeout, cancellationToken: cancellationToken);
-            return reply.Output.ToFloats("output");
-        }
-        catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
-        {
-            throw new OperationCanceledException(cancellationToken);
-        }
-        catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded)
-        {
-            throw pools.Unavailable(Pool, ex);
+            try
+            {
+                var reply = await client.DenoiseAsync(request, deadline: DateTime.UtcNow + pools.DenoiseTimeout, cancellationToken: cancellationToken);
+                return reply.Output.ToFloats("output");
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
+            {
+                throw new OperationCanceledException(cancellationToken);
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.DeadlineExceeded && attempt < pools.Attempts)
+            {
+                await Task.Delay(pools.Backoff * attempt, cancellationToken);
+            }
+            catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.ResourceExhausted)
+            {
+                throw pools.Unavailable(Pool, ex);
+            }
         }
     }
 }

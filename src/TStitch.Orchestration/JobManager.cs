@@ -37,6 +37,8 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
 {
     public static readonly ActivitySource ActivitySource = new("TStitch.Orchestrator");
     private readonly ConcurrentDictionary<string, RunningJob> _running = new();
+    // Bounds trajectories in flight; jobs beyond it wait here and show `queued` in the store.
+    private readonly SemaphoreSlim _slots = new(options.Value.MaxRunningJobs, options.Value.MaxRunningJobs);
 
     public delegate ValueTask ProgressHandler(StepProgress progress);
 
@@ -106,8 +108,11 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
         activity?.AddBaggage("tstitch.job", job.Id);
         var clock = Stopwatch.StartNew();
         var calls = new Dictionary<string, int>(job.CallsPerPool);
+        bool slot = false;
         try
         {
+            await _slots.WaitAsync(ct);
+            slot = true;
             var request = Validate(job.Request);
             var trajectory = new Trajectory(request, await pools.ResolveAsync(request.Schedule.ModelIds, ct));
             bool resuming = job.Step > 0 && job.Latents is not null;
@@ -171,6 +176,7 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
         }
         finally
         {
+            if (slot) _slots.Release();
             _running.TryRemove(job.Id, out _);
         }
     }

@@ -7,7 +7,10 @@ public sealed class OrchestratorOptions : IValidatableObject
 {
     public const string Section = "Orchestrator";
 
-    /// <summary>Pool name -> address of its Denoiser service, e.g. "small": "http://small-denoiser:5101".</summary>
+    /// <summary>
+    /// Pool name -> its replicas: "http://small-denoiser:5101", a comma-separated list of such
+    /// addresses, or "dns:///large-denoiser.ns.svc.cluster.local:5102" (see <see cref="PoolChannel"/>).
+    /// </summary>
     public Dictionary<string, string> Pools { get; set; } = new();
 
     /// <summary>StackExchange.Redis configuration ("localhost:6379"). Empty: in-memory job store (quick start only).</summary>
@@ -23,6 +26,20 @@ public sealed class OrchestratorOptions : IValidatableObject
     /// <summary>Deadline of one Denoise call; a pool slower than this is treated as unavailable.</summary>
     public TimeSpan DenoiseTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Attempts per Denoise call (timeouts, Unavailable, ResourceExhausted), each possibly on another replica.</summary>
+    [Range(1, 10)]
+    public int RetryAttempts { get; set; } = 4;
+
+    /// <summary>First retry backoff; it doubles per attempt.</summary>
+    public TimeSpan RetryBackoff { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>How often dns:/// pools are re-resolved to pick up new or removed replicas.</summary>
+    public TimeSpan DnsRefreshInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Trajectories running at once; further jobs wait in the job store as `queued`.</summary>
+    [Range(1, 10_000)]
+    public int MaxRunningJobs { get; set; } = 32;
+
     /// <summary>Resume jobs left running by a previous orchestrator when this one starts.</summary>
     public bool ResumeOnStart { get; set; } = true;
 
@@ -30,8 +47,8 @@ public sealed class OrchestratorOptions : IValidatableObject
     {
         if (Pools.Count == 0)
             yield return new ValidationResult("Orchestrator:Pools is empty: configure at least one denoiser pool, e.g. Orchestrator:Pools:large=http://localhost:5102.");
-        foreach (var (name, address) in Pools)
-            if (!Uri.TryCreate(address, UriKind.Absolute, out _))
-                yield return new ValidationResult($"Orchestrator:Pools:{name} = '{address}' is not an absolute address such as http://host:port.");
+        foreach (var (name, spec) in Pools)
+            if (PoolChannel.Validate(name, spec) is { } error)
+                yield return new ValidationResult(error);
     }
 }

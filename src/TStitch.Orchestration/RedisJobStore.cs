@@ -7,8 +7,7 @@ namespace TStitch.Orchestration;
 
 /// <summary>
 /// Jobs as Redis hashes ("tstitch:job:{id}"), unfinished ids in the set "tstitch:jobs:unfinished".
-/// Creation is idempotent through HSETNX on the request field: of two orchestrators given the same
-/// client job id, exactly one creates the job. Finished jobs expire after the configured TTL.
+/// Creation is idempotent: of two orchestrators given the same client job id, exactly one creates the job. Finished jobs expire after the configured TTL.
 /// </summary>
 public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishedTtl) : IJobStore
 {
@@ -18,12 +17,13 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
 
     public async Task<(JobRecord Job, bool Created)> CreateAsync(JobRecord job, CancellationToken cancellationToken = default)
     {
-        var key = KeyPrefix + job.Id;
-        bool created = await Db.HashSetAsync(key, "request", job.Request.ToByteArray(), When.NotExists);
-        if (!created)
-            return (await GetAsync(job.Id, cancellationToken) ?? throw new InvalidOperationException($"Job {job.Id} vanished while being created."), false);
-        await SaveAsync(job, cancellationToken);
-        return (job, true);
+        // One transaction guarded by "key does not exist": the whole record appears at once, and of
+        // two orchestrators given the same client job id exactly one creates it.
+        var tx = Db.CreateTransaction();
+        tx.AddCondition(Condition.KeyNotExists(KeyPrefix + job.Id));
+        Write(tx, job);
+        if (await tx.ExecuteAsync()) return (job, true);
+        return (await GetAsync(job.Id, cancellationToken) ?? throw new InvalidOperationException($"Job {job.Id} vanished while being created."), false);
     }
 
     public async Task<JobRecord?> GetAsync(string id, CancellationToken cancellationToken = default)
@@ -54,10 +54,17 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
 
     public async Task SaveAsync(JobRecord job, CancellationToken cancellationToken = default)
     {
-        var key = KeyPrefix + job.Id;
         var tx = Db.CreateTransaction();
+        Write(tx, job);
+        await tx.ExecuteAsync();
+    }
+
+    private void Write(ITransaction tx, JobRecord job)
+    {
+        var key = KeyPrefix + job.Id;
         _ = tx.HashSetAsync(key,
         [
+            new("request", job.Request.ToByteArray()),
             new("status", (int)job.Status), new("step", job.Step), new("steps", job.Steps),
             new("latents", Bytes(job.Latents)), new("prev_x0", Bytes(job.PreviousX0)),
             new("calls", string.Join(";", job.CallsPerPool.Select(kv => $"{kv.Key}={kv.Value}"))),
@@ -74,7 +81,6 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
         {
             _ = tx.SetAddAsync(UnfinishedKey, job.Id);
         }
-        await tx.ExecuteAsync();
     }
 
     public async Task<IReadOnlyList<string>> UnfinishedAsync(CancellationToken cancellationToken = default) =>

@@ -1,0 +1,169 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Threading.Channels;
+using TStitch.Sampling;
+
+namespace TStitch.Denoising;
+
+/// <summary>The batcher's queue is full: the caller should back off or the pool should scale out.</summary>
+public sealed class QueueFullException(string message) : Exception(message);
+
+public sealed record BatchingOptions(int MaxRows, TimeSpan MaxDelay, int QueueCapacity);
+
+/// <summary>
+/// Triton-style dynamic batching in front of one model: concurrent Denoise calls (any jobs, steps,
+/// classes, guidance scales) are coalesced into one run of up to <see cref="BatchingOptions.MaxRows"/>
+/// rows, waiting at most <see cref="BatchingOptions.MaxDelay"/> after the first, then split back.
+/// Guided requests contribute their conditional and null-class rows, so each caller's guidance is
+/// mixed from its own rows. The queue is bounded; a cancelled caller is dropped before its rows run.
+/// </summary>
+public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
+{
+    public static readonly Meter Meter = new("TStitch.Denoising");
+    private static readonly Histogram<int> BatchRows = Meter.CreateHistogram<int>("tstitch.denoiser.batch_rows", description: "Rows per model run");
+    private static readonly Histogram<double> QueueWait = Meter.CreateHistogram<double>("tstitch.denoiser.queue_wait", "ms", "Time a call waited before its run");
+
+    private readonly IDenoiser _model;
+    private readonly BatchingOptions _options;
+    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Task _loop;
+    private int _waiting;
+    private long _runs, _rows, _calls;
+
+    public DynamicBatcher(IDenoiser model, BatchingOptions options)
+    {
+        if (options.MaxRows < 1) throw new ArgumentOutOfRangeException(nameof(options), "MaxRows must be >= 1.");
+        _model = model;
+        _options = options;
+        _loop = Task.Run(LoopAsync);
+    }
+
+    public DenoiserInfo Info => _model.Info;
+    /// <summary>Model runs, rows run and calls served so far (a mean batch is Rows / Runs).</summary>
+    public (long Runs, long Rows, long Calls) Counters => (Interlocked.Read(ref _runs), Interlocked.Read(ref _rows), Interlocked.Read(ref _calls));
+
+    public Task<float[]> DenoiseAsync(DenoiseInput input, CancellationToken cancellationToken = default)
+    {
+        input.Validate(Info);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (Interlocked.Increment(ref _waiting) > _options.QueueCapacity)
+        {
+            Interlocked.Decrement(ref _waiting);
+            throw new QueueFullException($"The '{Info.Name}' pool's queue is full ({_options.QueueCapacity} calls waiting); retry with backoff or add replicas.");
+        }
+        var pending = new Pending(input, Guidance.IsNeeded(input.GuidanceScale) ? 2 * input.Batch : input.Batch);
+        pending.Registration = cancellationToken.Register(() => pending.Result.TrySetCanceled(cancellationToken));
+        _queue.Writer.TryWrite(pending);
+        return pending.Result.Task;
+    }
+
+    private async Task LoopAsync()
+    {
+        var reader = _queue.Reader;
+        Pending? carried = null;
+        try
+        {
+            while (carried is not null || await reader.WaitToReadAsync(_stopping.Token))
+            {
+                var batch = new List<Pending>();
+                int rows = 0;
+                if (carried is not null) { batch.Add(carried); rows = carried.Rows; carried = null; }
+                var deadline = Stopwatch.GetTimestamp() + (long)(_options.MaxDelay.TotalSeconds * Stopwatch.Frequency);
+                while (rows < _options.MaxRows)
+                {
+                    if (reader.TryRead(out var next))
+                    {
+                        if (Dequeued(next)) continue;
+                        if (batch.Count > 0 && rows + next.Rows > _options.MaxRows) { carried = next; break; }
+                        batch.Add(next);
+                        rows += next.Rows;
+                        continue;
+                    }
+                    if (batch.Count == 0) break; // only cancelled calls were waiting
+                    var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
+                    if (remaining <= TimeSpan.Zero) break;
+                    using var wait = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+                    wait.CancelAfter(remaining);
+                    try { if (!await reader.WaitToReadAsync(wait.Token)) break; }
+                    catch (OperationCanceledException) when (!_stopping.IsCancellationRequested) { break; }
+                }
+                if (batch.Count > 0) await RunAsync(batch, rows);
+            }
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested) { }
+        // Whatever is still queued at shutdown is answered, not left hanging.
+        while (reader.TryRead(out var left)) left.Result.TrySetCanceled();
+        carried?.Result.TrySetCanceled();
+    }
+
+    /// <summary>Takes a call off the queue; true if its caller had already gone (then it never runs).</summary>
+    private bool Dequeued(Pending pending)
+    {
+        Interlocked.Decrement(ref _waiting);
+        QueueWait.Record(Stopwatch.GetElapsedTime(pending.Enqueued).TotalMilliseconds);
+        if (!pending.Result.Task.IsCompleted) return false;
+        pending.Registration.Dispose();
+        return true;
+    }
+
+    private async Task RunAsync(List<Pending> batch, int rows)
+    {
+        int sampleSize = Info.SampleSize;
+        var latents = new float[rows * sampleSize];
+        var timesteps = new int[rows];
+        var labels = new int[rows];
+        int row = 0;
+        foreach (var p in batch)
+        {
+            var input = p.Input;
+            for (int half = 0; half < p.Rows / input.Batch; half++)
+            {
+                input.Latents.CopyTo(latents, row * sampleSize);
+                input.Timesteps.CopyTo(timesteps, row);
+                if (half == 0) input.ClassLabels.CopyTo(labels, row);
+                else Array.Fill(labels, Info.NullClassId, row, input.Batch);
+                row += input.Batch;
+            }
+        }
+        try
+        {
+            // Guidance was expanded above, so the model runs every row as given (scale 1).
+            var output = await _model.DenoiseAsync(new DenoiseInput(latents, timesteps, labels, 1f), _stopping.Token);
+            Interlocked.Increment(ref _runs);
+            Interlocked.Add(ref _rows, rows);
+            Interlocked.Add(ref _calls, batch.Count);
+            BatchRows.Record(rows);
+            int offset = 0;
+            foreach (var p in batch)
+            {
+                var mine = output.AsSpan(offset * sampleSize, p.Rows * sampleSize);
+                offset += p.Rows;
+                p.Result.TrySetResult(p.Rows == p.Input.Batch ? mine.ToArray() : Guidance.Combine(mine, p.Input.GuidanceScale));
+                p.Registration.Dispose();
+            }
+        }
+        catch (Exception ex)
+        {
+            foreach (var p in batch) p.Result.TrySetException(ex);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stopping.Cancel();
+        _queue.Writer.TryComplete();
+        await _loop;
+        _stopping.Dispose();
+    }
+
+    private sealed class Pending(DenoiseInput input, int rows)
+    {
+        public DenoiseInput Input { get; } = input;
+        /// <summary>Rows this call adds to a run: its batch, twice when guided (conditional + null class).</summary>
+        public int Rows { get; } = rows;
+        public long Enqueued { get; } = Stopwatch.GetTimestamp();
+        public TaskCompletionSource<float[]> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public CancellationTokenRegistration Registration { get; set; }
+    }
+}

@@ -1,0 +1,74 @@
+using Grpc.Core;
+using Grpc.Net.Client;
+using Grpc.Net.Client.Balancer;
+using Grpc.Net.Client.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using TStitch.Protos;
+
+namespace TStitch.Orchestration;
+
+/// <summary>
+/// One gRPC channel per pool, spread over the pool's replicas by gRPC client-side load balancing.
+/// A pool is configured as one address, a comma-separated list ("http://a:5102,http://b:5102") or a
+/// DNS name resolving to every replica ("dns:///large-denoiser.tstitch.svc.cluster.local:5102", a
+/// Kubernetes headless Service; re-resolved on a timer because the default DNS resolver never
+/// refreshes by itself). Round robin only uses connected replicas: one that dies drops out when its
+/// connection fails and comes back when it reconnects. Calls failing with Unavailable or
+/// ResourceExhausted are retried with backoff, which lands them on another replica.
+/// </summary>
+public static class PoolChannel
+{
+    public static GrpcChannel Create(string pool, string spec, OrchestratorOptions options)
+    {
+        var channelOptions = GrpcChannels.Options();
+        channelOptions.MaxRetryBufferPerCallSize = GrpcChannels.MaxMessageBytes;
+        channelOptions.MaxRetryBufferSize = 4L * GrpcChannels.MaxMessageBytes;
+        channelOptions.ServiceConfig = new ServiceConfig
+        {
+            LoadBalancingConfigs = { new RoundRobinConfig() },
+            MethodConfigs =
+            {
+                new MethodConfig
+                {
+                    Names = { MethodName.Default },
+                    RetryPolicy = new RetryPolicy
+                    {
+                        MaxAttempts = Math.Max(2, options.RetryAttempts),
+                        InitialBackoff = options.RetryBackoff,
+                        MaxBackoff = options.RetryBackoff * 16,
+                        BackoffMultiplier = 2,
+                        RetryableStatusCodes = { StatusCode.Unavailable, StatusCode.ResourceExhausted },
+                    },
+                },
+            },
+        };
+        var services = new ServiceCollection();
+        var addresses = spec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        string target;
+        if (spec.StartsWith("dns:", StringComparison.OrdinalIgnoreCase))
+        {
+            services.AddSingleton<ResolverFactory>(new DnsResolverFactory(refreshInterval: options.DnsRefreshInterval));
+            target = spec;
+        }
+        else
+        {
+            var endpoints = addresses.Select(a => new Uri(a, UriKind.Absolute)).Select(u => new BalancerAddress(u.Host, u.Port)).ToArray();
+            services.AddSingleton<ResolverFactory>(new StaticResolverFactory(_ => endpoints));
+            target = $"static:///{pool}";
+        }
+        channelOptions.Credentials = ChannelCredentials.Insecure;
+        channelOptions.ServiceProvider = services.BuildServiceProvider();
+        return GrpcChannel.ForAddress(target, channelOptions);
+    }
+
+    /// <summary>Checks a pool spec; returns an error message or null.</summary>
+    public static string? Validate(string pool, string spec)
+    {
+        if (spec.StartsWith("dns:", StringComparison.OrdinalIgnoreCase)) return null;
+        var bad = spec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .FirstOrDefault(a => !Uri.TryCreate(a, UriKind.Absolute, out var u) || u.Scheme != Uri.UriSchemeHttp);
+        return spec.Trim().Length == 0 || bad is not null
+            ? $"Orchestrator:Pools:{pool} = '{spec}': give http://host:port, a comma-separated list of them, or dns:///name:port."
+            : null;
+    }
+}

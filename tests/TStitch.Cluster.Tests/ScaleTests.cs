@@ -1,0 +1,56 @@
+using Grpc.Core;
+using TStitch.Protos;
+
+namespace TStitch.Cluster.Tests;
+
+[Collection(ClusterCollection.Name)]
+public class ScaleTests(ClusterFixture cluster) : ClusterTestBase(cluster)
+{
+    [Fact]
+    public async Task A_replica_stopped_mid_job_fails_over_to_the_survivor_with_identical_bytes()
+    {
+        var (doomed, doomedAddress) = await Cluster.StartDenoiserAsync("large");
+        await using var orchestrator = await Cluster.StartOrchestratorAsync($"--Orchestrator:Pools:large={Cluster.LargeAddress},{doomedAddress}");
+        var request = Request(0, 300, NewJobId(), OutputKind.Raw, seed: 8, labels: [1, 5, 9]);
+        var expected = await InProcessAsync(request);
+        long survivorBefore = Cluster.Runs(Cluster.Large);
+
+        using var call = await StreamUntilStepAsync(orchestrator.Client, request, untilStep: 40);
+        await doomed.StopAsync();
+        long doomedRuns = Cluster.Runs(doomed);
+        GenerateResult? result = null;
+        while (await call.ResponseStream.MoveNext(CancellationToken.None))
+            result = call.ResponseStream.Current.Result ?? result;
+        await doomed.DisposeAsync();
+
+        Assert.NotNull(result);
+        Assert.Equal(expected, Samples(result!));
+        Assert.Equal(300, result!.Job.CallsPerPool["large"]);
+        Assert.True(doomedRuns > 0, "round robin never used the second replica");
+        long survivorRuns = Cluster.Runs(Cluster.Large) - survivorBefore;
+        // Every step ran exactly once somewhere; everything after the stop went to the survivor.
+        Assert.Equal(300, survivorRuns + doomedRuns);
+        Assert.True(survivorRuns >= 300 - 40 - 5, $"survivor ran {survivorRuns} of 300 steps");
+    }
+
+    [Fact]
+    public async Task Jobs_beyond_the_concurrency_limit_wait_queued()
+    {
+        await using var orchestrator = await Cluster.StartOrchestratorAsync("--Orchestrator:MaxRunningJobs=1");
+        var longJob = Request(0.4, 1000, NewJobId());
+        using var running = await StreamUntilStepAsync(orchestrator.Client, longJob, untilStep: 2);
+        var waiting = Request(0.4, 20, NewJobId(), OutputKind.Raw);
+        var generate = orchestrator.Client.GenerateAsync(waiting);
+
+        var queued = await WaitForAsync(orchestrator.Client, waiting.JobId, j => j.JobId == waiting.JobId);
+        Assert.Equal(JobStatus.Queued, queued.Status);
+        Assert.Equal(0, queued.Step);
+        await Task.Delay(200);
+        Assert.Equal(JobStatus.Queued, (await orchestrator.Client.GetJobAsync(new GetJobRequest { JobId = waiting.JobId })).Status);
+
+        await orchestrator.Client.CancelJobAsync(new CancelJobRequest { JobId = longJob.JobId });
+        var result = await generate;
+        Assert.Equal(JobStatus.Succeeded, result.Job.Status);
+        Assert.Equal(await InProcessAsync(waiting), Samples(result));
+    }
+}
