@@ -43,6 +43,9 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     /// <summary>Model runs, rows run and calls served so far (a mean batch is Rows / Runs).</summary>
     public (long Runs, long Rows, long Calls) Counters => (Interlocked.Read(ref _runs), Interlocked.Read(ref _rows), Interlocked.Read(ref _calls));
 
+    /// <summary>The queue is over 90 % full: the replica should shed traffic (see <see cref="DenoiserHealthCheck"/>).</summary>
+    public bool Saturated => Volatile.Read(ref _waiting) >= 0.9 * _options.QueueCapacity;
+
     public Task<float[]> DenoiseAsync(DenoiseInput input, CancellationToken cancellationToken = default)
     {
         input.Validate(Info);

@@ -41,7 +41,9 @@ public static class ServiceDefaults
             o.MaxSendMessageSize = 64 * 1024 * 1024;
         });
         builder.Services.AddGrpcReflection();
-        builder.Services.AddGrpcHealthChecks().AddCheck("self", () => Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy());
+        // Health Check answers from the live checks, not a periodically published cache, so a
+        // replica that starts draining stops getting traffic at the balancer's next check.
+        builder.Services.AddGrpcHealthChecks(o => o.UseHealthChecksCache = false).AddCheck("self", () => Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy());
         builder.ConfigureOpenTelemetry(serviceName);
         return builder;
     }

@@ -99,7 +99,7 @@ internal sealed class RemoteDenoiser(string pool, Protos.Denoiser.DenoiserClient
         request.Timesteps.AddRange(input.Timesteps);
         request.ClassLabels.AddRange(input.ClassLabels);
         // gRPC's retry policy already re-sends Unavailable calls to other replicas; this loop adds
-        // retries for calls that time out (a stuck replica), which the policy cannot retry.
+        // retries for calls that time out (a stuck replica) or break mid-call, which it cannot retry.
         for (int attempt = 1; ; attempt++)
         {
             try
@@ -111,11 +111,13 @@ internal sealed class RemoteDenoiser(string pool, Protos.Denoiser.DenoiserClient
             {
                 throw new OperationCanceledException(cancellationToken);
             }
-            catch (RpcException ex) when (ex.StatusCode == StatusCode.DeadlineExceeded && attempt < pools.Attempts)
+            catch (RpcException ex) when (ex.StatusCode is StatusCode.DeadlineExceeded or StatusCode.Internal && attempt < pools.Attempts)
             {
+                // Denoise is a pure function, so re-sending it is safe; Internal here is almost always
+                // a replica that went away mid-call (the response ended prematurely).
                 await Task.Delay(pools.Backoff * attempt, cancellationToken);
             }
-            catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.ResourceExhausted)
+            catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.ResourceExhausted or StatusCode.Internal)
             {
                 throw pools.Unavailable(Pool, ex);
             }

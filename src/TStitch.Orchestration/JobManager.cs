@@ -167,8 +167,9 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
             await store.SaveAsync(job, CancellationToken.None);
             return job;
         }
-        catch (Exception ex) when (ex is PoolUnavailableException or ArgumentException)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
+            // Any failure ends the job as failed in the store: nothing is left `running` forever.
             logger.LogWarning("Job {Job} failed at step {Step}: {Error}", job.Id, job.Step, ex.Message);
             job = job with { Status = JobStatus.Failed, Error = ex.Message, Updated = DateTimeOffset.UtcNow };
             await store.SaveAsync(job, CancellationToken.None);

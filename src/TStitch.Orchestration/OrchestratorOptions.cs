@@ -36,6 +36,9 @@ public sealed class OrchestratorOptions : IValidatableObject
     /// <summary>How often dns:/// pools are re-resolved to pick up new or removed replicas.</summary>
     public TimeSpan DnsRefreshInterval { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>How often replicas of address-list pools are health-checked.</summary>
+    public TimeSpan HealthCheckInterval { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Trajectories running at once; further jobs wait in the job store as `queued`.</summary>
     [Range(1, 10_000)]
     public int MaxRunningJobs { get; set; } = 32;

@@ -44,6 +44,10 @@ public sealed class OrchestratorService(JobManager jobs, Microsoft.Extensions.Ho
             {
                 throw new RpcException(new Status(StatusCode.Unavailable, ex.Message));
             }
+            catch (RpcException ex)
+            {
+                throw new RpcException(new Status(StatusCode.Internal, $"Job {running.Id} failed: {ex.Status.Detail}"));
+            }
         }
         return job.Status switch
         {

@@ -11,10 +11,11 @@ namespace TStitch.Orchestration;
 /// One gRPC channel per pool, spread over the pool's replicas by gRPC client-side load balancing.
 /// A pool is configured as one address, a comma-separated list ("http://a:5102,http://b:5102") or a
 /// DNS name resolving to every replica ("dns:///large-denoiser.tstitch.svc.cluster.local:5102", a
-/// Kubernetes headless Service; re-resolved on a timer because the default DNS resolver never
-/// refreshes by itself). Round robin only uses connected replicas: one that dies drops out when its
-/// connection fails and comes back when it reconnects. Calls failing with Unavailable or
-/// ResourceExhausted are retried with backoff, which lands them on another replica.
+/// Kubernetes headless Service whose readiness probes keep sick pods out; re-resolved on a timer
+/// because the default DNS resolver never refreshes by itself). Address lists go through
+/// <see cref="HealthCheckedResolver"/>, which keeps only replicas whose health check is SERVING.
+/// Round robin only uses connected replicas. Calls failing with Unavailable or ResourceExhausted
+/// are retried with backoff, which lands them on another replica.
 /// </summary>
 public static class PoolChannel
 {
@@ -52,10 +53,11 @@ public static class PoolChannel
         }
         else
         {
-            var endpoints = addresses.Select(a => new Uri(a, UriKind.Absolute)).Select(u => new BalancerAddress(u.Host, u.Port)).ToArray();
-            services.AddSingleton<ResolverFactory>(new StaticResolverFactory(_ => endpoints));
-            target = $"static:///{pool}";
+            var replicas = addresses.Select(a => new Uri(a, UriKind.Absolute)).ToArray();
+            services.AddSingleton<ResolverFactory>(new HealthCheckedResolverFactory(replicas, options.HealthCheckInterval));
+            target = $"{HealthCheckedResolverFactory.Scheme}:///{pool}";
         }
+        services.AddLogging();
         channelOptions.Credentials = ChannelCredentials.Insecure;
         channelOptions.ServiceProvider = services.BuildServiceProvider();
         return GrpcChannel.ForAddress(target, channelOptions);

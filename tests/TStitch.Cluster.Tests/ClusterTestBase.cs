@@ -47,9 +47,11 @@ public abstract class ClusterTestBase(ClusterFixture cluster)
         var clock = System.Diagnostics.Stopwatch.StartNew();
         while (true)
         {
-            var job = await client.GetJobAsync(new GetJobRequest { JobId = jobId });
-            if (done(job)) return job;
-            if (clock.ElapsedMilliseconds > timeoutMs) throw new TimeoutException($"Job {jobId} is still {job.Status} at step {job.Step}.");
+            Job? job = null;
+            try { job = await client.GetJobAsync(new GetJobRequest { JobId = jobId }); }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound) { } // not created yet
+            if (job is not null && done(job)) return job;
+            if (clock.ElapsedMilliseconds > timeoutMs) throw new TimeoutException($"Job {jobId} is still {job?.Status.ToString() ?? "not created"} at step {job?.Step}.");
             await Task.Delay(50);
         }
     }

@@ -53,4 +53,29 @@ public class ScaleTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         Assert.Equal(JobStatus.Succeeded, result.Job.Status);
         Assert.Equal(await InProcessAsync(waiting), Samples(result));
     }
+
+    [Fact]
+    public async Task A_replica_that_reports_not_serving_gets_no_calls_until_it_recovers()
+    {
+        var (sick, sickAddress) = await Cluster.StartDenoiserAsync("large");
+        await using var _ = sick;
+        await using var orchestrator = await Cluster.StartOrchestratorAsync(
+            $"--Orchestrator:Pools:large={Cluster.LargeAddress},{sickAddress}", "--Orchestrator:HealthCheckInterval=00:00:00.200");
+        var health = (TStitch.Denoising.ReplicaHealth)sick.Services.GetService(typeof(TStitch.Denoising.ReplicaHealth))!;
+
+        await orchestrator.Client.GenerateAsync(Request(0, 40, NewJobId(), OutputKind.Raw));
+        Assert.True(Cluster.Runs(sick) > 0, "both replicas should share the calls while healthy");
+
+        health.Draining = true;
+        await Task.Delay(1000); // several health-check intervals
+        long sickRuns = Cluster.Runs(sick);
+        var drained = await orchestrator.Client.GenerateAsync(Request(0, 40, NewJobId(), OutputKind.Raw));
+        Assert.Equal(JobStatus.Succeeded, drained.Job.Status);
+        Assert.Equal(sickRuns, Cluster.Runs(sick));
+
+        health.Draining = false;
+        await Task.Delay(1000);
+        await orchestrator.Client.GenerateAsync(Request(0, 40, NewJobId(), OutputKind.Raw));
+        Assert.True(Cluster.Runs(sick) > sickRuns, "the recovered replica should get calls again");
+    }
 }

@@ -1,0 +1,82 @@
+using Grpc.Core;
+using Grpc.Health.V1;
+using Grpc.Net.Client;
+using Grpc.Net.Client.Balancer;
+using Microsoft.Extensions.Logging;
+using TStitch.Protos;
+
+namespace TStitch.Orchestration;
+
+/// <summary>
+/// Resolves a pool's fixed replica list to the replicas whose gRPC health check answers SERVING,
+/// re-checked every interval and whenever the balancer asks (a connection failed). grpc-dotnet's
+/// balancer has no health checking of its own; in Kubernetes, readiness probes do this for dns:///
+/// pools, and this resolver does it for address lists. A replica that is up but draining or
+/// saturated drops out; one that recovers comes back at the next check.
+/// </summary>
+public sealed class HealthCheckedResolver : PollingResolver
+{
+    private readonly (BalancerAddress Address, GrpcChannel Channel, Health.HealthClient Client)[] _replicas;
+    private readonly TimeSpan _interval;
+    private readonly ILogger _logger;
+    private Timer? _timer;
+    private string _last = "";
+
+    public HealthCheckedResolver(IReadOnlyList<Uri> replicas, TimeSpan interval, ILoggerFactory loggerFactory) : base(loggerFactory)
+    {
+        _interval = interval;
+        _logger = loggerFactory.CreateLogger<HealthCheckedResolver>();
+        _replicas = replicas.Select(u =>
+        {
+            var channel = GrpcChannels.Create(u.GetLeftPart(UriPartial.Authority));
+            return (new BalancerAddress(u.Host, u.Port), channel, new Health.HealthClient(channel));
+        }).ToArray();
+    }
+
+    protected override void OnStarted()
+    {
+        base.OnStarted();
+        _timer = new Timer(_ => Refresh(), null, _interval, _interval);
+    }
+
+    protected override async Task ResolveAsync(CancellationToken cancellationToken)
+    {
+        var checks = await Task.WhenAll(_replicas.Select(async r => (r.Address, Serving: await IsServingAsync(r.Client, cancellationToken))));
+        var healthy = checks.Where(c => c.Serving).Select(c => c.Address).ToList();
+        var summary = string.Join(", ", checks.Select(c => $"{c.Address.EndPoint}={(c.Serving ? "serving" : "not serving")}"));
+        if (summary != _last && _logger.IsEnabled(LogLevel.Information))
+            _logger.LogInformation("Pool replicas: {Summary}", summary);
+        _last = summary;
+        Listener(ResolverResult.ForResult(healthy));
+    }
+
+    private static async Task<bool> IsServingAsync(Health.HealthClient client, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var reply = await client.CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(2), cancellationToken: cancellationToken);
+            return reply.Status == HealthCheckResponse.Types.ServingStatus.Serving;
+        }
+        catch (RpcException)
+        {
+            return false;
+        }
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _timer?.Dispose();
+            foreach (var r in _replicas) r.Channel.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+}
+
+public sealed class HealthCheckedResolverFactory(IReadOnlyList<Uri> replicas, TimeSpan interval) : ResolverFactory
+{
+    public const string Scheme = "tstitch-pool";
+    public override string Name => Scheme;
+    public override Resolver Create(ResolverOptions options) => new HealthCheckedResolver(replicas, interval, options.LoggerFactory);
+}
