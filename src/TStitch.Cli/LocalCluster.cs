@@ -16,6 +16,8 @@ public sealed class LocalCluster : IAsyncDisposable
 
     /// <summary>Pool name -> address of its denoiser.</summary>
     public Dictionary<string, string> Pools { get; } = new();
+    /// <summary>Pool name -> its denoiser host (for reading its batcher's counters).</summary>
+    public Dictionary<string, WebApplication> Denoisers { get; } = new();
     public string OrchestratorAddress { get; private set; } = "";
     public WebApplication? Orchestrator { get; private set; }
 
@@ -27,13 +29,13 @@ public sealed class LocalCluster : IAsyncDisposable
 
     /// <summary>Starts one pool per manifest (name -> model.json), then the orchestrator over them.</summary>
     public static async Task<LocalCluster> StartAsync(IReadOnlyDictionary<string, string> poolManifests, string redis = "",
-        IEnumerable<string>? orchestratorArgs = null, CancellationToken cancellationToken = default)
+        IEnumerable<string>? orchestratorArgs = null, IEnumerable<string>? denoiserArgs = null, CancellationToken cancellationToken = default)
     {
         var cluster = new LocalCluster();
         try
         {
             foreach (var (pool, manifest) in poolManifests)
-                cluster.Pools[pool] = (await cluster.StartDenoiserAsync(pool, manifest, cancellationToken: cancellationToken)).Address;
+                (cluster.Denoisers[pool], cluster.Pools[pool]) = await cluster.StartDenoiserAsync(pool, manifest, denoiserArgs, cancellationToken);
             await cluster.StartOrchestratorAsync(redis, orchestratorArgs ?? [], cancellationToken);
             return cluster;
         }

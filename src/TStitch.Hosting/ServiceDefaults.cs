@@ -23,6 +23,8 @@ public static class ServiceDefaults
 {
     /// <summary>Activity sources of our own that traces should include.</summary>
     public static readonly string[] ActivitySources = ["TStitch.Sampling", "TStitch.Orchestrator", "TStitch.Denoising"];
+    /// <summary>Meters of our own (batch sizes, queue waits).</summary>
+    public static readonly string[] Meters = ["TStitch.Denoising"];
 
     public static IHostApplicationBuilder AddServiceDefaults(this WebApplicationBuilder builder, string serviceName)
     {
@@ -50,14 +52,17 @@ public static class ServiceDefaults
 
     public static IHostApplicationBuilder ConfigureOpenTelemetry(this IHostApplicationBuilder builder, string serviceName)
     {
-        var otel = builder.Services.AddOpenTelemetry()
+        // Without an exporter nobody reads the spans, so don't pay for recording them on every call.
+        if (string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+            return builder;
+        builder.Services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService(serviceName))
             .WithTracing(t => t
                 .AddSource(ActivitySources)
                 .AddAspNetCoreInstrumentation(o => o.Filter = ctx => !ctx.Request.Path.StartsWithSegments("/grpc.health"))
-                .AddGrpcClientInstrumentation());
-        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
-            otel.UseOtlpExporter();
+                .AddGrpcClientInstrumentation())
+            .WithMetrics(m => m.AddMeter(Meters))
+            .UseOtlpExporter();
         return builder;
     }
 

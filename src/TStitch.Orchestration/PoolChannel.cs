@@ -24,25 +24,20 @@ public static class PoolChannel
         var channelOptions = GrpcChannels.Options();
         channelOptions.MaxRetryBufferPerCallSize = GrpcChannels.MaxMessageBytes;
         channelOptions.MaxRetryBufferSize = 4L * GrpcChannels.MaxMessageBytes;
-        channelOptions.ServiceConfig = new ServiceConfig
-        {
-            LoadBalancingConfigs = { new RoundRobinConfig() },
-            MethodConfigs =
+        channelOptions.ServiceConfig = new ServiceConfig { LoadBalancingConfigs = { new RoundRobinConfig() } };
+        if (options.RetryAttempts > 1)
+            channelOptions.ServiceConfig.MethodConfigs.Add(new MethodConfig
             {
-                new MethodConfig
+                Names = { MethodName.Default },
+                RetryPolicy = new RetryPolicy
                 {
-                    Names = { MethodName.Default },
-                    RetryPolicy = new RetryPolicy
-                    {
-                        MaxAttempts = Math.Max(2, options.RetryAttempts),
-                        InitialBackoff = options.RetryBackoff,
-                        MaxBackoff = options.RetryBackoff * 16,
-                        BackoffMultiplier = 2,
-                        RetryableStatusCodes = { StatusCode.Unavailable, StatusCode.ResourceExhausted },
-                    },
+                    MaxAttempts = options.RetryAttempts,
+                    InitialBackoff = options.RetryBackoff,
+                    MaxBackoff = options.RetryBackoff * 16,
+                    BackoffMultiplier = 2,
+                    RetryableStatusCodes = { StatusCode.Unavailable, StatusCode.ResourceExhausted },
                 },
-            },
-        };
+            });
         var services = new ServiceCollection();
         var addresses = spec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         string target;
