@@ -7,6 +7,8 @@ using TStitch.Models.Imaging;
 using TStitch.Models.Zoo;
 using TStitch.Protos;
 
+using TStitch.Cli.Bench;
+
 namespace TStitch.Cli;
 
 /// <summary>
@@ -89,7 +91,7 @@ internal static class DemoCommand
                 });
                 double c = small.RelativeCost / large.RelativeCost;
                 double bound = 1 / ((1 - r) + r * c);
-                double baseline = Median(timings[0]), stitched = Median(timings[r]);
+                double baseline = Stats.Median(timings[0]), stitched = Stats.Median(timings[r]);
                 var table = new Table().Title($"per-job latency, {batchSize} images x {stepCount} steps, median of {repeatCount}")
                     .AddColumns("r", "denoise calls", "median ms", "min ms", "speedup");
                 table.AddRow("0", calls[0], $"{baseline:F1}", $"{timings[0].Min():F1}", "1.00x");
@@ -114,12 +116,5 @@ internal static class DemoCommand
         var request = new GenerateRequest { Steps = steps, Sampler = "ddim", SmallFraction = smallFraction, Seed = seed, Output = output };
         request.ClassLabels.Add(Enumerable.Range(0, count).Select(i => classes > 0 ? i % classes : i));
         return request;
-    }
-
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        int n = sorted.Length;
-        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
 }

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Diagnostics;
-using System.Globalization;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Spectre.Console;
@@ -118,17 +117,10 @@ internal static class GenerateCommand
         return (result ?? throw new RpcException(new Grpc.Core.Status(StatusCode.Internal, "The stream ended without a result.")), events);
     }
 
-    /// <summary>"small:0.3,base:0.3,large:0.4" -> StageList.</summary>
     public static StageList ParseStages(string text)
     {
         var list = new StageList();
-        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            var pieces = part.Split(':');
-            if (pieces.Length != 2 || !double.TryParse(pieces[1], CultureInfo.InvariantCulture, out var f))
-                throw new ArgumentException($"Stage '{part}' is not pool:fraction.");
-            list.Stages.Add(new Stage { Pool = pieces[0], Fraction = f });
-        }
+        list.Stages.Add(StageText.Parse(text).Select(stage => new Stage { Pool = stage.Model, Fraction = stage.Fraction }));
         return list;
     }
 }

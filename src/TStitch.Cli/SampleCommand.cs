@@ -44,16 +44,6 @@ internal static class SampleCommand
         return command;
     }
 
-    /// <summary>"small:0.4,large:0.6" -> stages; a bare number is the small fraction of small -> large.</summary>
-    public static SwitchSchedule ParseSchedule(string text)
-    {
-        if (double.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out var r)) return SwitchSchedule.SmallThenLarge(r);
-        return new SwitchSchedule(text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(part =>
-        {
-            var pieces = part.Split(':');
-            if (pieces.Length != 2 || !double.TryParse(pieces[1], System.Globalization.CultureInfo.InvariantCulture, out var f))
-                throw new ArgumentException($"Stage '{part}' is not model:fraction.");
-            return new SwitchStage(pieces[0], f);
-        }));
-    }
+    public static SwitchSchedule ParseSchedule(string text) =>
+        new(StageText.Parse(text).Select(stage => new SwitchStage(stage.Model, stage.Fraction)));
 }

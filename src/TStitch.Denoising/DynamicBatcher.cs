@@ -112,6 +112,12 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
 
     private async Task RunAsync(List<Pending> batch, int rows)
     {
+        if (batch is [{ Rows: var single } only] && single == only.Input.Batch)
+        {
+            // A lone unguided call (the common case at low load) runs as it is: no copies.
+            await RunAloneAsync(only);
+            return;
+        }
         int sampleSize = Info.SampleSize;
         var latents = new float[rows * sampleSize];
         var timesteps = new int[rows];
@@ -150,6 +156,24 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         {
             foreach (var p in batch) p.Result.TrySetException(ex);
         }
+    }
+
+    private async Task RunAloneAsync(Pending pending)
+    {
+        try
+        {
+            var output = await _model.DenoiseAsync(pending.Input, _stopping.Token);
+            Interlocked.Increment(ref _runs);
+            Interlocked.Add(ref _rows, pending.Rows);
+            Interlocked.Increment(ref _calls);
+            BatchRows.Record(pending.Rows);
+            pending.Result.TrySetResult(output);
+        }
+        catch (Exception ex)
+        {
+            pending.Result.TrySetException(ex);
+        }
+        pending.Registration.Dispose();
     }
 
     public async ValueTask DisposeAsync()

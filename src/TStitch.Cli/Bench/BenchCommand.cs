@@ -40,7 +40,7 @@ internal static class BenchCommand
         return command;
     }
 
-    private sealed record Figures(double OrtSmallMs, double OrtLargeMs, double EchoMs, double DirectMs, double DirectRunMs, double LocalLargeOnlyMs, double LocalStitchedMs,
+    private sealed record Figures(double OrtSmallMs, double OrtLargeMs, double EchoMs, double DirectMs, double DirectRunMs, double BalancedMs, double LocalLargeOnlyMs, double LocalStitchedMs,
         double ClusterLargeOnlyMs, double ClusterStitchedMs);
 
     private static async Task<Figures> RunAsync(ModelZoo zoo, int batch, int steps, int repeats, double r, string redis, CancellationToken ct)
@@ -58,6 +58,8 @@ internal static class BenchCommand
         var echo = new Denoiser.DenoiserClient(echoChannel);
         using var largeChannel = GrpcChannels.Create(cluster.Pools["large"]);
         var largePool = new Denoiser.DenoiserClient(largeChannel);
+        using var balancedChannel = TStitch.Orchestration.PoolChannel.Create("large", cluster.Pools["large"], new TStitch.Orchestration.OrchestratorOptions());
+        var balancedPool = new Denoiser.DenoiserClient(balancedChannel);
 
         var labels = Enumerable.Range(0, batch).Select(i => i % small.Info.NumClasses).ToArray();
         var latents = new float[batch * small.Info.SampleSize];
@@ -73,32 +75,14 @@ internal static class BenchCommand
             g.ClassLabels.AddRange(labels);
             return g;
         }
-        async Task<double> LocalJob(double fraction)
+        Task<double> LocalJob(double fraction) => Stats.TimeAsync(async () =>
         {
             var t = new Trajectory(new TrajectoryRequest(labels, steps, SamplerKind.Ddim, SwitchSchedule.SmallThenLarge(fraction), 1f, 3), local);
-            long start = Stopwatch.GetTimestamp();
             await t.RunAsync(t.Start(), cancellationToken: ct);
-            return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-        }
-        async Task<double> ClusterJob(double fraction)
-        {
-            long start = Stopwatch.GetTimestamp();
-            await orchestrator.GenerateAsync(Job(fraction), cancellationToken: ct);
-            return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-        }
-        double Ort(OnnxDenoiser model)
-        {
-            long start = Stopwatch.GetTimestamp();
-            model.Run(ortInput, ct);
-            return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-        }
-        async Task<double> Echo()
-        {
-            long start = Stopwatch.GetTimestamp();
-            await echo.DenoiseAsync(echoRequest, cancellationToken: ct);
-            return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-        }
-
+        });
+        Task<double> ClusterJob(double fraction) => Stats.TimeAsync(() => orchestrator.GenerateAsync(Job(fraction), cancellationToken: ct).ResponseAsync);
+        double Ort(OnnxDenoiser model) => Stats.Time(() => model.Run(ortInput, ct));
+        Task<double> Echo() => Stats.TimeAsync(() => echo.DenoiseAsync(echoRequest, cancellationToken: ct).ResponseAsync);
         async Task<(double, double)> Direct()
         {
             long start = Stopwatch.GetTimestamp();
@@ -118,6 +102,7 @@ internal static class BenchCommand
                     var (direct, run) = await Direct();
                     Add("direct", direct, warm);
                     Add("direct-run", run, warm);
+                    Add("balanced", await Stats.TimeAsync(() => balancedPool.DenoiseAsync(echoRequest, cancellationToken: ct).ResponseAsync), warm);
                 }
                 Add("local-0", await LocalJob(0), warm);
                 Add("local-r", await LocalJob(r), warm);
@@ -125,8 +110,8 @@ internal static class BenchCommand
                 Add("cluster-r", await ClusterJob(r), warm);
             }
         });
-        double M(string key) => Median(samples[key]);
-        return new Figures(M("ort-small"), M("ort-large"), M("echo"), M("direct"), M("direct-run"), M("local-0"), M("local-r"), M("cluster-0"), M("cluster-r"));
+        double M(string key) => Stats.Median(samples[key]);
+        return new Figures(M("ort-small"), M("ort-large"), M("echo"), M("direct"), M("direct-run"), M("balanced"), M("local-0"), M("local-r"), M("cluster-0"), M("cluster-r"));
     }
 
     private static void Report(Figures f, int batch, int steps, int repeats, double r, string redis)
@@ -145,6 +130,7 @@ internal static class BenchCommand
         t.AddRow("c = small / large", $"{c:F3}", "ratio of the two medians");
         t.AddRow("gRPC echo, one hop", $"{f.EchoMs:F3} ms", "Denoise RPC to a host answering with its input, same payload, loopback");
         t.AddRow("Denoise RPC to the large pool", $"{f.DirectMs:F3} ms", $"same payload, straight to the pool; {f.DirectRunMs:F3} ms of it inside the service (validate + ORT)");
+        t.AddRow("same, over the orchestrator's pool channel", $"{f.BalancedMs:F3} ms", "health-checked resolver, round robin, retry policy");
         t.AddRow("step, in process (large)", $"{localStep:F3} ms", "in-process job time / steps (ORT + sampler)");
         t.AddRow("step, cluster (large)", $"{clusterStep:F3} ms", "Generate time / steps, through orchestrator and pool");
         t.AddRow("orchestration overhead / step", $"{overhead:F3} ms", "cluster step - in-process step");
@@ -157,11 +143,5 @@ internal static class BenchCommand
         t.AddRow("compute bound", $"{bound:F2}x", "1 / ((1 - r) + r c)");
         t.AddRow("[bold]cluster speedup / bound[/]", $"[bold]{clusterSpeedup / bound:F2}[/]", "goal >= 0.95");
         AnsiConsole.Write(t);
-    }
-
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 }

@@ -73,7 +73,7 @@ internal static class LoadCommand
                 var after = batchers.Select(b => b.Counters).ToArray();
                 long runs = after.Zip(before, (a, b) => a.Runs - b.Runs).Sum(), batchRows = after.Zip(before, (a, b) => a.Rows - b.Rows).Sum();
                 latencies.Sort();
-                var row = new Level(level, total, total / seconds, Percentile(latencies, 0.5), Percentile(latencies, 0.95), (double)batchRows / runs);
+                var row = new Level(level, total, total / seconds, Stats.Percentile(latencies, 0.5), Stats.Percentile(latencies, 0.95), (double)batchRows / runs);
                 rows.Add(row);
                 AnsiConsole.MarkupLine($"[grey]{level} concurrent: {row.JobsPerSecond:F2} jobs/s, p50 {row.P50:F0} ms, p95 {row.P95:F0} ms, {row.MeanRows:F1} rows/run[/]");
             }
@@ -113,6 +113,4 @@ internal static class LoadCommand
         plot.SavePng(plotPath, 900, 520);
         AnsiConsole.MarkupLine($"plot written to [bold]{Markup.Escape(plotPath)}[/]");
     }
-
-    private static double Percentile(List<double> sorted, double q) => sorted[Math.Clamp((int)Math.Ceiling(q * sorted.Count) - 1, 0, sorted.Count - 1)];
 }
