@@ -23,7 +23,8 @@ public sealed class RunningJob(string id, CancellationTokenSource cancellation)
     public void Stop(StopReason reason)
     {
         if (StopReason == StopReason.None) StopReason = reason;
-        Cancellation.Cancel();
+        try { Cancellation.Cancel(); }
+        catch (ObjectDisposedException) { } // the job has already finished
     }
 }
 
@@ -61,7 +62,7 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
         }
         var id = string.IsNullOrWhiteSpace(request.JobId) ? Guid.NewGuid().ToString("N") : request.JobId;
         var record = new JobRecord { Id = id, Request = request, Steps = trajectory.Steps, Schedule = trajectory.Schedule.ToString() };
-        var (stored, created) = await store.CreateAsync(record, cancellationToken);
+        var (stored, _) = await store.CreateAsync(record, cancellationToken);
         if (stored.IsFinished) return (stored, null);
         if (_running.TryGetValue(id, out var existing)) return (stored, existing);
         // New, or left unfinished by an orchestrator that is gone: run it here from its checkpoint.
