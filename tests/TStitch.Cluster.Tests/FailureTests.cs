@@ -154,4 +154,27 @@ public class FailureTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         Assert.Contains(smallAddress, ex.Status.Detail);
         Assert.Equal(JobStatus.Failed, (await Cluster.Store.GetAsync(request.JobId))!.Status);
     }
+
+    [Fact]
+    public async Task A_denoiser_whose_queue_is_full_answers_resource_exhausted_and_stays_up()
+    {
+        var (pool, address) = await Cluster.StartDenoiserAsync("large", "--Denoiser:QueueCapacity=1", "--Denoiser:MaxBatchRows=16");
+        await using var _ = pool;
+        using var channel = GrpcChannels.Create(address);
+        var client = new Denoiser.DenoiserClient(channel);
+        var request = new DenoiseRequest { Latents = TensorMessages.FromFloats(new float[16 * 3072], 16, 3, 32, 32), GuidanceScale = 1 };
+        request.Timesteps.AddRange(Enumerable.Repeat(500, 16));
+        request.ClassLabels.AddRange(Enumerable.Range(0, 16).Select(i => i % 10));
+
+        // 40 calls at once, each a full run on its own: the queue (1 call) overflows.
+        var outcomes = await Task.WhenAll(Enumerable.Range(0, 40).Select(async _ =>
+        {
+            try { await client.DenoiseAsync(request); return StatusCode.OK; }
+            catch (RpcException ex) { return ex.StatusCode; }
+        }));
+        Assert.Contains(StatusCode.ResourceExhausted, outcomes);
+        Assert.Contains(StatusCode.OK, outcomes);
+        Assert.All(outcomes, s => Assert.True(s is StatusCode.OK or StatusCode.ResourceExhausted, $"unexpected {s}"));
+        Assert.Equal(new long[] { 16, 3, 32, 32 }, (await client.DenoiseAsync(request)).Output.Shape);
+    }
 }

@@ -30,6 +30,8 @@ public class GenerateTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         Assert.Equal(50, stored.Step);
         Assert.Equal(20, stored.CallsPerPool["small"]);
         Assert.Equal(30, stored.CallsPerPool["large"]);
+        var ttl = await Cluster.RedisConnection.GetDatabase().KeyTimeToLiveAsync("tstitch:job:" + request.JobId);
+        Assert.NotNull(ttl); // finished jobs expire
         Assert.Equal(20, Cluster.Runs(Cluster.Small) - smallRuns);
         Assert.Equal(30, Cluster.Runs(Cluster.Large) - largeRuns);
     }
