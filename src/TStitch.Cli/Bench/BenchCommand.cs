@@ -40,7 +40,7 @@ internal static class BenchCommand
         return command;
     }
 
-    private sealed record Figures(double OrtSmallMs, double OrtLargeMs, double EchoMs, double DirectMs, double DirectRunMs, double BalancedMs, double LocalLargeOnlyMs, double LocalStitchedMs,
+    private sealed record Figures(double OrtSmallMs, double OrtLargeMs, double EchoMs, double DirectMs, double DirectRunMs, double BalancedMs, double RemoteLargeOnlyMs, double LocalLargeOnlyMs, double LocalStitchedMs,
         double ClusterLargeOnlyMs, double ClusterStitchedMs);
 
     private static async Task<Figures> RunAsync(ModelZoo zoo, int batch, int steps, int repeats, double r, string redis, CancellationToken ct)
@@ -61,6 +61,11 @@ internal static class BenchCommand
         using var balancedChannel = TStitch.Orchestration.PoolChannel.Create("large", cluster.Pools["large"], new TStitch.Orchestration.OrchestratorOptions());
         var balancedPool = new Denoiser.DenoiserClient(balancedChannel);
 
+        // The orchestrator's own pool clients, driven from here: separates the trajectory over remote
+        // pools from what the Orchestrator service adds around it (job store, job tasks, its RPC).
+        using var pools = new TStitch.Orchestration.DenoiserPools(Microsoft.Extensions.Options.Options.Create(
+            new TStitch.Orchestration.OrchestratorOptions { Pools = new Dictionary<string, string>(cluster.Pools) }));
+        var remote = await pools.ResolveAsync(["small", "large"], ct);
         var labels = Enumerable.Range(0, batch).Select(i => i % small.Info.NumClasses).ToArray();
         var latents = new float[batch * small.Info.SampleSize];
         StepNoise.Fill(latents, 1, 0, 0);
@@ -75,11 +80,12 @@ internal static class BenchCommand
             g.ClassLabels.AddRange(labels);
             return g;
         }
-        Task<double> LocalJob(double fraction) => Stats.TimeAsync(async () =>
+        Task<double> TrajectoryJob(double fraction, IReadOnlyDictionary<string, IDenoiser> models) => Stats.TimeAsync(async () =>
         {
-            var t = new Trajectory(new TrajectoryRequest(labels, steps, SamplerKind.Ddim, SwitchSchedule.SmallThenLarge(fraction), 1f, 3), local);
+            var t = new Trajectory(new TrajectoryRequest(labels, steps, SamplerKind.Ddim, SwitchSchedule.SmallThenLarge(fraction), 1f, 3), models);
             await t.RunAsync(t.Start(), cancellationToken: ct);
         });
+        Task<double> LocalJob(double fraction) => TrajectoryJob(fraction, local);
         Task<double> ClusterJob(double fraction) => Stats.TimeAsync(() => orchestrator.GenerateAsync(Job(fraction), cancellationToken: ct).ResponseAsync);
         double Ort(OnnxDenoiser model) => Stats.Time(() => model.Run(ortInput, ct));
         Task<double> Echo() => Stats.TimeAsync(() => echo.DenoiseAsync(echoRequest, cancellationToken: ct).ResponseAsync);
@@ -106,12 +112,13 @@ internal static class BenchCommand
                 }
                 Add("local-0", await LocalJob(0), warm);
                 Add("local-r", await LocalJob(r), warm);
+                Add("remote-0", await TrajectoryJob(0, remote), warm);
                 Add("cluster-0", await ClusterJob(0), warm);
                 Add("cluster-r", await ClusterJob(r), warm);
             }
         });
         double M(string key) => Stats.Median(samples[key]);
-        return new Figures(M("ort-small"), M("ort-large"), M("echo"), M("direct"), M("direct-run"), M("balanced"), M("local-0"), M("local-r"), M("cluster-0"), M("cluster-r"));
+        return new Figures(M("ort-small"), M("ort-large"), M("echo"), M("direct"), M("direct-run"), M("balanced"), M("remote-0"), M("local-0"), M("local-r"), M("cluster-0"), M("cluster-r"));
     }
 
     private static void Report(Figures f, int batch, int steps, int repeats, double r, string redis)
@@ -132,6 +139,7 @@ internal static class BenchCommand
         t.AddRow("Denoise RPC to the large pool", $"{f.DirectMs:F3} ms", $"same payload, straight to the pool; {f.DirectRunMs:F3} ms of it inside the service (validate + ORT)");
         t.AddRow("same, over the orchestrator's pool channel", $"{f.BalancedMs:F3} ms", "health-checked resolver, round robin, retry policy");
         t.AddRow("step, in process (large)", $"{localStep:F3} ms", "in-process job time / steps (ORT + sampler)");
+        t.AddRow("step, trajectory here over the pools", $"{f.RemoteLargeOnlyMs / steps:F3} ms", "this process runs the trajectory with the orchestrator's pool clients (no Orchestrator service)");
         t.AddRow("step, cluster (large)", $"{clusterStep:F3} ms", "Generate time / steps, through orchestrator and pool");
         t.AddRow("orchestration overhead / step", $"{overhead:F3} ms", "cluster step - in-process step");
         t.AddRow("[bold]overhead / echo[/]", $"[bold]{overhead / f.EchoMs:F2}x[/]", "goal <= 1.2x");
