@@ -43,6 +43,11 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
 
     public delegate ValueTask ProgressHandler(StepProgress progress);
 
+    /// <summary>This orchestrator's name in job claims (jobs it runs carry it as their owner).</summary>
+    public string InstanceId { get; } = $"{Environment.MachineName}-{Guid.NewGuid():N}";
+    private TimeSpan Lease => options.Value.JobLease;
+    private DateTimeOffset LeaseEnd() => DateTimeOffset.UtcNow + Lease;
+
     public TrajectoryRequest Validate(GenerateRequest request) => RequestMapping.ToTrajectory(request, pools.Names, options.Value.MaxBatch);
 
     public RunningJob? Running(string id) => _running.TryGetValue(id, out var job) ? job : null;
@@ -63,14 +68,30 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
         var id = string.IsNullOrWhiteSpace(request.JobId) ? Guid.NewGuid().ToString("N") : request.JobId;
         var record = new JobRecord { Id = id, Request = request, Steps = trajectory.Steps, Schedule = trajectory.Schedule.ToString() };
         var (stored, _) = await store.CreateAsync(record, cancellationToken);
-        if (stored.IsFinished) return (stored, null);
-        if (_running.TryGetValue(id, out var existing)) return (stored, existing);
-        // New, or left unfinished by an orchestrator that is gone: run it here from its checkpoint.
-        return (stored, Start(stored, progress));
+        return await FollowAsync(stored, progress, cancellationToken);
     }
 
-    /// <summary>Runs <paramref name="job"/> from its stored checkpoint (step 0 for a new job).</summary>
-    public RunningJob Start(JobRecord job, ProgressHandler? progress = null)
+    /// <summary>
+    /// Where a job stands for a caller waiting on it: finished; running here (attach to it); or not
+    /// running anywhere alive (claim it and run it here from its checkpoint). If another live
+    /// orchestrator holds it, the result has no handle and the caller polls again.
+    /// </summary>
+    public async Task<(JobRecord Job, RunningJob? Running)> FollowAsync(JobRecord stored, ProgressHandler? progress, CancellationToken cancellationToken)
+    {
+        if (stored.IsFinished) return (stored, null);
+        if (_running.TryGetValue(stored.Id, out var existing)) return (stored, existing);
+        return (stored, await StartIfClaimedAsync(stored, progress, cancellationToken));
+    }
+
+    private async Task<RunningJob?> StartIfClaimedAsync(JobRecord job, ProgressHandler? progress, CancellationToken cancellationToken)
+    {
+        var leaseUntil = LeaseEnd();
+        if (!await store.TryClaimAsync(job.Id, InstanceId, leaseUntil, cancellationToken)) return null;
+        return Start(job with { Owner = InstanceId, LeaseUntil = leaseUntil }, progress);
+    }
+
+    /// <summary>Runs <paramref name="job"/> (claimed by this orchestrator) from its stored checkpoint.</summary>
+    private RunningJob Start(JobRecord job, ProgressHandler? progress = null)
     {
         var running = new RunningJob(job.Id, new CancellationTokenSource());
         // The task exists before the job is published, so a second caller attaching to it always
@@ -118,7 +139,7 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
             var trajectory = new Trajectory(request, await pools.ResolveAsync(request.Schedule.ModelIds, ct));
             bool resuming = job.Step > 0 && job.Latents is not null;
             var state = resuming ? new SamplerState(job.Step, job.Latents!, job.PreviousX0) : trajectory.Start();
-            job = job with { Status = JobStatus.Running, ResumedFromStep = resuming ? job.Step : job.ResumedFromStep, Updated = DateTimeOffset.UtcNow };
+            job = job with { Status = JobStatus.Running, ResumedFromStep = resuming ? job.Step : job.ResumedFromStep, Updated = DateTimeOffset.UtcNow, LeaseUntil = LeaseEnd() };
             await store.SaveAsync(job, CancellationToken.None);
             if (resuming) logger.LogInformation("Job {Job} resumes at step {Step}/{Steps}", job.Id, job.Step, job.Steps);
 
@@ -128,7 +149,7 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
                 job = job with
                 {
                     Step = step.Step + 1, Latents = step.State.Latents, PreviousX0 = step.State.PreviousX0,
-                    CallsPerPool = new Dictionary<string, int>(calls), Updated = DateTimeOffset.UtcNow,
+                    CallsPerPool = new Dictionary<string, int>(calls), Updated = DateTimeOffset.UtcNow, LeaseUntil = LeaseEnd(),
                 };
                 // The checkpoint is written even if the job is being stopped, so no finished step is lost.
                 await store.SaveAsync(job, CancellationToken.None);
@@ -153,7 +174,9 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
         }
         catch (OperationCanceledException) when (running.StopReason == StopReason.Shutdown)
         {
-            // Leave it running in the store: the next orchestrator resumes it from the last checkpoint.
+            // Leave it running in the store, lease released: the next orchestrator resumes it at once
+            // from the last checkpoint (after a crash it waits for the lease to expire instead).
+            await store.SaveAsync(job with { LeaseUntil = DateTimeOffset.UnixEpoch }, CancellationToken.None);
             logger.LogInformation("Job {Job} interrupted by shutdown at step {Step}; it resumes on restart", job.Id, job.Step);
             throw;
         }
@@ -196,7 +219,10 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
 
     public Task<JobRecord?> GetAsync(string id, CancellationToken cancellationToken) => store.GetAsync(id, cancellationToken);
 
-    /// <summary>Cancels a job: stops it here if it runs here, otherwise marks it cancelled in the store.</summary>
+    /// <summary>
+    /// Cancels a job: stops it here if it runs here; if no live orchestrator runs it, marks it
+    /// cancelled; otherwise asks its owner, which stops it at its next lease renewal.
+    /// </summary>
     public async Task<JobRecord> CancelAsync(string id, CancellationToken cancellationToken)
     {
         if (_running.TryGetValue(id, out var running))
@@ -207,21 +233,35 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
         }
         var job = await store.GetAsync(id, cancellationToken) ?? throw new KeyNotFoundException($"No job with id '{id}'.");
         if (job.IsFinished) return job;
-        job = job with { Status = JobStatus.Cancelled, Error = "cancelled by the client", Updated = DateTimeOffset.UtcNow };
-        await store.SaveAsync(job, cancellationToken);
+        if (await store.TryClaimAsync(id, InstanceId, LeaseEnd(), cancellationToken))
+        {
+            job = job with { Status = JobStatus.Cancelled, Error = "cancelled by the client", Updated = DateTimeOffset.UtcNow, Owner = InstanceId };
+            await store.SaveAsync(job, cancellationToken);
+            return job;
+        }
+        await store.RequestCancelAsync(id, cancellationToken);
         return job;
     }
 
-    /// <summary>Jobs a previous orchestrator left unfinished, resumed here from their checkpoints.</summary>
-    public async Task<int> ResumeUnfinishedAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Housekeeping every third of a lease: renews the leases of jobs running here, stops those
+    /// another orchestrator was asked to cancel, and takes over unfinished jobs whose owner's lease
+    /// expired (an orchestrator that died), resuming them from their checkpoints.
+    /// </summary>
+    public async Task<int> MaintainAsync(CancellationToken cancellationToken)
     {
+        foreach (var (id, running) in _running)
+        {
+            if (await store.IsCancelRequestedAsync(id, cancellationToken)) running.Stop(StopReason.ClientCancelled);
+            else await store.TryClaimAsync(id, InstanceId, LeaseEnd(), cancellationToken);
+        }
         int resumed = 0;
         foreach (var id in await store.UnfinishedAsync(cancellationToken))
         {
+            if (_running.ContainsKey(id)) continue;
             var job = await store.GetAsync(id, cancellationToken);
-            if (job is null || job.IsFinished || _running.ContainsKey(id)) continue;
-            Start(job);
-            resumed++;
+            if (job is null || job.IsFinished || job.LeaseUntil > DateTimeOffset.UtcNow) continue;
+            if (await StartIfClaimedAsync(job, null, cancellationToken) is not null) resumed++;
         }
         return resumed;
     }

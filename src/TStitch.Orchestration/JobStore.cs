@@ -21,12 +21,16 @@ public sealed record JobRecord
     public string Error { get; init; } = "";
     public string Schedule { get; init; } = "";
     public int ResumedFromStep { get; init; }
+    /// <summary>The orchestrator running the job, and until when its claim holds without renewal.</summary>
+    public string Owner { get; init; } = "";
+    public DateTimeOffset LeaseUntil { get; init; } = DateTimeOffset.UnixEpoch;
     public DateTimeOffset Created { get; init; } = DateTimeOffset.UtcNow;
     public DateTimeOffset Updated { get; init; } = DateTimeOffset.UtcNow;
     public byte[]? Png { get; init; }
     public float[]? Samples { get; init; }
 
-    public bool IsFinished => Status is JobStatus.Succeeded or JobStatus.Failed or JobStatus.Cancelled;
+    public bool IsFinished => IsFinal(Status);
+    public static bool IsFinal(JobStatus status) => status is JobStatus.Succeeded or JobStatus.Failed or JobStatus.Cancelled;
 }
 
 /// <summary>Durable job state. Redis in a cluster (<see cref="RedisJobStore"/>); memory for the quick start.</summary>
@@ -39,12 +43,30 @@ public interface IJobStore
     Task SaveAsync(JobRecord job, CancellationToken cancellationToken = default);
     /// <summary>Ids of jobs that are queued or running (candidates for recovery).</summary>
     Task<IReadOnlyList<string>> UnfinishedAsync(CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Makes <paramref name="owner"/> the job's runner until <paramref name="leaseUntil"/>, atomically,
+    /// if it already is or the previous owner's lease has expired. False: another live orchestrator runs it.
+    /// </summary>
+    Task<bool> TryClaimAsync(string id, string owner, DateTimeOffset leaseUntil, CancellationToken cancellationToken = default);
+    /// <summary>Asks whichever orchestrator runs the job to cancel it (it checks while renewing its lease).</summary>
+    Task RequestCancelAsync(string id, CancellationToken cancellationToken = default);
+    Task<bool> IsCancelRequestedAsync(string id, CancellationToken cancellationToken = default);
 }
 
 /// <summary>Zero-config store for `tstitch demo` and a single process; jobs do not survive a restart.</summary>
 public sealed class InMemoryJobStore : IJobStore
 {
     private readonly ConcurrentDictionary<string, JobRecord> _jobs = new();
+    private readonly ConcurrentDictionary<string, bool> _cancelRequests = new();
+
+    public Task RequestCancelAsync(string id, CancellationToken cancellationToken = default)
+    {
+        _cancelRequests[id] = true;
+        return Task.CompletedTask;
+    }
+
+    public Task<bool> IsCancelRequestedAsync(string id, CancellationToken cancellationToken = default) =>
+        Task.FromResult(_cancelRequests.ContainsKey(id));
 
     public Task<(JobRecord, bool)> CreateAsync(JobRecord job, CancellationToken cancellationToken = default)
     {
@@ -63,4 +85,15 @@ public sealed class InMemoryJobStore : IJobStore
 
     public Task<IReadOnlyList<string>> UnfinishedAsync(CancellationToken cancellationToken = default) =>
         Task.FromResult<IReadOnlyList<string>>(_jobs.Values.Where(j => !j.IsFinished).Select(j => j.Id).ToList());
+
+    public Task<bool> TryClaimAsync(string id, string owner, DateTimeOffset leaseUntil, CancellationToken cancellationToken = default)
+    {
+        lock (_jobs)
+        {
+            if (!_jobs.TryGetValue(id, out var job) || job.IsFinished) return Task.FromResult(false);
+            if (job.Owner != owner && job.LeaseUntil > DateTimeOffset.UtcNow) return Task.FromResult(false);
+            _jobs[id] = job with { Owner = owner, LeaseUntil = leaseUntil };
+            return Task.FromResult(true);
+        }
+    }
 }

@@ -36,13 +36,28 @@ public static class OrchestratorApp
     }
 }
 
-/// <summary>On start, resumes the jobs a dead orchestrator left running, from their last checkpoint.</summary>
+/// <summary>
+/// Keeps jobs alive across orchestrators: on start it resumes the jobs a dead orchestrator left
+/// running (from their last checkpoints), then every third of a lease renews this orchestrator's
+/// claims, honours cancel requests and takes over jobs whose owner stopped renewing.
+/// </summary>
 public sealed class JobRecovery(JobManager jobs, IOptions<OrchestratorOptions> options, ILogger<JobRecovery> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (!options.Value.ResumeOnStart) return;
-        int resumed = await jobs.ResumeUnfinishedAsync(stoppingToken);
-        if (resumed > 0) logger.LogInformation("Resumed {Count} unfinished job(s) from the job store", resumed);
+        using var timer = new PeriodicTimer(options.Value.JobLease / 3);
+        do
+        {
+            try
+            {
+                int resumed = await jobs.MaintainAsync(stoppingToken);
+                if (resumed > 0) logger.LogInformation("Resumed {Count} unfinished job(s) from the job store", resumed);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                logger.LogWarning("Job maintenance failed, retrying next period: {Error}", ex.Message);
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 }

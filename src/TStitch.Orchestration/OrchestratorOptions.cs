@@ -43,13 +43,18 @@ public sealed class OrchestratorOptions : IValidatableObject
     [Range(1, 10_000)]
     public int MaxRunningJobs { get; set; } = 32;
 
-    /// <summary>Resume jobs left running by a previous orchestrator when this one starts.</summary>
-    public bool ResumeOnStart { get; set; } = true;
+    /// <summary>
+    /// How long an orchestrator's claim on a job holds without renewal (renewed every step and every
+    /// third of this). Another orchestrator takes over a job only after its owner's lease has expired.
+    /// </summary>
+    public TimeSpan JobLease { get; set; } = TimeSpan.FromSeconds(15);
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (Pools.Count == 0)
             yield return new ValidationResult("Orchestrator:Pools is empty: configure at least one denoiser pool, e.g. Orchestrator:Pools:large=http://localhost:5102.");
+        if (JobLease < TimeSpan.FromMilliseconds(300))
+            yield return new ValidationResult($"Orchestrator:JobLease must be at least 0.3 s, got {JobLease}.");
         foreach (var (name, spec) in Pools)
             if (PoolChannel.Validate(name, spec) is { } error)
                 yield return new ValidationResult(error);

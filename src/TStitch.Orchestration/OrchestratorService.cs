@@ -26,6 +26,12 @@ public sealed class OrchestratorService(JobManager jobs, Microsoft.Extensions.Ho
     {
         var started = DateTime.UtcNow;
         var (job, running) = await jobs.SubmitAsync(request, progress, context.CancellationToken);
+        while (running is null && !job.IsFinished)
+        {
+            // Another live orchestrator runs this job id: wait for its result in the store.
+            await Task.Delay(100, context.CancellationToken);
+            (job, running) = await jobs.FollowAsync(await jobs.GetAsync(job.Id, context.CancellationToken) ?? job, progress, context.CancellationToken);
+        }
         if (running is not null)
         {
             // The caller going away (cancel or deadline) stops the trajectory within one step.

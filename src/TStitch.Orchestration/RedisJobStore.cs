@@ -6,7 +6,8 @@ using TStitch.Protos;
 namespace TStitch.Orchestration;
 
 /// <summary>
-/// Jobs as Redis hashes ("tstitch:job:{id}"), unfinished ids in the set "tstitch:jobs:unfinished".
+/// Jobs as Redis hashes ("tstitch:job:{id}"), unfinished ids in the set "tstitch:jobs:unfinished",
+/// cross-orchestrator cancel requests as "tstitch:job:{id}:cancel".
 /// Creation is idempotent: of two orchestrators given the same client job id, exactly one creates the job. Finished jobs expire after the configured TTL.
 /// </summary>
 public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishedTtl) : IJobStore
@@ -45,6 +46,8 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
             Error = (string?)Field("error") ?? "",
             Schedule = (string?)Field("schedule") ?? "",
             ResumedFromStep = (int)Field("resumed_from_step"),
+            Owner = (string?)Field("owner") ?? "",
+            LeaseUntil = DateTimeOffset.FromUnixTimeMilliseconds((long)Field("lease_until")),
             Created = DateTimeOffset.FromUnixTimeMilliseconds((long)Field("created")),
             Updated = DateTimeOffset.FromUnixTimeMilliseconds((long)Field("updated")),
             Png = Field("png") is { IsNullOrEmpty: false } png ? (byte[])png! : null,
@@ -69,6 +72,7 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
             new("latents", Bytes(job.Latents)), new("prev_x0", Bytes(job.PreviousX0)),
             new("calls", string.Join(";", job.CallsPerPool.Select(kv => $"{kv.Key}={kv.Value}"))),
             new("error", job.Error), new("schedule", job.Schedule), new("resumed_from_step", job.ResumedFromStep),
+            new("owner", job.Owner), new("lease_until", job.LeaseUntil.ToUnixTimeMilliseconds()),
             new("created", job.Created.ToUnixTimeMilliseconds()), new("updated", job.Updated.ToUnixTimeMilliseconds()),
             new("png", job.Png ?? []), new("samples", Bytes(job.Samples)),
         ]);
@@ -82,6 +86,28 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
             _ = tx.SetAddAsync(UnfinishedKey, job.Id);
         }
     }
+
+    public async Task<bool> TryClaimAsync(string id, string owner, DateTimeOffset leaseUntil, CancellationToken cancellationToken = default)
+    {
+        // Optimistic: read the current claim, then write ours only if it is still that claim.
+        var key = KeyPrefix + id;
+        var current = await Db.HashGetAsync(key, ["owner", "lease_until", "status"]);
+        if (current[2].IsNull || JobRecord.IsFinal((JobStatus)(int)current[2])) return false;
+        string currentOwner = (string?)current[0] ?? "";
+        long currentLease = current[1].IsNull ? 0 : (long)current[1];
+        if (currentOwner != owner && currentLease > DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) return false;
+        var tx = Db.CreateTransaction();
+        tx.AddCondition(current[0].IsNull ? Condition.HashNotExists(key, "owner") : Condition.HashEqual(key, "owner", current[0]));
+        tx.AddCondition(current[1].IsNull ? Condition.HashNotExists(key, "lease_until") : Condition.HashEqual(key, "lease_until", current[1]));
+        _ = tx.HashSetAsync(key, [new("owner", owner), new("lease_until", leaseUntil.ToUnixTimeMilliseconds())]);
+        return await tx.ExecuteAsync();
+    }
+
+    public Task RequestCancelAsync(string id, CancellationToken cancellationToken = default) =>
+        Db.StringSetAsync(KeyPrefix + id + ":cancel", 1, finishedTtl);
+
+    public Task<bool> IsCancelRequestedAsync(string id, CancellationToken cancellationToken = default) =>
+        Db.KeyExistsAsync(KeyPrefix + id + ":cancel");
 
     public async Task<IReadOnlyList<string>> UnfinishedAsync(CancellationToken cancellationToken = default) =>
         (await Db.SetMembersAsync(UnfinishedKey)).Select(v => v.ToString()).ToList();

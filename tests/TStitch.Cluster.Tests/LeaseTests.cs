@@ -1,0 +1,78 @@
+using TStitch.Orchestration;
+using TStitch.Protos;
+
+namespace TStitch.Cluster.Tests;
+
+/// <summary>Several orchestrators on one Redis: each job runs on exactly one of them at a time.</summary>
+[Collection(ClusterCollection.Name)]
+public class LeaseTests(ClusterFixture cluster) : ClusterTestBase(cluster)
+{
+    private const string FastLease = "--Orchestrator:JobLease=00:00:01.500";
+
+    [Fact]
+    public async Task A_second_orchestrator_leaves_a_live_job_alone_and_serves_its_result()
+    {
+        await using var first = await Cluster.StartOrchestratorAsync(FastLease);
+        var request = Request(0.4, 600, NewJobId(), OutputKind.Raw, labels: [2, 3]);
+        using var call = await StreamUntilStepAsync(first.Client, request, untilStep: 5);
+        await using var second = await Cluster.StartOrchestratorAsync(FastLease);
+
+        var viaSecond = second.Client.GenerateAsync(request).ResponseAsync;
+        await Task.Delay(1200); // more than two maintenance periods of the second orchestrator
+        Assert.Null(Manager(second).Running(request.JobId));
+        var stored = await Cluster.Store.GetAsync(request.JobId);
+        Assert.Equal(Manager(first).InstanceId, stored!.Owner);
+
+        var result = await viaSecond;
+        Assert.Equal(JobStatus.Succeeded, result.Job.Status);
+        Assert.Equal(600, result.Job.CallsPerPool.Values.Sum()); // ran once, on the first
+        Assert.Equal(0, result.Job.ResumedFromStep);
+        Assert.Equal(await InProcessAsync(request), Samples(result));
+    }
+
+    [Fact]
+    public async Task Cancel_sent_to_another_orchestrator_reaches_the_owner()
+    {
+        await using var owner = await Cluster.StartOrchestratorAsync(FastLease);
+        await using var other = await Cluster.StartOrchestratorAsync(FastLease);
+        var request = Request(0.4, 1000, NewJobId());
+        using var call = await StreamUntilStepAsync(owner.Client, request, untilStep: 3);
+        await other.Client.CancelJobAsync(new CancelJobRequest { JobId = request.JobId });
+        var job = await WaitForAsync(other.Client, request.JobId, j => j.Status == JobStatus.Cancelled, timeoutMs: 10000);
+        Assert.InRange(job.Step, 3, 999);
+        Assert.Null(Manager(owner).Running(request.JobId));
+    }
+
+    [Fact]
+    public async Task Jobs_of_a_crashed_orchestrator_are_taken_over_when_its_lease_expires()
+    {
+        // What a crash leaves behind: jobs marked running by an owner that no longer renews.
+        var expired = await PlantAsync("ghost-expired", DateTimeOffset.UtcNow.AddSeconds(-1));
+        var live = await PlantAsync("ghost-live", DateTimeOffset.UtcNow.AddMinutes(5));
+        await using var survivor = await Cluster.StartOrchestratorAsync(FastLease);
+
+        var done = await WaitForAsync(survivor.Client, expired.JobId, j => j.Status == JobStatus.Succeeded);
+        Assert.Equal(20, done.Step);
+        var result = await survivor.Client.GenerateAsync(expired);
+        Assert.Equal(await InProcessAsync(expired), Samples(result));
+
+        await Task.Delay(1000);
+        var untouched = await Cluster.Store.GetAsync(live.JobId);
+        Assert.Equal("ghost-live", untouched!.Owner);
+        Assert.Equal(JobStatus.Running, untouched.Status);
+        Assert.Equal(0, untouched.Step);
+        await Cluster.Store.SaveAsync(untouched with { Status = JobStatus.Cancelled }); // tidy up for later tests
+    }
+
+    private async Task<GenerateRequest> PlantAsync(string owner, DateTimeOffset leaseUntil)
+    {
+        var request = Request(0.4, 20, NewJobId(), OutputKind.Raw);
+        await Cluster.Store.CreateAsync(new JobRecord
+        {
+            Id = request.JobId, Request = request, Steps = 20, Status = JobStatus.Running, Owner = owner, LeaseUntil = leaseUntil,
+        });
+        return request;
+    }
+
+    private static JobManager Manager(OrchestratorHandle handle) => (JobManager)handle.App.Services.GetService(typeof(JobManager))!;
+}
