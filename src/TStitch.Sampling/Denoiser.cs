@@ -48,7 +48,11 @@ public sealed record DenoiseInput(float[] Latents, int[] Timesteps, int[] ClassL
     }
 }
 
-/// <summary>A denoiser: in process (ONNX Runtime) or remote (a gRPC pool). Output has C channels, guidance applied.</summary>
+/// <summary>
+/// A denoiser: in process (ONNX Runtime) or remote (a gRPC pool). Output has C channels, guidance
+/// applied. Implementations read the input's arrays only until the returned task completes and never
+/// change them, so callers may pass their live buffers without copying.
+/// </summary>
 public interface IDenoiser
 {
     DenoiserInfo Info { get; }

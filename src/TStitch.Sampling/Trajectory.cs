@@ -86,7 +86,8 @@ public sealed class Trajectory
         activity?.SetTag("tstitch.model", modelId);
         activity?.SetTag("tstitch.timestep", t);
         var model = _models[modelId];
-        var input = new DenoiseInput((float[])state.Latents.Clone(), Enumerable.Repeat(t, Batch).ToArray(),
+        // No copy of the latents: denoisers only read their input until the call completes (IDenoiser).
+        var input = new DenoiseInput(state.Latents, Enumerable.Repeat(t, Batch).ToArray(),
             Request.ClassLabels.ToArray(), Request.GuidanceScale);
         var started = Stopwatch.GetTimestamp();
         var output = await model.DenoiseAsync(input, cancellationToken).ConfigureAwait(false);
