@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using Grpc.Core;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -9,32 +10,14 @@ using TStitch.Sampling;
 
 namespace TStitch.Orchestration;
 
-/// <summary>Why a running job was stopped: each ends in a different status.</summary>
-public enum StopReason { None, ClientCancelled, DeadlineExceeded, Shutdown }
-
-/// <summary>A job this orchestrator is executing: its cancellation and its completion.</summary>
-public sealed class RunningJob(string id, CancellationTokenSource cancellation)
-{
-    public string Id { get; } = id;
-    public CancellationTokenSource Cancellation { get; } = cancellation;
-    public StopReason StopReason { get; private set; }
-    public Task<JobRecord> Completion { get; internal set; } = Task.FromResult<JobRecord>(null!);
-
-    public void Stop(StopReason reason)
-    {
-        if (StopReason == StopReason.None) StopReason = reason;
-        try { Cancellation.Cancel(); }
-        catch (ObjectDisposedException) { } // the job has already finished
-    }
-}
-
 /// <summary>
 /// Runs jobs: one stitched <see cref="Trajectory"/> per job, against the pools its schedule names,
-/// checkpointing to the <see cref="IJobStore"/> after every step. The in-memory table only holds
-/// handles for cancellation and waiting; the job's state is the store's.
+/// checkpointing to the <see cref="IJobStore"/> after every step. A job runs on the orchestrator
+/// that claimed it in the store; the in-memory table only holds handles for cancellation and
+/// waiting, while the job's state is the store's.
 /// </summary>
 public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<OrchestratorOptions> options,
-    IHostApplicationLifetime lifetime, ILogger<JobManager> logger)
+    IHostApplicationLifetime lifetime, ILogger<JobManager> logger) : IHostedService
 {
     public static readonly ActivitySource ActivitySource = new("TStitch.Orchestrator");
     private readonly ConcurrentDictionary<string, RunningJob> _running = new();
@@ -45,12 +28,13 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
 
     /// <summary>This orchestrator's name in job claims (jobs it runs carry it as their owner).</summary>
     public string InstanceId { get; } = $"{Environment.MachineName}-{Guid.NewGuid():N}";
-    private TimeSpan Lease => options.Value.JobLease;
-    private DateTimeOffset LeaseEnd() => DateTimeOffset.UtcNow + Lease;
+    private DateTimeOffset LeaseEnd() => DateTimeOffset.UtcNow + options.Value.JobLease;
 
     public TrajectoryRequest Validate(GenerateRequest request) => RequestMapping.ToTrajectory(request, pools.Names, options.Value.MaxBatch);
 
     public RunningJob? Running(string id) => _running.TryGetValue(id, out var job) ? job : null;
+
+    public Task<JobRecord?> GetAsync(string id, bool withData, CancellationToken cancellationToken) => store.GetAsync(id, withData, cancellationToken);
 
     /// <summary>Creates the job (or finds the one with the same client id) and makes sure it runs or has run.</summary>
     public async Task<(JobRecord Job, RunningJob? Running)> SubmitAsync(GenerateRequest request, ProgressHandler? progress, CancellationToken cancellationToken)
@@ -67,7 +51,15 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
         }
         var id = string.IsNullOrWhiteSpace(request.JobId) ? Guid.NewGuid().ToString("N") : request.JobId;
         var record = new JobRecord { Id = id, Request = request, Steps = trajectory.Steps, Schedule = trajectory.Schedule.ToString() };
-        var (stored, _) = await store.CreateAsync(record, cancellationToken);
+        var (stored, created) = await store.CreateAsync(record, cancellationToken);
+        if (!created && !stored.Request.Equals(request))
+            throw new ArgumentException($"job_id '{id}' already names a different request; use a new id.", "job_id");
+        if (stored.FailedTransiently)
+        {
+            // A pool was down: the same request again resumes the job from its checkpoint.
+            var requeued = stored.Finish(JobStatus.Queued, StatusCode.OK, "");
+            if (await store.SaveAsync(requeued, cancellationToken)) stored = requeued;
+        }
         return await FollowAsync(stored, progress, cancellationToken);
     }
 
@@ -80,18 +72,27 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
     {
         if (stored.IsFinished) return (stored, null);
         if (_running.TryGetValue(stored.Id, out var existing)) return (stored, existing);
-        return (stored, await StartIfClaimedAsync(stored, progress, cancellationToken));
+        return (stored, await StartIfClaimedAsync(stored.Id, progress, cancellationToken));
     }
 
-    private async Task<RunningJob?> StartIfClaimedAsync(JobRecord job, ProgressHandler? progress, CancellationToken cancellationToken)
+    private async Task<RunningJob?> StartIfClaimedAsync(string id, ProgressHandler? progress, CancellationToken cancellationToken)
     {
-        var leaseUntil = LeaseEnd();
-        if (!await store.TryClaimAsync(job.Id, InstanceId, leaseUntil, cancellationToken)) return null;
-        return Start(job with { Owner = InstanceId, LeaseUntil = leaseUntil }, progress);
+        if (lifetime.ApplicationStopping.IsCancellationRequested) return null;
+        if (!await store.TryClaimAsync(id, InstanceId, LeaseEnd(), cancellationToken)) return null;
+        // Start from what the store holds now (the claim may have raced a save by the previous owner).
+        var job = await store.GetAsync(id, true, cancellationToken);
+        if (job is null || job.IsFinished) return null;
+        if (await store.IsCancelRequestedAsync(id, cancellationToken))
+        {
+            await store.SaveAsync(job.Finish(JobStatus.Cancelled, StatusCode.Cancelled, "cancelled by the client"), cancellationToken);
+            await store.ReleaseAsync(id, InstanceId, cancellationToken);
+            return null;
+        }
+        return Start(job, progress);
     }
 
     /// <summary>Runs <paramref name="job"/> (claimed by this orchestrator) from its stored checkpoint.</summary>
-    private RunningJob Start(JobRecord job, ProgressHandler? progress = null)
+    private RunningJob Start(JobRecord job, ProgressHandler? progress)
     {
         var running = new RunningJob(job.Id, new CancellationTokenSource());
         // The task exists before the job is published, so a second caller attaching to it always
@@ -100,10 +101,10 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
         running.Completion = Task.Run(async () =>
         {
             await published.Task;
-            // Shutdown is recorded as the reason before anything is cancelled, so the job stays
-            // resumable even though the callers' calls are cancelled by the same shutdown.
             try
             {
+                // Shutdown is recorded as the reason before anything is cancelled, so the job stays
+                // resumable even though the callers' calls are cancelled by the same shutdown.
                 using var onShutdown = lifetime.ApplicationStopping.Register(() => running.Stop(StopReason.Shutdown));
                 return await RunAsync(job, running, progress);
             }
@@ -112,12 +113,17 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
                 running.Cancellation.Dispose();
             }
         });
-        if (!_running.TryAdd(job.Id, running))
+        while (!_running.TryAdd(job.Id, running))
         {
-            published.SetCanceled();
-            running.Cancellation.Dispose();
-            return _running[job.Id];
+            if (_running.TryGetValue(job.Id, out var winner))
+            {
+                published.SetCanceled();
+                return winner;
+            }
         }
+        // Nobody may be waiting (recovered jobs): observe failures so they are logged, not lost.
+        _ = running.Completion.ContinueWith(t => logger.LogDebug(t.Exception, "Job {Job} ended with an error", job.Id),
+            CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         published.SetResult();
         return running;
     }
@@ -139,8 +145,8 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
             var trajectory = new Trajectory(request, await pools.ResolveAsync(request.Schedule.ModelIds, ct));
             bool resuming = job.Step > 0 && job.Latents is not null;
             var state = resuming ? new SamplerState(job.Step, job.Latents!, job.PreviousX0) : trajectory.Start();
-            job = job with { Status = JobStatus.Running, ResumedFromStep = resuming ? job.Step : job.ResumedFromStep, Updated = DateTimeOffset.UtcNow, LeaseUntil = LeaseEnd() };
-            await store.SaveAsync(job, CancellationToken.None);
+            job = job with { Status = JobStatus.Running, ResumedFromStep = resuming ? job.Step : job.ResumedFromStep, Updated = DateTimeOffset.UtcNow };
+            await SaveOwnedAsync(job, running);
             if (resuming) logger.LogInformation("Job {Job} resumes at step {Step}/{Steps}", job.Id, job.Step, job.Steps);
 
             await trajectory.RunAsync(state, async (step, _) =>
@@ -149,10 +155,10 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
                 job = job with
                 {
                     Step = step.Step + 1, Latents = step.State.Latents, PreviousX0 = step.State.PreviousX0,
-                    CallsPerPool = new Dictionary<string, int>(calls), Updated = DateTimeOffset.UtcNow, LeaseUntil = LeaseEnd(),
+                    CallsPerPool = new Dictionary<string, int>(calls), Updated = DateTimeOffset.UtcNow,
                 };
                 // The checkpoint is written even if the job is being stopped, so no finished step is lost.
-                await store.SaveAsync(job, CancellationToken.None);
+                await SaveOwnedAsync(job, running);
                 if (progress is not null)
                     await Report(progress, new StepProgress
                     {
@@ -162,41 +168,47 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
 
             var output = (OutputKind)job.Request.Output;
             var info = trajectory.Shape;
-            job = job with
+            return await EndAsync(running, job.Finish(JobStatus.Succeeded, StatusCode.OK, "") with
             {
-                Status = JobStatus.Succeeded, Updated = DateTimeOffset.UtcNow, Latents = null, PreviousX0 = null,
+                Latents = null, PreviousX0 = null,
                 Png = output is OutputKind.Png or OutputKind.PngAndRaw
                     ? ImageGrid.ToPng(state.Latents, trajectory.Batch, info.Channels, info.Height, info.Width, trajectory.Batch) : null,
                 Samples = output is OutputKind.Raw or OutputKind.PngAndRaw ? state.Latents : null,
-            };
-            await store.SaveAsync(job, CancellationToken.None);
-            return job;
+            });
+        }
+        catch (Exception) when (running.StopReason == StopReason.LeaseLost)
+        {
+            // Another orchestrator owns the job now; it writes the job from here on.
+            logger.LogWarning("Job {Job} was taken over by another orchestrator at step {Step}; stopped here", job.Id, job.Step);
+            throw new OperationCanceledException($"Job {job.Id} was taken over by another orchestrator.");
         }
         catch (OperationCanceledException) when (running.StopReason == StopReason.Shutdown)
         {
             // Leave it running in the store, lease released: the next orchestrator resumes it at once
             // from the last checkpoint (after a crash it waits for the lease to expire instead).
-            await store.SaveAsync(job with { LeaseUntil = DateTimeOffset.UnixEpoch }, CancellationToken.None);
+            await store.ReleaseAsync(job.Id, InstanceId, CancellationToken.None);
             logger.LogInformation("Job {Job} interrupted by shutdown at step {Step}; it resumes on restart", job.Id, job.Step);
             throw;
         }
-        catch (OperationCanceledException) when (running.StopReason is StopReason.ClientCancelled or StopReason.DeadlineExceeded)
+        catch (OperationCanceledException) when (running.StopReason is StopReason.ClientCancelled)
         {
-            var cancelled = running.StopReason == StopReason.ClientCancelled;
-            job = job with
-            {
-                Status = cancelled ? JobStatus.Cancelled : JobStatus.Failed, Updated = DateTimeOffset.UtcNow,
-                Error = cancelled ? "cancelled by the client" : "deadline exceeded",
-            };
-            await store.SaveAsync(job, CancellationToken.None);
-            return job;
+            return await EndAsync(running, job.Finish(JobStatus.Cancelled, StatusCode.Cancelled, "cancelled by the client"));
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (OperationCanceledException) when (running.StopReason is StopReason.DeadlineExceeded)
         {
-            // Any failure ends the job as failed in the store: nothing is left `running` forever.
+            return await EndAsync(running, job.Finish(JobStatus.Failed, StatusCode.DeadlineExceeded, "deadline exceeded"));
+        }
+        catch (Exception ex)
+        {
+            // Any other failure ends the job as failed in the store: nothing is left `running` forever.
             logger.LogWarning("Job {Job} failed at step {Step}: {Error}", job.Id, job.Step, ex.Message);
-            job = job with { Status = JobStatus.Failed, Error = ex.Message, Updated = DateTimeOffset.UtcNow };
-            await store.SaveAsync(job, CancellationToken.None);
+            var code = ex switch
+            {
+                PoolUnavailableException => StatusCode.Unavailable,
+                ArgumentException => StatusCode.InvalidArgument,
+                _ => StatusCode.Internal,
+            };
+            await EndAsync(running, job.Finish(JobStatus.Failed, code, ex.Message));
             throw;
         }
         finally
@@ -206,18 +218,30 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
         }
     }
 
+    private async Task SaveOwnedAsync(JobRecord job, RunningJob running)
+    {
+        if (await store.SaveAsync(job with { Owner = InstanceId }, CancellationToken.None)) return;
+        running.Stop(StopReason.LeaseLost);
+        throw new OperationCanceledException($"Job {job.Id} was taken over by another orchestrator.");
+    }
+
+    /// <summary>Final save of a finished job, then its lease is released (a finished job has no runner).</summary>
+    private async Task<JobRecord> EndAsync(RunningJob running, JobRecord job)
+    {
+        await SaveOwnedAsync(job, running);
+        await store.ReleaseAsync(job.Id, InstanceId, CancellationToken.None);
+        return job;
+    }
+
     /// <summary>A progress listener that went away must not fail the job.</summary>
     private async ValueTask Report(ProgressHandler progress, StepProgress p)
     {
         try { await progress(p); }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception ex)
         {
             logger.LogDebug("Progress listener failed: {Error}", ex.Message);
         }
-        catch (OperationCanceledException) { }
     }
-
-    public Task<JobRecord?> GetAsync(string id, CancellationToken cancellationToken) => store.GetAsync(id, cancellationToken);
 
     /// <summary>
     /// Cancels a job: stops it here if it runs here; if no live orchestrator runs it, marks it
@@ -229,14 +253,16 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
         {
             running.Stop(StopReason.ClientCancelled);
             try { return await running.Completion; }
-            catch (OperationCanceledException) { }
+            catch (Exception) { } // whatever ended it, the store says how
         }
-        var job = await store.GetAsync(id, cancellationToken) ?? throw new KeyNotFoundException($"No job with id '{id}'.");
+        var job = await store.GetAsync(id, false, cancellationToken) ?? throw new KeyNotFoundException($"No job with id '{id}'.");
         if (job.IsFinished) return job;
         if (await store.TryClaimAsync(id, InstanceId, LeaseEnd(), cancellationToken))
         {
-            job = job with { Status = JobStatus.Cancelled, Error = "cancelled by the client", Updated = DateTimeOffset.UtcNow, Owner = InstanceId };
+            var full = await store.GetAsync(id, true, cancellationToken) ?? job;
+            job = full.Finish(JobStatus.Cancelled, StatusCode.Cancelled, "cancelled by the client") with { Owner = InstanceId };
             await store.SaveAsync(job, cancellationToken);
+            await store.ReleaseAsync(id, InstanceId, cancellationToken);
             return job;
         }
         await store.RequestCancelAsync(id, cancellationToken);
@@ -244,25 +270,38 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
     }
 
     /// <summary>
-    /// Housekeeping every third of a lease: renews the leases of jobs running here, stops those
-    /// another orchestrator was asked to cancel, and takes over unfinished jobs whose owner's lease
-    /// expired (an orchestrator that died), resuming them from their checkpoints.
+    /// Housekeeping every third of a lease: renews the leases of jobs running here (stopping any this
+    /// orchestrator has lost), stops those another orchestrator was asked to cancel, and takes over
+    /// unfinished jobs whose owner's lease expired (an orchestrator that died), from their checkpoints.
     /// </summary>
     public async Task<int> MaintainAsync(CancellationToken cancellationToken)
     {
+        if (lifetime.ApplicationStopping.IsCancellationRequested) return 0;
         foreach (var (id, running) in _running)
         {
             if (await store.IsCancelRequestedAsync(id, cancellationToken)) running.Stop(StopReason.ClientCancelled);
-            else await store.TryClaimAsync(id, InstanceId, LeaseEnd(), cancellationToken);
+            else if (!await store.TryClaimAsync(id, InstanceId, LeaseEnd(), cancellationToken)
+                     && (await store.GetAsync(id, false, cancellationToken))?.Owner is { } owner && owner != InstanceId)
+                running.Stop(StopReason.LeaseLost);
         }
         int resumed = 0;
         foreach (var id in await store.UnfinishedAsync(cancellationToken))
         {
             if (_running.ContainsKey(id)) continue;
-            var job = await store.GetAsync(id, cancellationToken);
+            var job = await store.GetAsync(id, false, cancellationToken);
             if (job is null || job.IsFinished || job.LeaseUntil > DateTimeOffset.UtcNow) continue;
-            if (await StartIfClaimedAsync(job, null, cancellationToken) is not null) resumed++;
+            if (await StartIfClaimedAsync(id, null, cancellationToken) is not null) resumed++;
         }
         return resumed;
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Waits (within the host's shutdown timeout) for stopping jobs to write their checkpoints and release their leases.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        foreach (var running in _running.Values) running.Stop(StopReason.Shutdown);
+        try { await Task.WhenAll(_running.Values.Select(r => r.Completion)).WaitAsync(cancellationToken); }
+        catch (Exception) { } // each job recorded its own outcome
     }
 }

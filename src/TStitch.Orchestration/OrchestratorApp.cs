@@ -28,6 +28,7 @@ public static class OrchestratorApp
         });
         builder.Services.AddSingleton<DenoiserPools>();
         builder.Services.AddSingleton<JobManager>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<JobManager>());
         builder.Services.AddHostedService<JobRecovery>();
         var app = builder.Build();
         app.MapGrpcService<OrchestratorService>();

@@ -1,12 +1,16 @@
+using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
+using Microsoft.Extensions.Hosting;
 using TStitch.Protos;
 
 namespace TStitch.Orchestration;
 
 /// <summary>The Orchestrator RPCs: thin adapters over <see cref="JobManager"/>.</summary>
-public sealed class OrchestratorService(JobManager jobs, Microsoft.Extensions.Hosting.IHostApplicationLifetime lifetime) : Protos.Orchestrator.OrchestratorBase
+public sealed class OrchestratorService(JobManager jobs, IHostApplicationLifetime lifetime) : Protos.Orchestrator.OrchestratorBase
 {
+    private static readonly TimeSpan ElsewherePollInterval = TimeSpan.FromMilliseconds(100);
+
     public override Task<GenerateResult> Generate(GenerateRequest request, ServerCallContext context) =>
         RunToResultAsync(request, null, context);
 
@@ -17,7 +21,7 @@ public sealed class OrchestratorService(JobManager jobs, Microsoft.Extensions.Ho
     }
 
     public override async Task<Job> GetJob(GetJobRequest request, ServerCallContext context) =>
-        ToJob(await jobs.GetAsync(request.JobId, context.CancellationToken) ?? throw new KeyNotFoundException($"No job with id '{request.JobId}'."));
+        ToJob(await jobs.GetAsync(request.JobId, false, context.CancellationToken) ?? throw new KeyNotFoundException($"No job with id '{request.JobId}'."));
 
     public override async Task<Job> CancelJob(CancelJobRequest request, ServerCallContext context) =>
         ToJob(await jobs.CancelAsync(request.JobId, context.CancellationToken));
@@ -25,49 +29,59 @@ public sealed class OrchestratorService(JobManager jobs, Microsoft.Extensions.Ho
     private async Task<GenerateResult> RunToResultAsync(GenerateRequest request, JobManager.ProgressHandler? progress, ServerCallContext context)
     {
         var started = DateTime.UtcNow;
-        var (job, running) = await jobs.SubmitAsync(request, progress, context.CancellationToken);
+        var ct = context.CancellationToken;
+        var (job, running) = await jobs.SubmitAsync(request, progress, ct);
         while (running is null && !job.IsFinished)
         {
-            // Another live orchestrator runs this job id: wait for its result in the store.
-            await Task.Delay(100, context.CancellationToken);
-            (job, running) = await jobs.FollowAsync(await jobs.GetAsync(job.Id, context.CancellationToken) ?? job, progress, context.CancellationToken);
+            // Another live orchestrator runs this job id: wait for its outcome in the store.
+            await Task.Delay(ElsewherePollInterval, ct);
+            var latest = await jobs.GetAsync(job.Id, false, ct) ?? throw new KeyNotFoundException($"Job {job.Id} disappeared from the job store.");
+            (job, running) = await jobs.FollowAsync(latest, progress, ct);
         }
-        if (running is not null)
-        {
-            // The caller going away (cancel or deadline) stops the trajectory within one step.
-            using var onCallEnd = context.CancellationToken.Register(() =>
-                running.Stop(lifetime.ApplicationStopping.IsCancellationRequested ? StopReason.Shutdown
-                    : context.Deadline <= DateTime.UtcNow ? StopReason.DeadlineExceeded : StopReason.ClientCancelled));
-            try
-            {
-                job = await running.Completion;
-            }
-            catch (OperationCanceledException) when (running.StopReason == StopReason.Shutdown)
-            {
-                throw new RpcException(new Status(StatusCode.Unavailable, $"The orchestrator is shutting down; job {running.Id} resumes from its last checkpoint when an orchestrator restarts."));
-            }
-            catch (PoolUnavailableException ex)
-            {
-                throw new RpcException(new Status(StatusCode.Unavailable, ex.Message));
-            }
-            catch (RpcException ex)
-            {
-                throw new RpcException(new Status(StatusCode.Internal, $"Job {running.Id} failed: {ex.Status.Detail}"));
-            }
-        }
-        return job.Status switch
-        {
-            JobStatus.Succeeded => new GenerateResult
+        if (running is not null) job = await WaitAsync(running, context);
+        else if (job.Status == JobStatus.Succeeded) job = await jobs.GetAsync(job.Id, true, ct) ?? job; // the result's data
+        return job.Status == JobStatus.Succeeded
+            ? new GenerateResult
             {
                 Job = ToJob(job),
-                Png = job.Png is null ? Google.Protobuf.ByteString.Empty : Google.Protobuf.ByteString.CopyFrom(job.Png),
+                Png = job.Png is null ? ByteString.Empty : ByteString.CopyFrom(job.Png),
                 Samples = job.Samples is null ? null : TensorMessages.FromFloats(job.Samples, job.Request.ClassLabels.Count, job.Samples.Length / job.Request.ClassLabels.Count),
                 ElapsedMs = (DateTime.UtcNow - started).TotalMilliseconds,
-            },
-            JobStatus.Cancelled => throw new RpcException(new Status(StatusCode.Cancelled, $"Job {job.Id} was cancelled at step {job.Step}/{job.Steps}.")),
-            _ when job.Error == "deadline exceeded" => throw new RpcException(new Status(StatusCode.DeadlineExceeded, $"Job {job.Id} ran out of time at step {job.Step}/{job.Steps}.")),
-            _ => throw new RpcException(new Status(job.Error.Contains("unavailable") ? StatusCode.Unavailable : StatusCode.Internal, $"Job {job.Id} failed: {job.Error}")),
-        };
+            }
+            : throw new RpcException(new Status(job.ErrorCode == StatusCode.OK ? StatusCode.Internal : job.ErrorCode,
+                $"Job {job.Id} {(job.Status == JobStatus.Cancelled ? "was cancelled" : "failed")} at step {job.Step}/{job.Steps}: {job.Error}"));
+    }
+
+    /// <summary>Waits for a job running here; this caller going away stops it only if nobody else waits.</summary>
+    private async Task<JobRecord> WaitAsync(RunningJob running, ServerCallContext context)
+    {
+        using var waiter = running.Attach();
+        using var onCallEnd = context.CancellationToken.Register(() =>
+            waiter.Leave(lifetime.ApplicationStopping.IsCancellationRequested ? StopReason.Shutdown
+                : context.Deadline <= DateTime.UtcNow ? StopReason.DeadlineExceeded : StopReason.ClientCancelled));
+        try
+        {
+            return await running.Completion;
+        }
+        catch (OperationCanceledException) when (running.StopReason is StopReason.Shutdown or StopReason.LeaseLost)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable,
+                $"Job {running.Id} moved: {(running.StopReason == StopReason.Shutdown ? "this orchestrator is shutting down" : "another orchestrator took it over")}; " +
+                "call again with the same job_id to follow it."));
+        }
+        catch (OperationCanceledException)
+        {
+            // This caller left while others keep the job running.
+            throw new RpcException(new Status(context.Deadline <= DateTime.UtcNow ? StatusCode.DeadlineExceeded : StatusCode.Cancelled,
+                $"Stopped waiting for job {running.Id}."));
+        }
+        catch (Exception)
+        {
+            // The run failed and recorded how; answer with that record's status.
+            var failed = await jobs.GetAsync(running.Id, false, CancellationToken.None);
+            if (failed is { IsFinished: true }) return failed;
+            throw;
+        }
     }
 
     public static Job ToJob(JobRecord r)

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Google.Protobuf;
+using Grpc.Core;
 using StackExchange.Redis;
 using TStitch.Protos;
 
@@ -7,31 +8,43 @@ namespace TStitch.Orchestration;
 
 /// <summary>
 /// Jobs as Redis hashes ("tstitch:job:{id}"), unfinished ids in the set "tstitch:jobs:unfinished",
-/// cross-orchestrator cancel requests as "tstitch:job:{id}:cancel".
-/// Creation is idempotent: of two orchestrators given the same client job id, exactly one creates the job. Finished jobs expire after the configured TTL.
+/// cross-orchestrator cancel requests as "tstitch:job:{id}:cancel". Every write is a transaction
+/// guarded by the fields it depends on (WATCH-free optimistic conditions), so creation is idempotent,
+/// claims are exclusive and an orchestrator that lost a job can no longer write it.
+/// Finished jobs expire after the configured TTL.
 /// </summary>
 public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishedTtl) : IJobStore
 {
     private const string KeyPrefix = "tstitch:job:";
     private const string UnfinishedKey = "tstitch:jobs:unfinished";
+    private static readonly RedisValue[] SummaryFields =
+        ["request", "status", "step", "steps", "calls", "error", "error_code", "schedule", "resumed_from_step", "owner", "lease_until", "created", "updated"];
     private IDatabase Db => redis.GetDatabase();
 
     public async Task<(JobRecord Job, bool Created)> CreateAsync(JobRecord job, CancellationToken cancellationToken = default)
     {
-        // One transaction guarded by "key does not exist": the whole record appears at once, and of
-        // two orchestrators given the same client job id exactly one creates it.
         var tx = Db.CreateTransaction();
         tx.AddCondition(Condition.KeyNotExists(KeyPrefix + job.Id));
         Write(tx, job);
+        _ = tx.HashSetAsync(KeyPrefix + job.Id, [new("owner", job.Owner), new("lease_until", job.LeaseUntil.ToUnixTimeMilliseconds())]);
         if (await tx.ExecuteAsync()) return (job, true);
-        return (await GetAsync(job.Id, cancellationToken) ?? throw new InvalidOperationException($"Job {job.Id} vanished while being created."), false);
+        return (await GetAsync(job.Id, true, cancellationToken) ?? throw new InvalidOperationException($"Job {job.Id} vanished while being created."), false);
     }
 
-    public async Task<JobRecord?> GetAsync(string id, CancellationToken cancellationToken = default)
+    public async Task<JobRecord?> GetAsync(string id, bool withData = true, CancellationToken cancellationToken = default)
     {
-        var entries = await Db.HashGetAllAsync(KeyPrefix + id);
-        if (entries.Length == 0) return null;
-        var h = entries.ToDictionary(e => e.Name.ToString(), e => e.Value);
+        Dictionary<string, RedisValue> h;
+        if (withData)
+        {
+            var entries = await Db.HashGetAllAsync(KeyPrefix + id);
+            h = entries.ToDictionary(e => e.Name.ToString(), e => e.Value);
+        }
+        else
+        {
+            var values = await Db.HashGetAsync(KeyPrefix + id, SummaryFields);
+            h = SummaryFields.Zip(values).Where(p => !p.Second.IsNull).ToDictionary(p => p.First.ToString(), p => p.Second);
+        }
+        if (!h.ContainsKey("request")) return null;
         RedisValue Field(string name) => h.TryGetValue(name, out var v) ? v : RedisValue.Null;
         return new JobRecord
         {
@@ -44,6 +57,7 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
             PreviousX0 = Floats(Field("prev_x0")),
             CallsPerPool = ParseCalls(Field("calls")),
             Error = (string?)Field("error") ?? "",
+            ErrorCode = (StatusCode)(int)Field("error_code"),
             Schedule = (string?)Field("schedule") ?? "",
             ResumedFromStep = (int)Field("resumed_from_step"),
             Owner = (string?)Field("owner") ?? "",
@@ -55,13 +69,49 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
         };
     }
 
-    public async Task SaveAsync(JobRecord job, CancellationToken cancellationToken = default)
+    public async Task<bool> SaveAsync(JobRecord job, CancellationToken cancellationToken = default)
     {
         var tx = Db.CreateTransaction();
+        tx.AddCondition(Condition.HashEqual(KeyPrefix + job.Id, "owner", job.Owner));
         Write(tx, job);
+        return await tx.ExecuteAsync();
+    }
+
+    public async Task<bool> TryClaimAsync(string id, string owner, DateTimeOffset leaseUntil, CancellationToken cancellationToken = default)
+    {
+        // Optimistic: read the current claim, then write ours only if claim and status are unchanged.
+        var key = KeyPrefix + id;
+        var current = await Db.HashGetAsync(key, ["owner", "lease_until", "status"]);
+        if (current[2].IsNull || JobRecord.IsFinal((JobStatus)(int)current[2])) return false;
+        string currentOwner = (string?)current[0] ?? "";
+        long currentLease = current[1].IsNull ? 0 : (long)current[1];
+        if (currentOwner != owner && currentLease > DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) return false;
+        var tx = Db.CreateTransaction();
+        tx.AddCondition(Condition.HashEqual(key, "owner", current[0]));
+        tx.AddCondition(Condition.HashEqual(key, "lease_until", current[1]));
+        tx.AddCondition(Condition.HashEqual(key, "status", current[2]));
+        _ = tx.HashSetAsync(key, [new("owner", owner), new("lease_until", leaseUntil.ToUnixTimeMilliseconds())]);
+        return await tx.ExecuteAsync();
+    }
+
+    public async Task ReleaseAsync(string id, string owner, CancellationToken cancellationToken = default)
+    {
+        var tx = Db.CreateTransaction();
+        tx.AddCondition(Condition.HashEqual(KeyPrefix + id, "owner", owner));
+        _ = tx.HashSetAsync(KeyPrefix + id, "lease_until", 0);
         await tx.ExecuteAsync();
     }
 
+    public Task RequestCancelAsync(string id, CancellationToken cancellationToken = default) =>
+        Db.StringSetAsync(KeyPrefix + id + ":cancel", 1, finishedTtl);
+
+    public Task<bool> IsCancelRequestedAsync(string id, CancellationToken cancellationToken = default) =>
+        Db.KeyExistsAsync(KeyPrefix + id + ":cancel");
+
+    public async Task<IReadOnlyList<string>> UnfinishedAsync(CancellationToken cancellationToken = default) =>
+        (await Db.SetMembersAsync(UnfinishedKey)).Select(v => v.ToString()).ToList();
+
+    /// <summary>Everything but owner and lease, which only claims and releases change.</summary>
     private void Write(ITransaction tx, JobRecord job)
     {
         var key = KeyPrefix + job.Id;
@@ -71,8 +121,8 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
             new("status", (int)job.Status), new("step", job.Step), new("steps", job.Steps),
             new("latents", Bytes(job.Latents)), new("prev_x0", Bytes(job.PreviousX0)),
             new("calls", string.Join(";", job.CallsPerPool.Select(kv => $"{kv.Key}={kv.Value}"))),
-            new("error", job.Error), new("schedule", job.Schedule), new("resumed_from_step", job.ResumedFromStep),
-            new("owner", job.Owner), new("lease_until", job.LeaseUntil.ToUnixTimeMilliseconds()),
+            new("error", job.Error), new("error_code", (int)job.ErrorCode), new("schedule", job.Schedule),
+            new("resumed_from_step", job.ResumedFromStep),
             new("created", job.Created.ToUnixTimeMilliseconds()), new("updated", job.Updated.ToUnixTimeMilliseconds()),
             new("png", job.Png ?? []), new("samples", Bytes(job.Samples)),
         ]);
@@ -86,31 +136,6 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
             _ = tx.SetAddAsync(UnfinishedKey, job.Id);
         }
     }
-
-    public async Task<bool> TryClaimAsync(string id, string owner, DateTimeOffset leaseUntil, CancellationToken cancellationToken = default)
-    {
-        // Optimistic: read the current claim, then write ours only if it is still that claim.
-        var key = KeyPrefix + id;
-        var current = await Db.HashGetAsync(key, ["owner", "lease_until", "status"]);
-        if (current[2].IsNull || JobRecord.IsFinal((JobStatus)(int)current[2])) return false;
-        string currentOwner = (string?)current[0] ?? "";
-        long currentLease = current[1].IsNull ? 0 : (long)current[1];
-        if (currentOwner != owner && currentLease > DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) return false;
-        var tx = Db.CreateTransaction();
-        tx.AddCondition(current[0].IsNull ? Condition.HashNotExists(key, "owner") : Condition.HashEqual(key, "owner", current[0]));
-        tx.AddCondition(current[1].IsNull ? Condition.HashNotExists(key, "lease_until") : Condition.HashEqual(key, "lease_until", current[1]));
-        _ = tx.HashSetAsync(key, [new("owner", owner), new("lease_until", leaseUntil.ToUnixTimeMilliseconds())]);
-        return await tx.ExecuteAsync();
-    }
-
-    public Task RequestCancelAsync(string id, CancellationToken cancellationToken = default) =>
-        Db.StringSetAsync(KeyPrefix + id + ":cancel", 1, finishedTtl);
-
-    public Task<bool> IsCancelRequestedAsync(string id, CancellationToken cancellationToken = default) =>
-        Db.KeyExistsAsync(KeyPrefix + id + ":cancel");
-
-    public async Task<IReadOnlyList<string>> UnfinishedAsync(CancellationToken cancellationToken = default) =>
-        (await Db.SetMembersAsync(UnfinishedKey)).Select(v => v.ToString()).ToList();
 
     private static byte[] Bytes(float[]? values) => values is null ? [] : MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
 

@@ -64,6 +64,65 @@ public class LeaseTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         await Cluster.Store.SaveAsync(untouched with { Status = JobStatus.Cancelled }); // tidy up for later tests
     }
 
+    [Fact]
+    public async Task An_orchestrator_that_lost_its_lease_stops_writing_the_job()
+    {
+        await using var loser = await Cluster.StartOrchestratorAsync(FastLease);
+        var request = Request(0.4, 1000, NewJobId());
+        using var call = await StreamUntilStepAsync(loser.Client, request, untilStep: 3);
+        // Another orchestrator claims the job (as after this one stalled past its lease).
+        await Cluster.RedisConnection.GetDatabase().HashSetAsync("tstitch:job:" + request.JobId,
+            [new("owner", "thief"), new("lease_until", DateTimeOffset.UtcNow.AddMinutes(5).ToUnixTimeMilliseconds())]);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (Manager(loser).Running(request.JobId) is not null && clock.ElapsedMilliseconds < 5000) await Task.Delay(20);
+        Assert.Null(Manager(loser).Running(request.JobId));
+        var after = await Cluster.Store.GetAsync(request.JobId);
+        await Task.Delay(300);
+        var later = await Cluster.Store.GetAsync(request.JobId);
+        Assert.Equal("thief", later!.Owner);
+        Assert.Equal(after!.Step, later.Step);
+        Assert.Equal(JobStatus.Running, later.Status);
+        await Cluster.Store.SaveAsync(later with { Status = JobStatus.Cancelled }); // tidy up for later tests
+    }
+
+    [Fact]
+    public async Task A_caller_that_leaves_a_shared_job_does_not_stop_it_for_the_others()
+    {
+        await using var orchestrator = await Cluster.StartOrchestratorAsync();
+        var request = Request(0.4, 300, NewJobId(), OutputKind.Raw, labels: [4]);
+        using var impatient = new CancellationTokenSource();
+        using var first = await StreamUntilStepAsync(orchestrator.Client, request, untilStep: 3, impatient.Token);
+        var patient = orchestrator.Client.GenerateAsync(request).ResponseAsync;
+        await Task.Delay(100);
+        impatient.Cancel();
+        var result = await patient;
+        Assert.Equal(JobStatus.Succeeded, result.Job.Status);
+        Assert.Equal(await InProcessAsync(request), Samples(result));
+    }
+
+    [Fact]
+    public async Task A_job_failed_by_a_pool_outage_resumes_when_the_same_request_comes_back()
+    {
+        var request = Request(0.4, 20, NewJobId(), OutputKind.Raw);
+        await using (var broken = await Cluster.StartOrchestratorAsync($"--Orchestrator:Pools:large=http://127.0.0.1:{ClusterFixture.FreePort()}",
+                         "--Orchestrator:DenoiseTimeout=00:00:03"))
+        {
+            var ex = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await broken.Client.GenerateAsync(request));
+            Assert.Equal(Grpc.Core.StatusCode.Unavailable, ex.StatusCode);
+        }
+        Assert.Equal(JobStatus.Failed, (await Cluster.Store.GetAsync(request.JobId))!.Status);
+
+        await using var healthy = await Cluster.StartOrchestratorAsync();
+        var result = await healthy.Client.GenerateAsync(request);
+        Assert.Equal(JobStatus.Succeeded, result.Job.Status);
+        Assert.Equal(await InProcessAsync(request), Samples(result));
+
+        var other = Request(0.5, 20, request.JobId, OutputKind.Raw);
+        var reused = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await healthy.Client.GenerateAsync(other));
+        Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, reused.StatusCode);
+        Assert.Contains("different request", reused.Status.Detail);
+    }
+
     private async Task<GenerateRequest> PlantAsync(string owner, DateTimeOffset leaseUntil)
     {
         var request = Request(0.4, 20, NewJobId(), OutputKind.Raw);
