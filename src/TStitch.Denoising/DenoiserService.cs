@@ -37,6 +37,11 @@ public sealed class DenoiserService(DynamicBatcher batcher, OnnxDenoiser model, 
         {
             throw new RpcException(new Status(StatusCode.ResourceExhausted, ex.Message));
         }
+        catch (OperationCanceledException) when (!context.CancellationToken.IsCancellationRequested)
+        {
+            // Not the caller's doing: this replica is stopping. Unavailable sends the call elsewhere.
+            throw new RpcException(new Status(StatusCode.Unavailable, $"The '{info.Name}' replica is shutting down."));
+        }
         return new DenoiseReply
         {
             Output = TensorMessages.WrapFloats(output, expectedShape),

@@ -15,7 +15,8 @@ public sealed record BatchingOptions(int MaxRows, TimeSpan MaxDelay, int QueueCa
 /// classes, guidance scales) are coalesced into one run of up to <see cref="BatchingOptions.MaxRows"/>
 /// rows, waiting at most <see cref="BatchingOptions.MaxDelay"/> after the first, then split back.
 /// Guided requests contribute their conditional and null-class rows, so each caller's guidance is
-/// mixed from its own rows. The queue is bounded; a cancelled caller is dropped before its rows run.
+/// mixed from its own rows. The queue is bounded; a cancelled caller is dropped before its rows run
+/// (a caller cancelled during its run is answered at once, while the run may still read its input).
 /// </summary>
 public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
 {
@@ -57,7 +58,12 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         }
         var pending = new Pending(input, Guidance.IsNeeded(input.GuidanceScale) ? 2 * input.Batch : input.Batch);
         pending.Registration = cancellationToken.Register(() => pending.Result.TrySetCanceled(cancellationToken));
-        _queue.Writer.TryWrite(pending);
+        if (!_queue.Writer.TryWrite(pending))
+        {
+            Interlocked.Decrement(ref _waiting);
+            pending.Registration.Dispose();
+            throw new ObjectDisposedException(nameof(DynamicBatcher), $"The '{Info.Name}' batcher is shutting down.");
+        }
         return pending.Result.Task;
     }
 
@@ -71,7 +77,9 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
             {
                 var batch = new List<Pending>();
                 int rows = 0;
-                if (carried is not null) { batch.Add(carried); rows = carried.Rows; carried = null; }
+                if (carried is not null && !carried.Result.Task.IsCompleted) { batch.Add(carried); rows = carried.Rows; }
+                else carried?.Registration.Dispose();
+                carried = null;
                 var deadline = Stopwatch.GetTimestamp() + (long)(_options.MaxDelay.TotalSeconds * Stopwatch.Frequency);
                 while (rows < _options.MaxRows)
                 {

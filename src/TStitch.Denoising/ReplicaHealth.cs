@@ -3,9 +3,10 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace TStitch.Denoising;
 
 /// <summary>
-/// A replica's own view of whether it should get traffic. Draining (set before a planned stop, or
-/// by an operator) and a nearly full batching queue both report NOT_SERVING on the gRPC health
-/// service, so balancers move calls to other replicas until it recovers.
+/// A replica's own view of whether it should get traffic. Draining (a switch for whoever hosts the
+/// replica: a preStop hook or an admin endpoint, not wired to anything yet) and a nearly full
+/// batching queue both report NOT_SERVING on the gRPC health service, so balancers move calls to
+/// other replicas until it recovers.
 /// </summary>
 public sealed class ReplicaHealth
 {

@@ -1,5 +1,7 @@
+using System.Collections.Concurrent;
 using Grpc.Core;
 using Grpc.Net.Client;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TStitch.Protos;
 using TStitch.Sampling;
@@ -10,28 +12,28 @@ namespace TStitch.Orchestration;
 public sealed class PoolUnavailableException(string message, Exception inner) : Exception(message, inner);
 
 /// <summary>
-/// The configured denoiser pools, one gRPC channel each (channels are long-lived and multiplex
-/// calls). Model info is fetched from the pool once and cached.
+/// The configured denoiser pools, one gRPC channel each (long-lived, multiplexing calls over the
+/// pool's replicas, see <see cref="PoolChannel"/>). A pool's model info is fetched once and cached;
+/// a failed lookup is not cached, so the next job asks again. Changing a pool's model (shape,
+/// classes) needs an orchestrator restart.
 /// </summary>
 public sealed class DenoiserPools : IDisposable
 {
     private readonly OrchestratorOptions _options;
     private readonly Dictionary<string, (GrpcChannel Channel, Protos.Denoiser.DenoiserClient Client, string Address)> _pools = new();
-    private readonly Dictionary<string, RemoteDenoiser> _resolved = new();
-    private readonly SemaphoreSlim _lock = new(1, 1);
+    private readonly ConcurrentDictionary<string, Lazy<Task<RemoteDenoiser>>> _resolved = new();
 
-    public DenoiserPools(IOptions<OrchestratorOptions> options)
+    public DenoiserPools(IOptions<OrchestratorOptions> options, ILoggerFactory? loggerFactory = null)
     {
         _options = options.Value;
         foreach (var (name, address) in _options.Pools)
         {
-            var channel = PoolChannel.Create(name, address, _options);
+            var channel = PoolChannel.Create(name, address, _options, loggerFactory);
             _pools[name] = (channel, new Protos.Denoiser.DenoiserClient(channel), address);
         }
     }
 
     public IReadOnlyCollection<string> Names => _pools.Keys;
-    public string AddressOf(string pool) => _pools[pool].Address;
 
     /// <summary>The pools a schedule names, as <see cref="IDenoiser"/>s the trajectory can call.</summary>
     public async Task<IReadOnlyDictionary<string, IDenoiser>> ResolveAsync(IEnumerable<string> poolNames, CancellationToken cancellationToken)
@@ -43,25 +45,31 @@ public sealed class DenoiserPools : IDisposable
 
     private async Task<RemoteDenoiser> ResolveAsync(string name, CancellationToken cancellationToken)
     {
-        await _lock.WaitAsync(cancellationToken);
+        // One lookup per pool at a time, and a slow pool does not hold up the others.
+        var lookup = _resolved.GetOrAdd(name, n => new Lazy<Task<RemoteDenoiser>>(() => LookUpAsync(n)));
         try
         {
-            if (_resolved.TryGetValue(name, out var known)) return known;
-            var pool = _pools[name];
-            ModelInfo info;
-            try
-            {
-                info = await pool.Client.GetModelInfoAsync(new GetModelInfoRequest(), deadline: DateTime.UtcNow + _options.DenoiseTimeout, cancellationToken: cancellationToken);
-            }
-            catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded)
-            {
-                throw Unavailable(name, ex);
-            }
-            var denoiser = new RemoteDenoiser(name, pool.Client, ToInfo(info), this);
-            _resolved[name] = denoiser;
-            return denoiser;
+            return await lookup.Value.WaitAsync(cancellationToken);
         }
-        finally { _lock.Release(); }
+        catch (Exception) when (lookup.Value.IsFaulted)
+        {
+            _resolved.TryRemove(new KeyValuePair<string, Lazy<Task<RemoteDenoiser>>>(name, lookup));
+            throw;
+        }
+    }
+
+    private async Task<RemoteDenoiser> LookUpAsync(string name)
+    {
+        var pool = _pools[name];
+        try
+        {
+            var info = await pool.Client.GetModelInfoAsync(new GetModelInfoRequest(), deadline: DateTime.UtcNow + _options.DenoiseTimeout);
+            return new RemoteDenoiser(name, pool.Client, ToInfo(info), this);
+        }
+        catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded)
+        {
+            throw Unavailable(name, ex);
+        }
     }
 
     internal PoolUnavailableException Unavailable(string pool, RpcException ex) =>
@@ -72,13 +80,12 @@ public sealed class DenoiserPools : IDisposable
     internal TimeSpan Backoff => _options.RetryBackoff;
 
     private static DenoiserInfo ToInfo(ModelInfo m) => new(m.Name, m.LatentShape[0], m.LatentShape[1], m.LatentShape[2],
-        Enum.Parse<PredictionKind>(m.Prediction == "x0" ? "X0" : m.Prediction, ignoreCase: true), m.NumClasses, m.NullClassId,
+        Enum.Parse<PredictionKind>(m.Prediction, ignoreCase: true), m.NumClasses, m.NullClassId,
         Enum.Parse<ScheduleKind>(m.Schedule, ignoreCase: true), m.TrainingSteps, m.RelativeCost);
 
     public void Dispose()
     {
         foreach (var p in _pools.Values) p.Channel.Dispose();
-        _lock.Dispose();
     }
 }
 
@@ -99,7 +106,9 @@ internal sealed class RemoteDenoiser(string pool, Protos.Denoiser.DenoiserClient
         request.Timesteps.AddRange(input.Timesteps);
         request.ClassLabels.AddRange(input.ClassLabels);
         // gRPC's retry policy already re-sends Unavailable calls to other replicas; this loop adds
-        // retries for calls that time out (a stuck replica) or break mid-call, which it cannot retry.
+        // retries for calls that time out (a stuck replica), break mid-call (Internal) or are cut off
+        // by a replica shutting down (Cancelled without our asking): Denoise is a pure function, so
+        // sending it again is safe.
         for (int attempt = 1; ; attempt++)
         {
             try
@@ -107,17 +116,16 @@ internal sealed class RemoteDenoiser(string pool, Protos.Denoiser.DenoiserClient
                 var reply = await client.DenoiseAsync(request, deadline: DateTime.UtcNow + pools.DenoiseTimeout, cancellationToken: cancellationToken);
                 return reply.Output.ToFloats("output");
             }
-            catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
+            catch (RpcException) when (cancellationToken.IsCancellationRequested)
             {
                 throw new OperationCanceledException(cancellationToken);
             }
-            catch (RpcException ex) when (ex.StatusCode is StatusCode.DeadlineExceeded or StatusCode.Internal && attempt < pools.Attempts)
+            catch (RpcException ex) when (ex.StatusCode is StatusCode.DeadlineExceeded or StatusCode.Internal or StatusCode.Cancelled && attempt < pools.Attempts)
             {
-                // Denoise is a pure function, so re-sending it is safe; Internal here is almost always
-                // a replica that went away mid-call (the response ended prematurely).
                 await Task.Delay(pools.Backoff * attempt, cancellationToken);
             }
-            catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.ResourceExhausted or StatusCode.Internal)
+            catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.ResourceExhausted
+                                              or StatusCode.Internal or StatusCode.Cancelled)
             {
                 throw pools.Unavailable(Pool, ex);
             }

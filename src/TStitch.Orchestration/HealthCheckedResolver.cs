@@ -12,7 +12,8 @@ namespace TStitch.Orchestration;
 /// re-checked every interval and whenever the balancer asks (a connection failed). grpc-dotnet's
 /// balancer has no health checking of its own; in Kubernetes, readiness probes do this for dns:///
 /// pools, and this resolver does it for address lists. A replica that is up but draining or
-/// saturated drops out; one that recovers comes back at the next check.
+/// saturated drops out; one that recovers comes back at the next check. If none is serving, all
+/// are offered (panic mode), so a load spike slows jobs down instead of failing them.
 /// </summary>
 public sealed class HealthCheckedResolver : PollingResolver
 {
@@ -36,13 +37,21 @@ public sealed class HealthCheckedResolver : PollingResolver
     protected override void OnStarted()
     {
         base.OnStarted();
-        _timer = new Timer(_ => Refresh(), null, _interval, _interval);
+        _timer = new Timer(_ =>
+        {
+            // The timer can fire once more while the channel disposes this resolver.
+            try { Refresh(); }
+            catch (ObjectDisposedException) { }
+        }, null, _interval, _interval);
     }
 
     protected override async Task ResolveAsync(CancellationToken cancellationToken)
     {
         var checks = await Task.WhenAll(_replicas.Select(async r => (r.Address, Serving: await IsServingAsync(r.Client, cancellationToken))));
         var healthy = checks.Where(c => c.Serving).Select(c => c.Address).ToList();
+        // Panic mode: when no replica says SERVING (all saturated, or the checks themselves failing),
+        // offer them all rather than none; calls then meet ResourceExhausted and back off, not fail fast.
+        if (healthy.Count == 0) healthy = checks.Select(c => c.Address).ToList();
         var summary = string.Join(", ", checks.Select(c => $"{c.Address.EndPoint}={(c.Serving ? "serving" : "not serving")}"));
         if (summary != _last && _logger.IsEnabled(LogLevel.Information))
             _logger.LogInformation("Pool replicas: {Summary}", summary);
@@ -65,12 +74,12 @@ public sealed class HealthCheckedResolver : PollingResolver
 
     protected override void Dispose(bool disposing)
     {
+        base.Dispose(disposing); // cancels a resolve in flight before its channels go
         if (disposing)
         {
             _timer?.Dispose();
             foreach (var r in _replicas) r.Channel.Dispose();
         }
-        base.Dispose(disposing);
     }
 }
 

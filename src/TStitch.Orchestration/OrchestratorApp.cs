@@ -24,7 +24,15 @@ public static class OrchestratorApp
                 sp.GetRequiredService<ILogger<InMemoryJobStore>>().LogWarning("Orchestrator:Redis is not set: jobs live in memory and do not survive a restart.");
                 return new InMemoryJobStore();
             }
-            return new RedisJobStore(ConnectionMultiplexer.Connect(o.Redis), o.FinishedJobTtl);
+            return new RedisJobStore(sp.GetRequiredService<IConnectionMultiplexer>(), o.FinishedJobTtl);
+        });
+        // Registered so the container disposes it; abortConnect=false lets the service start (and
+        // report its errors per call) while Redis is still coming up.
+        builder.Services.AddSingleton<IConnectionMultiplexer>(sp =>
+        {
+            var config = ConfigurationOptions.Parse(sp.GetRequiredService<IOptions<OrchestratorOptions>>().Value.Redis);
+            config.AbortOnConnectFail = false;
+            return ConnectionMultiplexer.Connect(config);
         });
         builder.Services.AddSingleton<DenoiserPools>();
         builder.Services.AddSingleton<JobManager>();

@@ -3,6 +3,7 @@ using Grpc.Net.Client;
 using Grpc.Net.Client.Balancer;
 using Grpc.Net.Client.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using TStitch.Protos;
 
 namespace TStitch.Orchestration;
@@ -19,7 +20,7 @@ namespace TStitch.Orchestration;
 /// </summary>
 public static class PoolChannel
 {
-    public static GrpcChannel Create(string pool, string spec, OrchestratorOptions options)
+    public static GrpcChannel Create(string pool, string spec, OrchestratorOptions options, ILoggerFactory? loggerFactory = null)
     {
         var channelOptions = GrpcChannels.Options();
         channelOptions.MaxRetryBufferPerCallSize = GrpcChannels.MaxMessageBytes;
@@ -52,8 +53,8 @@ public static class PoolChannel
             services.AddSingleton<ResolverFactory>(new HealthCheckedResolverFactory(replicas, options.HealthCheckInterval));
             target = $"{HealthCheckedResolverFactory.Scheme}:///{pool}";
         }
-        services.AddLogging();
         channelOptions.Credentials = ChannelCredentials.Insecure;
+        channelOptions.LoggerFactory = loggerFactory; // the resolver and balancer log through the app's providers
         channelOptions.ServiceProvider = services.BuildServiceProvider();
         return GrpcChannel.ForAddress(target, channelOptions);
     }

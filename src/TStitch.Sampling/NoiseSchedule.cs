@@ -28,7 +28,7 @@ public sealed class NoiseSchedule
         AlphasCumprod = abar;
     }
 
-    /// <summary>DiT/ADM default: betas linear from 1e-4 to 0.02 (scaled for other step counts as ADM does).</summary>
+    /// <summary>DiT/ADM default: betas linear from 1e-4 to 0.02 over the training steps (not rescaled for other step counts).</summary>
     public static NoiseSchedule Linear(int trainingSteps = DefaultTrainingSteps, double betaStart = 1e-4, double betaEnd = 0.02)
     {
         ValidateSteps(trainingSteps);

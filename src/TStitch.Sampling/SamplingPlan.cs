@@ -42,7 +42,10 @@ public sealed class SamplingPlan
         AlphaBarNext = abNext;
     }
 
-    /// <summary>DiT's space_timesteps(T, [S]): round(i * (T-1)/(S-1)), ascending.</summary>
+    /// <summary>
+    /// DiT's space_timesteps(T, [S]): round(i * (T-1)/(S-1)), ascending, banker's rounding as Python's
+    /// round. One step is the exception: DiT keeps t = 0 there, we keep T-1 so a 1-step sample starts from noise.
+    /// </summary>
     private static int[] KeptTimesteps(int trainingSteps, int steps)
     {
         if (steps == 1) return [trainingSteps - 1];

@@ -41,8 +41,10 @@ public sealed class Trajectory
         Shape = used[0];
         foreach (var info in used.Skip(1))
         {
-            if (info.SampleSize != Shape.SampleSize || info.Channels != Shape.Channels)
-                throw new ArgumentException($"Models '{Shape.Name}' and '{info.Name}' have different latent shapes; stitched models must share one latent space.", "schedule");
+            if ((info.Channels, info.Height, info.Width) != (Shape.Channels, Shape.Height, Shape.Width))
+                throw new ArgumentException($"Models '{Shape.Name}' ({Shape.Channels}x{Shape.Height}x{Shape.Width}) and '{info.Name}' ({info.Channels}x{info.Height}x{info.Width}) have different latent shapes; stitched models must share one latent space.", "schedule");
+            if ((info.NumClasses, info.NullClassId) != (Shape.NumClasses, Shape.NullClassId))
+                throw new ArgumentException($"Models '{Shape.Name}' and '{info.Name}' have different classes ({Shape.NumClasses} vs {info.NumClasses}, null class {Shape.NullClassId} vs {info.NullClassId}).", "schedule");
             if (info.Schedule != Shape.Schedule || info.TrainingSteps != Shape.TrainingSteps)
                 throw new ArgumentException($"Models '{Shape.Name}' and '{info.Name}' were trained with different noise schedules.", "schedule");
         }

@@ -121,4 +121,11 @@ public class TrajectoryTests
         // The null class is a valid label (unconditional).
         Assert.Equal(4, (await model.DenoiseAsync(new DenoiseInput(new float[4], [3], [10], 1))).Length);
     }
+
+    [Fact]
+    public void Models_of_different_shapes_or_classes_cannot_be_stitched()
+    {
+        var wide = new Dictionary<string, IDenoiser> { ["small"] = new FakeDenoiser("small", sampleSize: 8), ["large"] = new FakeDenoiser("large") };
+        Assert.Contains("different latent shapes", Assert.ThrowsAny<ArgumentException>(() => new Trajectory(Request(), wide)).Message);
+    }
 }
