@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Threading.Channels;
+using TStitch.Models;
 using TStitch.Sampling;
 
 namespace TStitch.Denoising;
@@ -24,7 +25,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     private static readonly Histogram<int> BatchRows = Meter.CreateHistogram<int>("tstitch.denoiser.batch_rows", description: "Rows per model run");
     private static readonly Histogram<double> QueueWait = Meter.CreateHistogram<double>("tstitch.denoiser.queue_wait", "ms", "Time a call waited before its run");
 
-    private readonly IDenoiser _model;
+    private readonly IModelRunner _model;
     private readonly BatchingOptions _options;
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _stopping = new();
@@ -32,7 +33,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     private int _waiting;
     private long _runs, _rows, _calls;
 
-    public DynamicBatcher(IDenoiser model, BatchingOptions options)
+    public DynamicBatcher(IModelRunner model, BatchingOptions options)
     {
         if (options.MaxRows < 1) throw new ArgumentOutOfRangeException(nameof(options), "MaxRows must be >= 1.");
         _model = model;
@@ -99,7 +100,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
                     try { if (!await reader.WaitToReadAsync(wait.Token)) break; }
                     catch (OperationCanceledException) when (!_stopping.IsCancellationRequested) { break; }
                 }
-                if (batch.Count > 0) await RunAsync(batch, rows);
+                if (batch.Count > 0) Run(batch, rows);
             }
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested) { }
@@ -118,12 +119,12 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         return true;
     }
 
-    private async Task RunAsync(List<Pending> batch, int rows)
+    private void Run(List<Pending> batch, int rows)
     {
         if (batch is [{ Rows: var single } only] && single == only.Input.Batch)
         {
             // A lone unguided call (the common case at low load) runs as it is: no copies.
-            await RunAloneAsync(only);
+            RunAlone(only);
             return;
         }
         int sampleSize = Info.SampleSize;
@@ -145,8 +146,8 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         }
         try
         {
-            // Guidance was expanded above, so the model runs every row as given (scale 1).
-            var output = await _model.DenoiseAsync(new DenoiseInput(latents, timesteps, labels, 1f), _stopping.Token);
+            // Every call was validated on entry and guidance is expanded above: one plain run of all rows.
+            var output = _model.Run(new DenoiseInput(latents, timesteps, labels, 1f), _stopping.Token);
             Interlocked.Increment(ref _runs);
             Interlocked.Add(ref _rows, rows);
             Interlocked.Add(ref _calls, batch.Count);
@@ -166,11 +167,11 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         }
     }
 
-    private async Task RunAloneAsync(Pending pending)
+    private void RunAlone(Pending pending)
     {
         try
         {
-            var output = await _model.DenoiseAsync(pending.Input, _stopping.Token);
+            var output = _model.Run(pending.Input, _stopping.Token);
             Interlocked.Increment(ref _runs);
             Interlocked.Add(ref _rows, pending.Rows);
             Interlocked.Increment(ref _calls);

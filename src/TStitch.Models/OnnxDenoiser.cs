@@ -25,7 +25,7 @@ public sealed class OnnxDenoiserOptions
 /// created once (ORT sessions are safe for concurrent Run); inputs wrap the managed arrays without a
 /// copy and the output is written straight into a pre-sized managed buffer.
 /// </summary>
-public sealed class OnnxDenoiser : IDenoiser, IDisposable
+public sealed class OnnxDenoiser : IDenoiser, IModelRunner, IDisposable
 {
     private readonly InferenceSession _session;
     private readonly ModelManifest _manifest;
@@ -67,7 +67,7 @@ public sealed class OnnxDenoiser : IDenoiser, IDisposable
         return Task.FromResult(Guidance.Combine(both, input.GuidanceScale));
     }
 
-    /// <summary>One ORT run over the whole batch; returns the C-channel prediction.</summary>
+    /// <summary>One ORT run over the rows as given (no validation, no guidance); returns the C-channel prediction.</summary>
     public float[] Run(DenoiseInput input, CancellationToken cancellationToken = default)
     {
         int b = input.Batch, c = Info.Channels, h = Info.Height, w = Info.Width;

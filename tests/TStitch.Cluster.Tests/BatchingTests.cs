@@ -76,18 +76,18 @@ public class BatchingTests(ClusterFixture cluster) : ClusterTestBase(cluster)
     }
 
     /// <summary>Blocks its first run until released, and records the labels of every run.</summary>
-    private sealed class GatedDenoiser : IDenoiser
+    private sealed class GatedDenoiser : IModelRunner
     {
         public TaskCompletionSource Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public List<int[]> LabelsPerRun { get; } = [];
         public DenoiserInfo Info { get; } = new("gated", 3, 32, 32, PredictionKind.Epsilon, 10, 10, ScheduleKind.Linear, 1000, 1);
 
-        public async Task<float[]> DenoiseAsync(DenoiseInput input, CancellationToken cancellationToken = default)
+        public float[] Run(DenoiseInput input, CancellationToken cancellationToken = default)
         {
             lock (LabelsPerRun) LabelsPerRun.Add(input.ClassLabels);
             Entered.TrySetResult();
-            await Release.Task;
+            Release.Task.Wait(cancellationToken); // the batcher's loop blocks in a run, as in ONNX Runtime
             return new float[input.Latents.Length];
         }
     }
