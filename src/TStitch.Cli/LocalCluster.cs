@@ -49,21 +49,36 @@ public sealed class LocalCluster : IAsyncDisposable
     public async Task<(WebApplication App, string Address)> StartDenoiserAsync(string pool, string manifest, IEnumerable<string>? extra = null,
         CancellationToken cancellationToken = default)
     {
-        int port = FreePort();
-        var app = DenoiserHost.Create([$"--urls={Address(port)}", $"--Denoiser:Model={Path.GetFullPath(manifest)}", .. QuietLogging, .. extra ?? []], $"{pool}-denoiser");
-        await app.StartAsync(cancellationToken);
-        _apps.Add(app);
-        return (app, Address(port));
+        var started = await StartDenoiserHostAsync(pool, manifest, extra, cancellationToken);
+        _apps.Add(started.App);
+        return started;
     }
 
     private async Task StartOrchestratorAsync(string redis, IEnumerable<string> extra, CancellationToken cancellationToken)
     {
-        int port = FreePort();
-        Orchestrator = OrchestratorApp.Create([$"--urls={Address(port)}", $"--Orchestrator:Redis={redis}",
-            .. Pools.Select(p => $"--Orchestrator:Pools:{p.Key}={p.Value}"), .. QuietLogging, .. extra]);
-        await Orchestrator.StartAsync(cancellationToken);
+        (Orchestrator, OrchestratorAddress) = await StartOrchestratorHostAsync(Pools, redis, extra, cancellationToken);
         _apps.Add(Orchestrator);
-        OrchestratorAddress = Address(port);
+    }
+
+    /// <summary>One started denoiser replica on a free loopback port (the caller owns and disposes it).</summary>
+    public static async Task<(WebApplication App, string Address)> StartDenoiserHostAsync(string pool, string manifest,
+        IEnumerable<string>? extra = null, CancellationToken cancellationToken = default)
+    {
+        int port = FreePort();
+        var app = DenoiserHost.Create([$"--urls={Address(port)}", $"--Denoiser:Model={Path.GetFullPath(manifest)}", .. QuietLogging, .. extra ?? []], $"{pool}-denoiser");
+        await app.StartAsync(cancellationToken);
+        return (app, Address(port));
+    }
+
+    /// <summary>One started orchestrator over <paramref name="pools"/>; later <paramref name="extra"/> settings override earlier ones.</summary>
+    public static async Task<(WebApplication App, string Address)> StartOrchestratorHostAsync(IReadOnlyDictionary<string, string> pools, string redis,
+        IEnumerable<string>? extra = null, CancellationToken cancellationToken = default)
+    {
+        int port = FreePort();
+        var app = OrchestratorApp.Create([$"--urls={Address(port)}", $"--Orchestrator:Redis={redis}",
+            .. pools.Select(p => $"--Orchestrator:Pools:{p.Key}={p.Value}"), .. QuietLogging, .. extra ?? []]);
+        await app.StartAsync(cancellationToken);
+        return (app, Address(port));
     }
 
     /// <summary>A free loopback port: bind port 0, read what the OS chose, release it.</summary>

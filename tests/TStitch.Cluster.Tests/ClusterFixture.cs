@@ -1,11 +1,9 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using StackExchange.Redis;
-using TStitch.Denoising;
+using TStitch.Cli;
 using TStitch.Models;
 using TStitch.Models.Zoo;
 using TStitch.Orchestration;
@@ -46,36 +44,21 @@ public sealed class ClusterFixture : IAsyncLifetime
         (Large, LargeAddress) = await StartDenoiserAsync("large");
     }
 
-    public async Task<(WebApplication App, string Address)> StartDenoiserAsync(string model, params string[] extra)
-    {
-        int port = FreePort();
-        var app = DenoiserHost.Create([$"--urls=http://127.0.0.1:{port}", $"--Denoiser:Model={Path.Combine(ZooDirectory, model + ".json")}",
-            "--Logging:LogLevel:Default=Warning", .. extra], $"{model}-denoiser");
-        await app.StartAsync();
-        return (app, $"http://127.0.0.1:{port}");
-    }
+    public Task<(WebApplication App, string Address)> StartDenoiserAsync(string model, params string[] extra) =>
+        LocalCluster.StartDenoiserHostAsync(model, Path.Combine(ZooDirectory, model + ".json"), extra);
 
     public long Runs(WebApplication denoiser) => denoiser.Services.GetRequiredService<OnnxDenoiser>().Runs;
 
     public async Task<OrchestratorHandle> StartOrchestratorAsync(params string[] extra)
     {
-        int port = FreePort();
-        var app = OrchestratorApp.Create([$"--urls=http://127.0.0.1:{port}", $"--Orchestrator:Redis={Redis}",
-            $"--Orchestrator:Pools:small={SmallAddress}", $"--Orchestrator:Pools:large={LargeAddress}",
-            "--Logging:LogLevel:Default=Warning", .. extra]);
-        await app.StartAsync();
-        var channel = GrpcChannels.Create($"http://127.0.0.1:{port}");
-        return new OrchestratorHandle(app, channel);
+        var (app, address) = await LocalCluster.StartOrchestratorHostAsync(
+            new Dictionary<string, string> { ["small"] = SmallAddress, ["large"] = LargeAddress }, Redis, extra);
+        return new OrchestratorHandle(app, GrpcChannels.Create(address));
     }
 
     public RedisJobStore Store => new(RedisConnection, TimeSpan.FromHours(1));
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public static int FreePort() => LocalCluster.FreePort();
 
     public async Task DisposeAsync()
     {
