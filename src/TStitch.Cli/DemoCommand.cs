@@ -1,11 +1,12 @@
+using TStitch.LocalCluster;
 using System.CommandLine;
 using System.Diagnostics;
 using Grpc.Net.Client;
 using Spectre.Console;
 using TStitch.Models;
-using TStitch.Models.Imaging;
+using TStitch.Imaging;
 using TStitch.Models.Zoo;
-using TStitch.Protos;
+using TStitch.Contracts;
 
 using TStitch.Cli.Bench;
 
@@ -41,7 +42,7 @@ internal static class DemoCommand
             var large = ModelManifest.Load(zoo.ManifestPath("large"));
 
             var redisAddress = parse.GetValue(redis)!;
-            await using var cluster = await LocalCluster.StartAsync(
+            await using var cluster = await LoopbackCluster.StartAsync(
                 new Dictionary<string, string> { ["small"] = zoo.ManifestPath("small"), ["large"] = zoo.ManifestPath("large") }, redisAddress, cancellationToken: ct);
             try
             {

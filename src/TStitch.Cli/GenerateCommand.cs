@@ -3,7 +3,7 @@ using System.Diagnostics;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Spectre.Console;
-using TStitch.Protos;
+using TStitch.Contracts;
 
 namespace TStitch.Cli;
 

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using Spectre.Console;
-using TStitch.Models.Imaging;
+using TStitch.Imaging;
 using TStitch.Models.Zoo;
 using TStitch.Quality;
 using TStitch.Sampling;

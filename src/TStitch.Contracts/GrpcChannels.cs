@@ -1,6 +1,6 @@
 using Grpc.Net.Client;
 
-namespace TStitch.Protos;
+namespace TStitch.Contracts;
 
 /// <summary>
 /// Channels for TStitch's tensor-sized messages. A latent batch is hundreds of KB; with HTTP/2's

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using Google.Protobuf;
 
-namespace TStitch.Protos;
+namespace TStitch.Contracts;
 
 /// <summary>Float tensors as raw little-endian bytes (one memcpy each way, no per-element encoding).</summary>
 public static class TensorMessages

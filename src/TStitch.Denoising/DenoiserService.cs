@@ -2,13 +2,13 @@ using System.Diagnostics;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using TStitch.Models;
-using TStitch.Protos;
+using TStitch.Contracts;
 using TStitch.Sampling;
 
 namespace TStitch.Denoising;
 
 /// <summary>The Denoise RPC: decode, validate against the manifest, run the model, encode.</summary>
-public sealed class DenoiserService(DynamicBatcher batcher, OnnxDenoiser model, IOptions<DenoiserOptions> options) : Protos.Denoiser.DenoiserBase
+public sealed class DenoiserService(DynamicBatcher batcher, OnnxDenoiser model, IOptions<DenoiserOptions> options) : Contracts.Denoiser.DenoiserBase
 {
     public static readonly ActivitySource ActivitySource = new("TStitch.Denoising");
 

@@ -3,7 +3,7 @@ using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using TStitch.Protos;
+using TStitch.Contracts;
 using TStitch.Sampling;
 
 namespace TStitch.Orchestration;
@@ -20,7 +20,7 @@ public sealed class PoolUnavailableException(string message, Exception inner) : 
 public sealed class DenoiserPools : IDisposable
 {
     private readonly OrchestratorOptions _options;
-    private readonly Dictionary<string, (GrpcChannel Channel, Protos.Denoiser.DenoiserClient Client, string Address)> _pools = new();
+    private readonly Dictionary<string, (GrpcChannel Channel, Contracts.Denoiser.DenoiserClient Client, string Address)> _pools = new();
     private readonly ConcurrentDictionary<string, Lazy<Task<RemoteDenoiser>>> _resolved = new();
 
     public DenoiserPools(IOptions<OrchestratorOptions> options, ILoggerFactory? loggerFactory = null)
@@ -29,7 +29,7 @@ public sealed class DenoiserPools : IDisposable
         foreach (var (name, address) in _options.Pools)
         {
             var channel = PoolChannel.Create(name, address, _options, loggerFactory);
-            _pools[name] = (channel, new Protos.Denoiser.DenoiserClient(channel), address);
+            _pools[name] = (channel, new Contracts.Denoiser.DenoiserClient(channel), address);
         }
     }
 
@@ -90,7 +90,7 @@ public sealed class DenoiserPools : IDisposable
 }
 
 /// <summary>An <see cref="IDenoiser"/> that is a remote pool: one Denoise RPC per call.</summary>
-internal sealed class RemoteDenoiser(string pool, Protos.Denoiser.DenoiserClient client, DenoiserInfo info, DenoiserPools pools) : IDenoiser
+internal sealed class RemoteDenoiser(string pool, Contracts.Denoiser.DenoiserClient client, DenoiserInfo info, DenoiserPools pools) : IDenoiser
 {
     public DenoiserInfo Info { get; } = info;
     public string Pool { get; } = pool;

@@ -3,7 +3,7 @@ using Grpc.Health.V1;
 using Grpc.Net.Client;
 using Grpc.Net.Client.Balancer;
 using Microsoft.Extensions.Logging;
-using TStitch.Protos;
+using TStitch.Contracts;
 
 namespace TStitch.Orchestration;
 

@@ -4,8 +4,8 @@ using Grpc.Core;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using TStitch.Models.Imaging;
-using TStitch.Protos;
+using TStitch.Imaging;
+using TStitch.Contracts;
 using TStitch.Sampling;
 
 namespace TStitch.Orchestration;

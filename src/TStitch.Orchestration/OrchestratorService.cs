@@ -2,12 +2,12 @@ using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Extensions.Hosting;
-using TStitch.Protos;
+using TStitch.Contracts;
 
 namespace TStitch.Orchestration;
 
 /// <summary>The Orchestrator RPCs: thin adapters over <see cref="JobManager"/>.</summary>
-public sealed class OrchestratorService(JobManager jobs, IHostApplicationLifetime lifetime) : Protos.Orchestrator.OrchestratorBase
+public sealed class OrchestratorService(JobManager jobs, IHostApplicationLifetime lifetime) : Contracts.Orchestrator.OrchestratorBase
 {
     private static readonly TimeSpan ElsewherePollInterval = TimeSpan.FromMilliseconds(100);
 

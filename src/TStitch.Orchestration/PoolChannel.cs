@@ -4,7 +4,7 @@ using Grpc.Net.Client.Balancer;
 using Grpc.Net.Client.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using TStitch.Protos;
+using TStitch.Contracts;
 
 namespace TStitch.Orchestration;
 

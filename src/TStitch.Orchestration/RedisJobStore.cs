@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 using Google.Protobuf;
 using Grpc.Core;
 using StackExchange.Redis;
-using TStitch.Protos;
+using TStitch.Contracts;
 
 namespace TStitch.Orchestration;
 

@@ -1,4 +1,4 @@
-using TStitch.Protos;
+using TStitch.Contracts;
 using TStitch.Sampling;
 
 namespace TStitch.Orchestration;

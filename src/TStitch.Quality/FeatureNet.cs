@@ -1,6 +1,6 @@
 using Microsoft.ML.OnnxRuntime;
-using TStitch.Onnx;
-using DataType = TStitch.Onnx.TensorProto.Types.DataType;
+using TStitch.Models.Onnx;
+using DataType = TStitch.Models.Onnx.TensorProto.Types.DataType;
 
 namespace TStitch.Quality;
 

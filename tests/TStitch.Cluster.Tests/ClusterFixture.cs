@@ -3,11 +3,11 @@ using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using StackExchange.Redis;
-using TStitch.Cli;
+using TStitch.LocalCluster;
 using TStitch.Models;
 using TStitch.Models.Zoo;
 using TStitch.Orchestration;
-using TStitch.Protos;
+using TStitch.Contracts;
 
 namespace TStitch.Cluster.Tests;
 
@@ -45,20 +45,20 @@ public sealed class ClusterFixture : IAsyncLifetime
     }
 
     public Task<(WebApplication App, string Address)> StartDenoiserAsync(string model, params string[] extra) =>
-        LocalCluster.StartDenoiserHostAsync(model, Path.Combine(ZooDirectory, model + ".json"), extra);
+        LoopbackCluster.StartDenoiserHostAsync(model, Path.Combine(ZooDirectory, model + ".json"), extra);
 
     public long Runs(WebApplication denoiser) => denoiser.Services.GetRequiredService<OnnxDenoiser>().Runs;
 
     public async Task<OrchestratorHandle> StartOrchestratorAsync(params string[] extra)
     {
-        var (app, address) = await LocalCluster.StartOrchestratorHostAsync(
+        var (app, address) = await LoopbackCluster.StartOrchestratorHostAsync(
             new Dictionary<string, string> { ["small"] = SmallAddress, ["large"] = LargeAddress }, Redis, extra);
         return new OrchestratorHandle(app, GrpcChannels.Create(address));
     }
 
     public RedisJobStore Store => new(RedisConnection, TimeSpan.FromHours(1));
 
-    public static int FreePort() => LocalCluster.FreePort();
+    public static int FreePort() => LoopbackCluster.FreePort();
 
     public async Task DisposeAsync()
     {

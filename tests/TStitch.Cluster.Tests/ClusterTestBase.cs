@@ -1,7 +1,7 @@
 using Grpc.Core;
 using TStitch.Models;
 using TStitch.Orchestration;
-using TStitch.Protos;
+using TStitch.Contracts;
 using TStitch.Sampling;
 
 namespace TStitch.Cluster.Tests;

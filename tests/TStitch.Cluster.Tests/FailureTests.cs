@@ -1,7 +1,7 @@
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
-using TStitch.Protos;
+using TStitch.Contracts;
 
 namespace TStitch.Cluster.Tests;
 

@@ -1,5 +1,5 @@
 using TStitch.Orchestration;
-using TStitch.Protos;
+using TStitch.Contracts;
 
 namespace TStitch.Cluster.Tests;
 

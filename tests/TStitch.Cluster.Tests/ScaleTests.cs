@@ -1,5 +1,5 @@
 using Grpc.Core;
-using TStitch.Protos;
+using TStitch.Contracts;
 
 namespace TStitch.Cluster.Tests;
 

@@ -1,7 +1,7 @@
 using TStitch.Models;
-using TStitch.Onnx;
+using TStitch.Models.Onnx;
 using TStitch.Sampling;
-using DT = TStitch.Onnx.TensorProto.Types.DataType;
+using DT = TStitch.Models.Onnx.TensorProto.Types.DataType;
 
 namespace TStitch.Zoo.Tests;
 

@@ -1,5 +1,5 @@
 using TStitch.Models;
-using TStitch.Models.Imaging;
+using TStitch.Imaging;
 using TStitch.Models.Zoo;
 using TStitch.Sampling;
 

@@ -1,10 +1,11 @@
+using TStitch.LocalCluster;
 using System.CommandLine;
 using System.Diagnostics;
 using Grpc.Net.Client;
 using Spectre.Console;
 using TStitch.Models;
 using TStitch.Models.Zoo;
-using TStitch.Protos;
+using TStitch.Contracts;
 using TStitch.Sampling;
 
 namespace TStitch.Cli.Bench;
@@ -48,7 +49,7 @@ internal static class BenchCommand
         using var small = new OnnxDenoiser(zoo.ManifestPath("small"));
         using var large = new OnnxDenoiser(zoo.ManifestPath("large"));
         var local = new Dictionary<string, IDenoiser> { ["small"] = small, ["large"] = large };
-        await using var cluster = await LocalCluster.StartAsync(
+        await using var cluster = await LoopbackCluster.StartAsync(
             new Dictionary<string, string> { ["small"] = zoo.ManifestPath("small"), ["large"] = zoo.ManifestPath("large") }, redis, cancellationToken: ct);
         var (echoApp, echoAddress) = await EchoDenoiser.StartAsync(ct);
         await using var _ = echoApp;

@@ -1,7 +1,8 @@
+using TStitch.LocalCluster;
 using Grpc.Core;
 using Microsoft.AspNetCore.Builder;
 using TStitch.Hosting;
-using TStitch.Protos;
+using TStitch.Contracts;
 
 namespace TStitch.Cli.Bench;
 
@@ -16,12 +17,12 @@ internal sealed class EchoDenoiser : Denoiser.DenoiserBase
 
     public static async Task<(WebApplication App, string Address)> StartAsync(CancellationToken cancellationToken)
     {
-        int port = LocalCluster.FreePort();
-        var builder = WebApplication.CreateBuilder([$"--urls={LocalCluster.Address(port)}", .. LocalCluster.QuietLogging]);
+        int port = LoopbackCluster.FreePort();
+        var builder = WebApplication.CreateBuilder([$"--urls={LoopbackCluster.Address(port)}", .. LoopbackCluster.QuietLogging]);
         builder.AddServiceDefaults("echo");
         var app = builder.Build();
         app.MapGrpcService<EchoDenoiser>();
         await app.StartAsync(cancellationToken);
-        return (app, LocalCluster.Address(port));
+        return (app, LoopbackCluster.Address(port));
     }
 }

@@ -1,3 +1,4 @@
+using TStitch.LocalCluster;
 using System.CommandLine;
 using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
@@ -5,7 +6,7 @@ using ScottPlot;
 using Spectre.Console;
 using TStitch.Denoising;
 using TStitch.Models.Zoo;
-using TStitch.Protos;
+using TStitch.Contracts;
 
 namespace TStitch.Cli.Bench;
 
@@ -33,7 +34,7 @@ internal static class LoadCommand
         command.SetAction(async (parse, ct) =>
         {
             var zoo = ModelZoo.OpenOrBuild(parse.GetValue(models)!);
-            await using var cluster = await LocalCluster.StartAsync(
+            await using var cluster = await LoopbackCluster.StartAsync(
                 new Dictionary<string, string> { ["small"] = zoo.ManifestPath("small"), ["large"] = zoo.ManifestPath("large") },
                 orchestratorArgs: ["--Orchestrator:MaxRunningJobs=1000"],
                 denoiserArgs: [$"--Denoiser:MaxBatchDelay={TimeSpan.FromMilliseconds(parse.GetValue(delay))}"], cancellationToken: ct);

@@ -1,6 +1,6 @@
 using Google.Protobuf;
 
-namespace TStitch.Onnx;
+namespace TStitch.Models.Onnx;
 
 /// <summary>
 /// Writes small ONNX graphs with Google.Protobuf and the schema subset in onnx_subset.proto.

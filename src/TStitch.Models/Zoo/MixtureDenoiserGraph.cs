@@ -1,6 +1,6 @@
-using TStitch.Onnx;
+using TStitch.Models.Onnx;
 using TStitch.Sampling;
-using DT = TStitch.Onnx.TensorProto.Types.DataType;
+using DT = TStitch.Models.Onnx.TensorProto.Types.DataType;
 
 namespace TStitch.Models.Zoo;
 

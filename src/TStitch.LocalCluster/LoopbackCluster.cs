@@ -4,13 +4,13 @@ using Microsoft.AspNetCore.Builder;
 using TStitch.Denoising;
 using TStitch.Orchestration;
 
-namespace TStitch.Cli;
+namespace TStitch.LocalCluster;
 
 /// <summary>
 /// The cluster in one process: denoiser pools and an orchestrator, each a real gRPC server on its own
 /// loopback port (the demo, the benchmark and the cluster tests start it the same way).
 /// </summary>
-public sealed class LocalCluster : IAsyncDisposable
+public sealed class LoopbackCluster : IAsyncDisposable
 {
     private readonly List<WebApplication> _apps = [];
 
@@ -28,10 +28,10 @@ public sealed class LocalCluster : IAsyncDisposable
     public static string Address(int port) => $"http://127.0.0.1:{port}";
 
     /// <summary>Starts one pool per manifest (name -> model.json), then the orchestrator over them.</summary>
-    public static async Task<LocalCluster> StartAsync(IReadOnlyDictionary<string, string> poolManifests, string redis = "",
+    public static async Task<LoopbackCluster> StartAsync(IReadOnlyDictionary<string, string> poolManifests, string redis = "",
         IEnumerable<string>? orchestratorArgs = null, IEnumerable<string>? denoiserArgs = null, CancellationToken cancellationToken = default)
     {
-        var cluster = new LocalCluster();
+        var cluster = new LoopbackCluster();
         try
         {
             foreach (var (pool, manifest) in poolManifests)

@@ -1,6 +1,6 @@
 using StbImageWriteSharp;
 
-namespace TStitch.Models.Imaging;
+namespace TStitch.Imaging;
 
 /// <summary>Writes a batch of CHW float images in [-1, 1] as one PNG grid (StbImageWriteSharp does the encoding).</summary>
 public static class ImageGrid
