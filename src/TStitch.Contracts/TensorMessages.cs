@@ -1,22 +1,25 @@
 using System.Runtime.InteropServices;
 using Google.Protobuf;
+using TStitch.Sampling;
 
 namespace TStitch.Contracts;
 
-/// <summary>Float tensors as raw little-endian bytes (one memcpy each way, no per-element encoding).</summary>
+/// <summary>
+/// Float tensors as raw little-endian bytes (one memcpy each way, no per-element encoding), on the
+/// wire and in the job store alike.
+/// </summary>
 public static class TensorMessages
 {
     public static Tensor FromFloats(ReadOnlySpan<float> values, params long[] shape)
     {
-        EnsureLittleEndian();
-        var t = new Tensor { Data = ByteString.CopyFrom(MemoryMarshal.AsBytes(values)) };
+        var t = new Tensor { Data = ByteString.CopyFrom(AsBytes(values)) };
         t.Shape.AddRange(shape);
         return t;
     }
 
     /// <summary>
     /// Wraps <paramref name="values"/> without copying (hot path: one Denoise request or reply per
-    /// step). The caller hands the array over: it must not change it afterwards.
+    /// step). The caller hands the array over: it must not change it until the message is serialised.
     /// </summary>
     public static Tensor WrapFloats(float[] values, params long[] shape)
     {
@@ -26,16 +29,34 @@ public static class TensorMessages
         return t;
     }
 
-    public static float[] ToFloats(this Tensor tensor, string field)
+    /// <summary>The values of a tensor whose shape must be <paramref name="expectedShape"/> (when given).</summary>
+    public static float[] ToFloats(this Tensor? tensor, string field, params long[] expectedShape)
     {
-        EnsureLittleEndian();
-        if (tensor is null) throw new ArgumentException($"{field} is missing.", field);
+        if (tensor is null) throw new InvalidRequestException(field, $"{field} is missing.");
+        if (expectedShape.Length > 0 && !tensor.Shape.SequenceEqual(expectedShape))
+            throw new InvalidRequestException(field, $"{field} has shape [{string.Join(", ", tensor.Shape)}]; [{string.Join(", ", expectedShape)}] expected.");
         if (tensor.Data.Length % sizeof(float) != 0)
-            throw new ArgumentException($"{field} has {tensor.Data.Length} bytes, not a whole number of float32 values.", field);
+            throw new InvalidRequestException(field, $"{field} has {tensor.Data.Length} bytes, not a whole number of float32 values.");
         long expected = tensor.Shape.Aggregate(1L, (a, d) => a * d);
         if (tensor.Shape.Any(d => d < 0) || expected * sizeof(float) != tensor.Data.Length)
-            throw new ArgumentException($"{field} has shape [{string.Join(", ", tensor.Shape)}] but {tensor.Data.Length / sizeof(float)} values.", field);
-        return MemoryMarshal.Cast<byte, float>(tensor.Data.Span).ToArray();
+            throw new InvalidRequestException(field, $"{field} has shape [{string.Join(", ", tensor.Shape)}] but {tensor.Data.Length / sizeof(float)} values.");
+        return FromBytes(tensor.Data.Span);
+    }
+
+    /// <summary>Float32 values as little-endian bytes (a copy).</summary>
+    public static byte[] ToBytes(ReadOnlySpan<float> values) => AsBytes(values).ToArray();
+
+    /// <summary>Little-endian bytes as float32 values (a copy); the length must be a multiple of 4.</summary>
+    public static float[] FromBytes(ReadOnlySpan<byte> bytes)
+    {
+        EnsureLittleEndian();
+        return MemoryMarshal.Cast<byte, float>(bytes).ToArray();
+    }
+
+    private static ReadOnlySpan<byte> AsBytes(ReadOnlySpan<float> values)
+    {
+        EnsureLittleEndian();
+        return MemoryMarshal.AsBytes(values);
     }
 
     private static void EnsureLittleEndian()

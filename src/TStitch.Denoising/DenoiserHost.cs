@@ -27,6 +27,7 @@ public static class DenoiserHost
             var o = sp.GetRequiredService<IOptions<DenoiserOptions>>().Value;
             return new DynamicBatcher(sp.GetRequiredService<OnnxDenoiser>(), new BatchingOptions(o.MaxBatchRows, o.MaxBatchDelay, o.QueueCapacity));
         });
+        builder.Services.AddSingleton<StageRunner>();
         builder.Services.AddSingleton<ReplicaHealth>();
         builder.Services.AddHealthChecks().AddCheck<DenoiserHealthCheck>("denoiser");
         var app = builder.Build();

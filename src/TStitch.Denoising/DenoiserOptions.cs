@@ -14,9 +14,9 @@ public sealed class DenoiserOptions
     /// <summary>Build the built-in zoo into the manifest's folder if the manifest is missing (quick start).</summary>
     public bool BuildZooIfMissing { get; set; }
 
-    /// <summary>Largest batch (samples, before guidance doubling) one Denoise call may carry.</summary>
+    /// <summary>Most samples (before guidance doubling) one Denoise call or stage run may carry.</summary>
     [Range(1, 65536)]
-    public int MaxBatch { get; set; } = 256;
+    public int MaxSamplesPerCall { get; set; } = 256;
 
     /// <summary>Most rows (samples, guided ones counted twice) the dynamic batcher puts into one model run.</summary>
     [Range(1, 65536)]

@@ -1,15 +1,11 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Threading.Channels;
+using TStitch.Hosting.Errors;
 using TStitch.Models;
 using TStitch.Sampling;
 
 namespace TStitch.Denoising;
-
-/// <summary>The batcher's queue is full: the caller should back off or the pool should scale out.</summary>
-public sealed class QueueFullException(string message) : Exception(message);
-
-public sealed record BatchingOptions(int MaxRows, TimeSpan MaxDelay, int QueueCapacity);
 
 /// <summary>
 /// Triton-style dynamic batching in front of one model: concurrent Denoise calls (any jobs, steps,
@@ -24,6 +20,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     public static readonly Meter Meter = new("TStitch.Denoising");
     private static readonly Histogram<int> BatchRows = Meter.CreateHistogram<int>("tstitch.denoiser.batch_rows", description: "Rows per model run");
     private static readonly Histogram<double> QueueWait = Meter.CreateHistogram<double>("tstitch.denoiser.queue_wait", "ms", "Time a call waited before its run");
+    private readonly KeyValuePair<string, object?> _modelTag;
 
     private readonly IModelRunner _model;
     private readonly BatchingOptions _options;
@@ -38,6 +35,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         if (options.MaxRows < 1) throw new ArgumentOutOfRangeException(nameof(options), "MaxRows must be >= 1.");
         _model = model;
         _options = options;
+        _modelTag = new("tstitch.model", model.Info.Name);
         _loop = Task.Run(LoopAsync);
     }
 
@@ -63,7 +61,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         {
             Interlocked.Decrement(ref _waiting);
             pending.Registration.Dispose();
-            throw new ObjectDisposedException(nameof(DynamicBatcher), $"The '{Info.Name}' batcher is shutting down.");
+            throw new ServiceFailureException(FailureKind.ShuttingDown, $"The '{Info.Name}' replica is shutting down; retry on another replica.");
         }
         return pending.Result.Task;
     }
@@ -113,7 +111,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     private bool Dequeued(Pending pending)
     {
         Interlocked.Decrement(ref _waiting);
-        QueueWait.Record(Stopwatch.GetElapsedTime(pending.Enqueued).TotalMilliseconds);
+        QueueWait.Record(Stopwatch.GetElapsedTime(pending.Enqueued).TotalMilliseconds, _modelTag);
         if (!pending.Result.Task.IsCompleted) return false;
         pending.Registration.Dispose();
         return true;
@@ -151,19 +149,22 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
             Interlocked.Increment(ref _runs);
             Interlocked.Add(ref _rows, rows);
             Interlocked.Add(ref _calls, batch.Count);
-            BatchRows.Record(rows);
+            BatchRows.Record(rows, _modelTag);
             int offset = 0;
             foreach (var p in batch)
             {
                 var mine = output.AsSpan(offset * sampleSize, p.Rows * sampleSize);
                 offset += p.Rows;
-                p.Result.TrySetResult(p.Rows == p.Input.Batch ? mine.ToArray() : Guidance.Combine(mine, p.Input.GuidanceScale));
-                p.Registration.Dispose();
+                Complete(p, p.Rows == p.Input.Batch ? mine.ToArray() : Guidance.Combine(mine, p.Input.GuidanceScale));
             }
         }
         catch (Exception ex)
         {
-            foreach (var p in batch) p.Result.TrySetException(ex);
+            foreach (var p in batch)
+            {
+                p.Result.TrySetException(ex);
+                p.Registration.Dispose();
+            }
         }
     }
 
@@ -175,13 +176,28 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
             Interlocked.Increment(ref _runs);
             Interlocked.Add(ref _rows, pending.Rows);
             Interlocked.Increment(ref _calls);
-            BatchRows.Record(pending.Rows);
-            pending.Result.TrySetResult(output);
+            BatchRows.Record(pending.Rows, _modelTag);
+            Complete(pending, output);
         }
         catch (Exception ex)
         {
             pending.Result.TrySetException(ex);
+            pending.Registration.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Answers a call, unless the model produced non-finite values for it: then it fails, naming the model
+    /// and the timestep, instead of handing NaNs to a sampler that would carry them to the image.
+    /// </summary>
+    private void Complete(Pending pending, float[] output)
+    {
+        int bad = Array.FindIndex(output, v => !float.IsFinite(v));
+        if (bad < 0) pending.Result.TrySetResult(output);
+        else
+            pending.Result.TrySetException(new ServiceFailureException(FailureKind.Internal,
+                $"Model '{Info.Name}' produced a non-finite value ({output[bad]}) at timestep {pending.Input.Timesteps[bad / Info.SampleSize]}; " +
+                "its inputs were finite, so the model or its export is at fault."));
         pending.Registration.Dispose();
     }
 

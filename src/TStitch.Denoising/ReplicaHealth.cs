@@ -1,23 +1,20 @@
-using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
 
 namespace TStitch.Denoising;
 
 /// <summary>
-/// A replica's own view of whether it should get traffic. Draining (a switch for whoever hosts the
-/// replica: a preStop hook or an admin endpoint, not wired to anything yet) and a nearly full
-/// batching queue both report NOT_SERVING on the gRPC health service, so balancers move calls to
-/// other replicas until it recovers.
+/// A replica's own view of whether it should get traffic. It drains from the moment the host starts
+/// stopping (SIGTERM, e.g. after a Kubernetes preStop hook) or when told to; draining and a nearly
+/// full batching queue both report NOT_SERVING on the gRPC health service, so balancers move new
+/// calls to other replicas while this one finishes (or hands back) what it has.
 /// </summary>
-public sealed class ReplicaHealth
+public sealed class ReplicaHealth(IHostApplicationLifetime lifetime)
 {
-    public bool Draining { get; set; }
-}
+    private volatile bool _draining;
 
-public sealed class DenoiserHealthCheck(ReplicaHealth health, DynamicBatcher batcher) : IHealthCheck
-{
-    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-        Task.FromResult(
-            health.Draining ? HealthCheckResult.Unhealthy("draining")
-            : batcher.Saturated ? HealthCheckResult.Unhealthy("batching queue nearly full")
-            : HealthCheckResult.Healthy());
+    public bool Draining
+    {
+        get => _draining || lifetime.ApplicationStopping.IsCancellationRequested;
+        set => _draining = value;
+    }
 }

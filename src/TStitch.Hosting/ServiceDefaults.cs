@@ -1,16 +1,12 @@
-using Grpc.Core;
-using Grpc.Core.Interceptors;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using OpenTelemetry;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
-using Status = Grpc.Core.Status;
-using StatusCode = Grpc.Core.StatusCode;
+using TStitch.Hosting.Errors;
 
 namespace TStitch.Hosting;
 
@@ -71,45 +67,5 @@ public static class ServiceDefaults
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         return app;
-    }
-}
-
-/// <summary>
-/// Maps library exceptions to gRPC statuses so every service answers bad input the same way:
-/// ArgumentException -> InvalidArgument, KeyNotFoundException -> NotFound, cancellation -> Cancelled.
-/// The message is the exception's, which names the bad field.
-/// </summary>
-public sealed class ErrorMappingInterceptor(ILogger<ErrorMappingInterceptor> logger) : Interceptor
-{
-    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context,
-        UnaryServerMethod<TRequest, TResponse> continuation)
-    {
-        try { return await continuation(request, context); }
-        catch (Exception ex) when (Map(ex, context) is { } rpc) { throw rpc; }
-    }
-
-    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream,
-        ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
-    {
-        try { await continuation(request, responseStream, context); }
-        catch (Exception ex) when (Map(ex, context) is { } rpc) { throw rpc; }
-    }
-
-    private RpcException? Map(Exception ex, ServerCallContext context)
-    {
-        var status = ex switch
-        {
-            RpcException => (StatusCode?)null,
-            ArgumentException => StatusCode.InvalidArgument,
-            KeyNotFoundException => StatusCode.NotFound,
-            OperationCanceledException when context.CancellationToken.IsCancellationRequested =>
-                context.Deadline <= DateTime.UtcNow ? StatusCode.DeadlineExceeded : StatusCode.Cancelled,
-            OperationCanceledException => StatusCode.Cancelled,
-            _ => null,
-        };
-        if (status is null) return null;
-        if (status == StatusCode.InvalidArgument && logger.IsEnabled(LogLevel.Debug))
-            logger.LogDebug("{Method}: invalid argument: {Message}", context.Method, ex.Message);
-        return new RpcException(new Status(status.Value, ex.Message));
     }
 }

@@ -4,11 +4,6 @@ using TStitch.Sampling;
 
 namespace TStitch.Models;
 
-/// <summary>Tensor names the ONNX graph uses; DiT exports name them differently, so they are data.</summary>
-public sealed record ManifestIo(string Latents = "x", string Timesteps = "t", string ClassLabels = "y", string Output = "out");
-
-public sealed record ManifestSchedule(ScheduleKind Kind = ScheduleKind.Linear, int TrainingSteps = NoiseSchedule.DefaultTrainingSteps);
-
 /// <summary>
 /// The JSON next to every servable model (model.onnx + model.json). The services load any ONNX model
 /// that has one, a user's DiT export included, and validate requests against it.

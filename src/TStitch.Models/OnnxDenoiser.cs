@@ -3,23 +3,6 @@ using TStitch.Sampling;
 
 namespace TStitch.Models;
 
-public sealed class OnnxDenoiserOptions
-{
-    /// <summary>ONNX Runtime intra-op threads; 0 lets ORT choose (all cores).</summary>
-    public int IntraOpThreads { get; set; }
-    /// <summary>
-    /// Run on CUDA. Needs the Microsoft.ML.OnnxRuntime.Gpu native package in place of the CPU one
-    /// (same managed API; build with -p:OnnxRuntimePackage=Gpu where that package is served).
-    /// </summary>
-    public bool UseCuda { get; set; }
-    public int CudaDeviceId { get; set; }
-    /// <summary>
-    /// Let ORT's intra-op threads spin between runs. Off by default: a server runs several sessions
-    /// (and gRPC threads) on few cores, and spinning threads steal the cores the next run needs.
-    /// </summary>
-    public bool AllowSpinning { get; set; }
-}
-
 /// <summary>
 /// An <see cref="IDenoiser"/> running an ONNX model in process. One InferenceSession per model,
 /// created once (ORT sessions are safe for concurrent Run); inputs wrap the managed arrays without a
@@ -53,9 +36,6 @@ public sealed class OnnxDenoiser : IDenoiser, IModelRunner, IDisposable
         _inputNames = [_manifest.Io.Latents, _manifest.Io.Timesteps, _manifest.Io.ClassLabels];
         _outputNames = [_manifest.Io.Output];
     }
-
-    public static OnnxDenoiser FromDirectory(string directory, string name, OnnxDenoiserOptions? options = null) =>
-        new(Path.Combine(directory, name + ".json"), options);
 
     public Task<float[]> DenoiseAsync(DenoiseInput input, CancellationToken cancellationToken = default)
     {

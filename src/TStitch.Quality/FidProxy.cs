@@ -1,7 +1,5 @@
 namespace TStitch.Quality;
 
-public sealed record QualityReport(double FrechetDistance, double Precision, double Recall, double ClassAccuracy);
-
 /// <summary>
 /// FID-style quality report for generated 32x32 RGB images against a held-out reference set, plus a
 /// class-consistency check from a k-NN classifier fitted on a separate train split. The classifier
@@ -15,7 +13,6 @@ public sealed class FidProxy : IDisposable
     private readonly KnnClassifier _classifier;
 
     public double ReferenceClassAccuracy { get; }
-    public int ReferenceCount => _referenceFeatures.Length;
     /// <summary>Number of classes in the reference labels (labels are 0 .. Classes-1).</summary>
     public int Classes { get; }
 

@@ -4,24 +4,6 @@ using TStitch.Sampling;
 
 namespace TStitch.Quality;
 
-public sealed record SweepOptions
-{
-    public int Samples { get; init; } = 1000;
-    public int Steps { get; init; } = 50;
-    public SamplerKind Sampler { get; init; } = SamplerKind.Ddim;
-    public float GuidanceScale { get; init; } = 1f;
-    public ulong Seed { get; init; } = 7;
-    public string Small { get; init; } = SwitchSchedule.Small;
-    public string Large { get; init; } = SwitchSchedule.Large;
-}
-
-/// <summary>One point of the T-Stitch curve: quality at a small-model fraction and its compute bound.</summary>
-public sealed record SweepPoint(double SmallFraction, int SmallSteps, QualityReport Quality, double RelativeCompute)
-{
-    /// <summary>1 / ((1 - r) + r c): the speedup a perfectly efficient server would get.</summary>
-    public double SpeedupBound => 1 / RelativeCompute;
-}
-
 /// <summary>The speed/quality frontier of small-then-large stitching, measured in process.</summary>
 public static class StitchingSweep
 {

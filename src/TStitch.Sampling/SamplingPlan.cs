@@ -7,8 +7,6 @@ namespace TStitch.Sampling;
 /// </summary>
 public sealed class SamplingPlan
 {
-    public const int MaxSteps = 1000;
-
     public NoiseSchedule Schedule { get; }
     public int Steps { get; }
     /// <summary>Original training timestep of sampling step i (descending).</summary>
@@ -21,11 +19,8 @@ public sealed class SamplingPlan
     public SamplingPlan(NoiseSchedule schedule, int steps)
     {
         ArgumentNullException.ThrowIfNull(schedule);
-        if (steps < 1 || steps > Math.Min(MaxSteps, schedule.TrainingSteps))
-            throw new ArgumentOutOfRangeException(nameof(steps),
-                $"steps must be between 1 and {Math.Min(MaxSteps, schedule.TrainingSteps)}, got {steps}.");
         Schedule = schedule;
-        Steps = steps;
+        Steps = TrajectoryLimits.Steps(steps, schedule.TrainingSteps);
         var kept = KeptTimesteps(schedule.TrainingSteps, steps);
         var ts = new int[steps];
         var ab = new double[steps];

@@ -1,8 +1,5 @@
 namespace TStitch.Sampling;
 
-/// <summary>One stage of a stitched trajectory: a model and the fraction of the steps it runs.</summary>
-public sealed record SwitchStage(string ModelId, double Fraction);
-
 /// <summary>
 /// T-Stitch's switch points: an ordered list of (model, fraction) stages covering all steps, e.g.
 /// small 0.4 then large 0.6. Stage k runs sampling steps [round(c_{k-1} S), round(c_k S)) where c is
@@ -10,9 +7,6 @@ public sealed record SwitchStage(string ModelId, double Fraction);
 /// </summary>
 public sealed class SwitchSchedule
 {
-    public const string Small = "small";
-    public const string Base = "base";
-    public const string Large = "large";
     private const double SumTolerance = 1e-6;
 
     public IReadOnlyList<SwitchStage> Stages { get; }
@@ -22,29 +16,29 @@ public sealed class SwitchSchedule
         ArgumentNullException.ThrowIfNull(stages);
         var list = stages.ToList();
         if (list.Count == 0)
-            throw new ArgumentException("A switch schedule needs at least one stage.", nameof(stages));
+            throw new InvalidRequestException("stages", "A switch schedule needs at least one stage.");
         double sum = 0;
         for (int k = 0; k < list.Count; k++)
         {
             var s = list[k];
             if (string.IsNullOrWhiteSpace(s.ModelId))
-                throw new ArgumentException($"Stage {k} has an empty model id.", nameof(stages));
-            if (double.IsNaN(s.Fraction) || s.Fraction < 0 || s.Fraction > 1)
-                throw new ArgumentOutOfRangeException(nameof(stages), $"Stage {k} ('{s.ModelId}') has fraction {s.Fraction}; fractions must be in [0, 1].");
-            sum += s.Fraction;
+                throw new InvalidRequestException("stages", $"Stage {k} has an empty model id.");
+            sum += TrajectoryLimits.Fraction(s.Fraction, $"stages[{k}].fraction");
         }
         if (Math.Abs(sum - 1) > SumTolerance)
-            throw new ArgumentException($"Stage fractions must sum to 1, got {sum:R} ({string.Join(" + ", list.Select(s => $"{s.ModelId} {s.Fraction}"))}).", nameof(stages));
+            throw new InvalidRequestException("stages", $"Stage fractions must sum to 1, got {sum:R} ({string.Join(" + ", list.Select(s => $"{s.ModelId} {s.Fraction}"))}).");
         Stages = list;
     }
 
-    /// <summary>The paper's two-model case: the first <paramref name="smallFraction"/> of steps on small, the rest on large.</summary>
-    public static SwitchSchedule SmallThenLarge(double smallFraction, string small = Small, string large = Large)
-    {
-        if (double.IsNaN(smallFraction) || smallFraction < 0 || smallFraction > 1)
-            throw new ArgumentOutOfRangeException(nameof(smallFraction), $"small_fraction must be in [0, 1], got {smallFraction}.");
-        return new([new(small, smallFraction), new(large, 1 - smallFraction)]);
-    }
+    /// <summary>
+    /// The paper's two-model case: the first <paramref name="smallFraction"/> of steps on <paramref name="small"/>,
+    /// the rest on <paramref name="large"/>. Which models those are is the caller's configuration.
+    /// </summary>
+    public static SwitchSchedule SmallThenLarge(double smallFraction, string small, string large) =>
+        new([new(small, TrajectoryLimits.Fraction(smallFraction, "small_fraction")), new(large, 1 - smallFraction)]);
+
+    /// <summary>One model for every step (what a pool replica runs for its stage).</summary>
+    public static SwitchSchedule Single(string model) => new([new(model, 1)]);
 
     public IEnumerable<string> ModelIds => Stages.Select(s => s.ModelId).Distinct();
 
@@ -72,6 +66,16 @@ public sealed class SwitchSchedule
         for (int k = 0; k < Stages.Count; k++)
             if (step < b[k + 1]) return Stages[k].ModelId;
         return Stages[^1].ModelId;
+    }
+
+    /// <summary>The stages as step ranges, in order; stages that round to no steps are left out.</summary>
+    public IReadOnlyList<StageSpan> Spans(int steps)
+    {
+        var b = Boundaries(steps);
+        var spans = new List<StageSpan>();
+        for (int k = 0; k < Stages.Count; k++)
+            if (b[k + 1] > b[k]) spans.Add(new StageSpan(Stages[k].ModelId, b[k], b[k + 1]));
+        return spans;
     }
 
     /// <summary>How many steps each model runs (models named twice are summed).</summary>

@@ -2,19 +2,6 @@ using System.Diagnostics;
 
 namespace TStitch.Sampling;
 
-/// <summary>What a user asks for: one image per class label, sampled with a stitched schedule.</summary>
-public sealed record TrajectoryRequest(
-    IReadOnlyList<int> ClassLabels,
-    int Steps,
-    SamplerKind Sampler,
-    SwitchSchedule Schedule,
-    float GuidanceScale,
-    ulong Seed,
-    double Eta = 0);
-
-/// <summary>Reported after every step: where the trajectory is and which model ran the step.</summary>
-public sealed record StepCompleted(int Step, int Steps, string ModelId, int Timestep, SamplerState State, TimeSpan DenoiseTime);
-
 /// <summary>
 /// Drives one stitched trajectory: for each step the <see cref="SwitchSchedule"/> names the model,
 /// the model denoises, the sampler advances. It knows nothing of where models run or where state is
@@ -33,41 +20,25 @@ public sealed class Trajectory
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(models);
-        Validate(request);
+        request.Validate();
         foreach (var id in request.Schedule.ModelIds)
             if (!models.ContainsKey(id))
-                throw new ArgumentException($"The switch schedule names model '{id}', which is not available (known: {string.Join(", ", models.Keys)}).", "schedule");
+                throw new InvalidRequestException("stages", $"The switch schedule names model '{id}', which is not available (known: {string.Join(", ", models.Keys)}).");
         var used = request.Schedule.ModelIds.Select(id => models[id].Info).ToList();
         Shape = used[0];
         foreach (var info in used.Skip(1))
         {
             if ((info.Channels, info.Height, info.Width) != (Shape.Channels, Shape.Height, Shape.Width))
-                throw new ArgumentException($"Models '{Shape.Name}' ({Shape.Channels}x{Shape.Height}x{Shape.Width}) and '{info.Name}' ({info.Channels}x{info.Height}x{info.Width}) have different latent shapes; stitched models must share one latent space.", "schedule");
+                throw new InvalidRequestException("stages", $"Models '{Shape.Name}' ({Shape.Channels}x{Shape.Height}x{Shape.Width}) and '{info.Name}' ({info.Channels}x{info.Height}x{info.Width}) have different latent shapes; stitched models must share one latent space.");
             if ((info.NumClasses, info.NullClassId) != (Shape.NumClasses, Shape.NullClassId))
-                throw new ArgumentException($"Models '{Shape.Name}' and '{info.Name}' have different classes ({Shape.NumClasses} vs {info.NumClasses}, null class {Shape.NullClassId} vs {info.NullClassId}).", "schedule");
+                throw new InvalidRequestException("stages", $"Models '{Shape.Name}' and '{info.Name}' have different classes ({Shape.NumClasses} vs {info.NumClasses}, null class {Shape.NullClassId} vs {info.NullClassId}).");
             if (info.Schedule != Shape.Schedule || info.TrainingSteps != Shape.TrainingSteps)
-                throw new ArgumentException($"Models '{Shape.Name}' and '{info.Name}' were trained with different noise schedules.", "schedule");
+                throw new InvalidRequestException("stages", $"Models '{Shape.Name}' and '{info.Name}' were trained with different noise schedules.");
         }
-        for (int b = 0; b < request.ClassLabels.Count; b++)
-        {
-            int y = request.ClassLabels[b];
-            if (y < 0 || y >= Shape.NumClasses)
-                throw new ArgumentOutOfRangeException("class_labels", $"class_labels[{b}] = {y} is out of range: the models have classes 0..{Shape.NumClasses - 1}.");
-        }
+        TrajectoryLimits.ClassLabels(request.ClassLabels, Shape.NumClasses);
         Request = request;
         _models = models;
         Sampler = Sampler.Create(request.Sampler, new SamplingPlan(NoiseSchedule.Create(Shape.Schedule, Shape.TrainingSteps), request.Steps), request.Eta);
-    }
-
-    public static void Validate(TrajectoryRequest request)
-    {
-        if (request.ClassLabels is null || request.ClassLabels.Count == 0)
-            throw new ArgumentException("class_labels is empty: ask for at least one image.", "class_labels");
-        if (request.Steps < 1 || request.Steps > SamplingPlan.MaxSteps)
-            throw new ArgumentOutOfRangeException("steps", $"steps must be between 1 and {SamplingPlan.MaxSteps}, got {request.Steps}.");
-        if (!float.IsFinite(request.GuidanceScale) || request.GuidanceScale < 0)
-            throw new ArgumentOutOfRangeException("guidance_scale", $"guidance_scale must be a finite number >= 0, got {request.GuidanceScale}.");
-        ArgumentNullException.ThrowIfNull(request.Schedule, "schedule");
     }
 
     public int Steps => Request.Steps;
@@ -76,6 +47,28 @@ public sealed class Trajectory
     public string ModelAt(int step) => Request.Schedule.ModelFor(step, Steps);
 
     public SamplerState Start() => Sampler.Start(Batch, Shape.SampleSize, Request.Seed);
+
+    /// <summary>
+    /// Checks a state that comes from outside (a checkpoint, a stage-run request): its step is within the
+    /// plan, its latents fit the batch and, for a multistep solver past step 0, its history is there (without
+    /// it the step would silently fall back to first order and no longer match the uninterrupted run).
+    /// </summary>
+    public SamplerState CheckState(SamplerState state, string field = "latents")
+    {
+        if (state.Step < 0 || state.Step > Steps)
+            throw new InvalidRequestException("from_step", $"from_step {state.Step} is outside the trajectory's steps [0, {Steps}].");
+        int expected = Batch * Shape.SampleSize;
+        if (state.Latents.Length != expected)
+            throw new InvalidRequestException(field, $"{field} has {state.Latents.Length} values; {Batch} x {Shape.Channels} x {Shape.Height} x {Shape.Width} = {expected} expected.");
+        if (state.PreviousX0 is { } prev && prev.Length != expected)
+            throw new InvalidRequestException("previous_x0", $"previous_x0 has {prev.Length} values; {expected} expected.");
+        if (Request.Sampler == SamplerKind.DpmSolverPP2M && state.Step > 0 && state.PreviousX0 is null)
+            throw new InvalidRequestException("previous_x0", $"dpm-solver++ needs previous_x0 to continue at step {state.Step}.");
+        for (int k = 0; k < state.Latents.Length; k++)
+            if (!float.IsFinite(state.Latents[k]))
+                throw new InvalidRequestException(field, $"{field}[{k}] is {state.Latents[k]}; latents must be finite.");
+        return state;
+    }
 
     /// <summary>Runs one step in place: the model the schedule names for it, then the sampler update.</summary>
     public async Task<StepCompleted> StepAsync(SamplerState state, CancellationToken cancellationToken = default)
@@ -99,10 +92,16 @@ public sealed class Trajectory
     }
 
     /// <summary>Runs from <paramref name="state"/> to the end, reporting each step (e.g. to checkpoint it).</summary>
-    public async Task<SamplerState> RunAsync(SamplerState state, Func<StepCompleted, CancellationToken, ValueTask>? onStep = null,
+    public Task<SamplerState> RunAsync(SamplerState state, Func<StepCompleted, CancellationToken, ValueTask>? onStep = null,
+        CancellationToken cancellationToken = default) => RunAsync(state, Steps, onStep, cancellationToken);
+
+    /// <summary>Runs steps [state.Step, <paramref name="to"/>): one stage of the trajectory.</summary>
+    public async Task<SamplerState> RunAsync(SamplerState state, int to, Func<StepCompleted, CancellationToken, ValueTask>? onStep = null,
         CancellationToken cancellationToken = default)
     {
-        while (state.Step < Steps)
+        if (to < state.Step || to > Steps)
+            throw new InvalidRequestException("to_step", $"to_step {to} must be in [{state.Step}, {Steps}].");
+        while (state.Step < to)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var done = await StepAsync(state, cancellationToken).ConfigureAwait(false);

@@ -7,14 +7,14 @@ public class SwitchScheduleTests
     [Fact]
     public void Small_then_large_splits_steps_at_round_r_s()
     {
-        var s = SwitchSchedule.SmallThenLarge(0.4);
+        var s = SwitchSchedule.SmallThenLarge(0.4, "small", "large");
         Assert.Equal(new[] { 0, 20, 50 }, s.Boundaries(50));
         Assert.Equal("small", s.ModelFor(19, 50));
         Assert.Equal("large", s.ModelFor(20, 50));
         Assert.Equal(20, s.StepsPerModel(50)["small"]);
         Assert.Equal(30, s.StepsPerModel(50)["large"]);
-        Assert.Equal(0, SwitchSchedule.SmallThenLarge(0).StepsPerModel(50)["small"]);
-        Assert.Equal(50, SwitchSchedule.SmallThenLarge(1).StepsPerModel(50)["small"]);
+        Assert.Equal(0, SwitchSchedule.SmallThenLarge(0, "small", "large").StepsPerModel(50)["small"]);
+        Assert.Equal(50, SwitchSchedule.SmallThenLarge(1, "small", "large").StepsPerModel(50)["small"]);
     }
 
     [Fact]
@@ -42,7 +42,7 @@ public class SwitchScheduleTests
     public void Empty_schedules_and_bad_small_fractions_are_rejected()
     {
         Assert.Contains("at least one stage", Assert.ThrowsAny<ArgumentException>(() => new SwitchSchedule([])).Message);
-        Assert.Contains("1.5", Assert.ThrowsAny<ArgumentException>(() => SwitchSchedule.SmallThenLarge(1.5)).Message);
+        Assert.Contains("1.5", Assert.ThrowsAny<ArgumentException>(() => SwitchSchedule.SmallThenLarge(1.5, "small", "large")).Message);
         Assert.Contains("empty model id", Assert.ThrowsAny<ArgumentException>(() => new SwitchSchedule([new(" ", 1)])).Message);
     }
 }

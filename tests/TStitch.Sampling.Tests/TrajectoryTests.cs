@@ -11,7 +11,7 @@ public class TrajectoryTests
     };
 
     private static TrajectoryRequest Request(SamplerKind sampler = SamplerKind.Ddim, double r = 0.4, int steps = 20, ulong seed = 9, float guidance = 1f) =>
-        new([1, 4, 7], steps, sampler, SwitchSchedule.SmallThenLarge(r), guidance, seed, Eta: sampler == SamplerKind.Ddim ? 0.5 : 0);
+        new([1, 4, 7], steps, sampler, SwitchSchedule.SmallThenLarge(r, "small", "large"), guidance, seed, Eta: sampler == SamplerKind.Ddim ? 0.5 : 0);
 
     private static async Task<float[]> Run(TrajectoryRequest request, Dictionary<string, IDenoiser>? models = null)
     {
@@ -101,7 +101,7 @@ public class TrajectoryTests
     {
         Assert.Contains("guidance_scale", Assert.ThrowsAny<ArgumentException>(() => new Trajectory(Request(guidance: -1), Models())).Message);
         Assert.Contains("'medium'", Assert.ThrowsAny<ArgumentException>(() =>
-            new Trajectory(Request() with { Schedule = SwitchSchedule.SmallThenLarge(0.5, "medium") }, Models())).Message);
+            new Trajectory(Request() with { Schedule = SwitchSchedule.SmallThenLarge(0.5, "medium", "large") }, Models())).Message);
         Assert.Contains("class_labels is empty", Assert.ThrowsAny<ArgumentException>(() => new Trajectory(Request() with { ClassLabels = [] }, Models())).Message);
         Assert.Contains("class_labels[1] = 12", Assert.ThrowsAny<ArgumentException>(() => new Trajectory(Request() with { ClassLabels = [0, 12] }, Models())).Message);
     }

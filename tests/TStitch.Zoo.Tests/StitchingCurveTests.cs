@@ -17,15 +17,15 @@ public class StitchingCurveTests(ZooFixture zoo)
     {
         var largeOnly = await Sample(new SwitchSchedule([new("large", 1)]));
         var smallOnly = await Sample(new SwitchSchedule([new("small", 1)]));
-        Assert.Equal(largeOnly, await Sample(SwitchSchedule.SmallThenLarge(0)));
-        Assert.Equal(smallOnly, await Sample(SwitchSchedule.SmallThenLarge(1)));
+        Assert.Equal(largeOnly, await Sample(SwitchSchedule.SmallThenLarge(0, "small", "large")));
+        Assert.Equal(smallOnly, await Sample(SwitchSchedule.SmallThenLarge(1, "small", "large")));
 
         var noise = new float[largeOnly.Length];
         for (int i = 0; i < Options.Samples; i++) StepNoise.Fill(noise.AsSpan(i * 3072, 3072), 999, i, 0);
         var large = zoo.Metric.Evaluate(largeOnly, Labels);
         var small = zoo.Metric.Evaluate(smallOnly, Labels);
         var pure = zoo.Metric.Evaluate(noise, Labels);
-        var stitched = zoo.Metric.Evaluate(await Sample(SwitchSchedule.SmallThenLarge(0.4)), Labels);
+        var stitched = zoo.Metric.Evaluate(await Sample(SwitchSchedule.SmallThenLarge(0.4, "small", "large")), Labels);
 
         Assert.True(large.FrechetDistance < pure.FrechetDistance / 5, $"large {large.FrechetDistance:F3} vs noise {pure.FrechetDistance:F3}");
         Assert.True(large.FrechetDistance < small.FrechetDistance / 2, $"large {large.FrechetDistance:F3} vs small {small.FrechetDistance:F3}");
@@ -40,7 +40,7 @@ public class StitchingCurveTests(ZooFixture zoo)
     [InlineData(SamplerKind.DpmSolverPP2M, 9)]
     public async Task Zoo_trajectories_are_reproducible_and_resumable(SamplerKind sampler, int stopAfter)
     {
-        var request = new TrajectoryRequest([0, 3, 6, 9], 25, sampler, SwitchSchedule.SmallThenLarge(0.4), 1.5f, 11);
+        var request = new TrajectoryRequest([0, 3, 6, 9], 25, sampler, SwitchSchedule.SmallThenLarge(0.4, "small", "large"), 1.5f, 11);
         var full = new Trajectory(request, zoo.Models);
         var expected = (await full.RunAsync(full.Start())).Latents;
         var again = new Trajectory(request, zoo.Models);

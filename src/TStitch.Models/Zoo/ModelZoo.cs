@@ -4,26 +4,6 @@ using TStitch.Sampling;
 
 namespace TStitch.Models.Zoo;
 
-/// <summary>One model size of the zoo: a name and how many mixture components each class gets.</summary>
-public sealed record ZooModelSpec(string Name, int ComponentsPerClass);
-
-/// <summary>How the zoo is made. Everything derives from <see cref="Seed"/>, so a rebuild is identical.</summary>
-public sealed record ZooOptions
-{
-    public int Seed { get; init; } = 1;
-    public int TrainCount { get; init; } = 5000;
-    public int HeldOutCount { get; init; } = 2000;
-    public int KMeansIterations { get; init; } = 15;
-    public ScheduleKind Schedule { get; init; } = ScheduleKind.Linear;
-    public IReadOnlyList<ZooModelSpec> Models { get; init; } =
-        [new(SwitchSchedule.Small, 2), new(SwitchSchedule.Base, 10), new(SwitchSchedule.Large, 60)];
-    /// <summary>Batch at which per-sample cost is measured for the manifests.</summary>
-    public int CostBatch { get; init; } = 64;
-
-    public LabelledImages Train() => ShapesDataset.Generate(TrainCount, Seed);
-    public LabelledImages HeldOut() => ShapesDataset.Generate(HeldOutCount, Seed + 1);
-}
-
 /// <summary>
 /// The built-in model zoo: small, base and large exact denoisers of mixtures fit to the same
 /// procedural data set, written as ONNX + manifest into one folder with a zoo.json describing the
@@ -32,6 +12,8 @@ public sealed record ZooOptions
 public sealed class ModelZoo
 {
     public const string CatalogFile = "zoo.json";
+    /// <summary>The zoo's model names (and the pool names the shipped configuration gives them).</summary>
+    public const string Small = "small", Base = "base", Large = "large";
 
     public string Directory { get; }
     public ZooOptions Options { get; }

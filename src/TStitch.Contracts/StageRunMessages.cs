@@ -1,0 +1,59 @@
+using TStitch.Sampling;
+
+namespace TStitch.Contracts;
+
+/// <summary>
+/// Stage runs on the wire and in the maths: the trajectory's parameters and the sampler state that
+/// travel between the orchestrator and a pool replica. Both sides use this one mapping.
+/// </summary>
+public static class StageRunMessages
+{
+    public static TrajectoryParameters ToParameters(TrajectoryRequest request, DenoiserInfo family)
+    {
+        var p = new TrajectoryParameters
+        {
+            Steps = request.Steps, Sampler = Sampler.Name(request.Sampler), GuidanceScale = request.GuidanceScale,
+            Seed = request.Seed, Eta = request.Eta, NoiseSchedule = ModelInfoMessages.Name(family.Schedule), TrainingSteps = family.TrainingSteps,
+        };
+        p.ClassLabels.AddRange(request.ClassLabels);
+        return p;
+    }
+
+    /// <summary>The trajectory a replica runs for a stage: every step on its own <paramref name="model"/>.</summary>
+    public static TrajectoryRequest ToRequest(TrajectoryParameters? p, DenoiserInfo model)
+    {
+        if (p is null) throw new InvalidRequestException("trajectory", "trajectory is missing.");
+        var schedule = ModelInfoMessages.ParseSchedule(p.NoiseSchedule, "trajectory.noise_schedule");
+        if (schedule != model.Schedule || p.TrainingSteps != model.TrainingSteps)
+            throw new InvalidRequestException("trajectory.noise_schedule",
+                $"The trajectory uses a {p.NoiseSchedule} schedule of {p.TrainingSteps} steps; model '{model.Name}' was trained with {ModelInfoMessages.Name(model.Schedule)} over {model.TrainingSteps}.");
+        var sampler = string.IsNullOrWhiteSpace(p.Sampler)
+            ? throw new InvalidRequestException("trajectory.sampler", "trajectory.sampler is empty; use ddim, ddpm or dpm-solver++.")
+            : Sampler.Parse(p.Sampler);
+        return new TrajectoryRequest(p.ClassLabels.ToArray(), p.Steps, sampler, SwitchSchedule.Single(model.Name), p.GuidanceScale, p.Seed, p.Eta)
+            .Validate();
+    }
+
+    /// <summary>
+    /// The state as a message. With <paramref name="copy"/> false the message wraps the state's arrays,
+    /// so it must be serialised before the sampler takes its next step.
+    /// </summary>
+    public static SamplerCheckpoint ToCheckpoint(SamplerState state, DenoiserInfo shape, bool copy)
+    {
+        long[] dims = Shape(state.Latents.Length, shape);
+        Tensor Tensor(float[] values) => copy ? TensorMessages.FromFloats(values, dims) : TensorMessages.WrapFloats(values, dims);
+        var c = new SamplerCheckpoint { Step = state.Step, Latents = Tensor(state.Latents) };
+        if (state.PreviousX0 is { } prev) c.PreviousX0 = Tensor(prev);
+        return c;
+    }
+
+    public static SamplerState ToState(this SamplerCheckpoint? checkpoint, int batch, DenoiserInfo shape, string field = "state")
+    {
+        if (checkpoint is null) throw new InvalidRequestException(field, $"{field} is missing.");
+        long[] dims = [batch, shape.Channels, shape.Height, shape.Width];
+        return new SamplerState(checkpoint.Step, checkpoint.Latents.ToFloats($"{field}.latents", dims),
+            checkpoint.PreviousX0 is null ? null : checkpoint.PreviousX0.ToFloats($"{field}.previous_x0", dims));
+    }
+
+    private static long[] Shape(int length, DenoiserInfo shape) => [length / shape.SampleSize, shape.Channels, shape.Height, shape.Width];
+}

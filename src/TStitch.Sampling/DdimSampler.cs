@@ -1,0 +1,25 @@
+namespace TStitch.Sampling;
+
+/// <summary>DDIM (Song et al. 2021) with configurable eta; eta = 0 is deterministic.</summary>
+public sealed class DdimSampler : Sampler
+{
+    public double Eta { get; }
+
+    public DdimSampler(SamplingPlan plan, double eta = 0) : base(plan)
+    {
+        Eta = TrajectoryLimits.Eta(eta);
+    }
+
+    protected override void Update(SamplerState state, int step, double[] eps, double[] x0, int sampleSize, ulong seed)
+    {
+        double a = Plan.AlphaBar[step], ap = Plan.AlphaBarNext[step];
+        double sigma = Eta * Math.Sqrt((1 - ap) / (1 - a)) * Math.Sqrt(1 - a / ap);
+        double dirCoef = Math.Sqrt(Math.Max(0, 1 - ap - sigma * sigma));
+        bool addNoise = sigma > 0 && step < Plan.Steps - 1;
+        var z = addNoise ? Noise(state.Latents.Length, sampleSize, seed, step) : null;
+        var x = state.Latents;
+        double sap = Math.Sqrt(ap);
+        for (int k = 0; k < x.Length; k++)
+            x[k] = (float)(sap * x0[k] + dirCoef * eps[k] + (addNoise ? sigma * z![k] : 0));
+    }
+}

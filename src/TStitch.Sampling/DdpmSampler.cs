@@ -1,0 +1,23 @@
+namespace TStitch.Sampling;
+
+/// <summary>
+/// Ancestral DDPM on the respaced chain, with the fixed-small posterior variance. Learned-sigma
+/// models' variance channels are ignored (see <see cref="Prediction.DropLearnedSigma"/>).
+/// </summary>
+public sealed class DdpmSampler(SamplingPlan plan) : Sampler(plan)
+{
+    protected override void Update(SamplerState state, int step, double[] eps, double[] x0, int sampleSize, ulong seed)
+    {
+        double a = Plan.AlphaBar[step], ap = Plan.AlphaBarNext[step];
+        double alpha = a / ap, beta = 1 - alpha;
+        double c0 = beta * Math.Sqrt(ap) / (1 - a);
+        double ct = (1 - ap) * Math.Sqrt(alpha) / (1 - a);
+        double variance = beta * (1 - ap) / (1 - a);
+        bool addNoise = step < Plan.Steps - 1 && variance > 0;
+        var z = addNoise ? Noise(state.Latents.Length, sampleSize, seed, step) : null;
+        double sd = Math.Sqrt(variance);
+        var x = state.Latents;
+        for (int k = 0; k < x.Length; k++)
+            x[k] = (float)(c0 * x0[k] + ct * x[k] + (addNoise ? sd * z![k] : 0));
+    }
+}

@@ -1,0 +1,3 @@
+namespace TStitch.Sampling;
+
+public enum SamplerKind { Ddim, Ddpm, DpmSolverPP2M }
