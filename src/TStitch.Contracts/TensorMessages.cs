@@ -34,7 +34,7 @@ public static class TensorMessages
     {
         if (tensor is null) throw new InvalidRequestException(field, $"{field} is missing.");
         if (expectedShape.Length > 0 && !tensor.Shape.SequenceEqual(expectedShape))
-            throw new InvalidRequestException(field, $"{field} has shape [{string.Join(", ", tensor.Shape)}]; [{string.Join(", ", expectedShape)}] expected.");
+            throw new InvalidRequestException(field, $"{field} has shape [{string.Join(", ", tensor.Shape)}]; the receiver expects [{string.Join(", ", expectedShape)}].");
         if (tensor.Data.Length % sizeof(float) != 0)
             throw new InvalidRequestException(field, $"{field} has {tensor.Data.Length} bytes, not a whole number of float32 values.");
         long expected = tensor.Shape.Aggregate(1L, (a, d) => a * d);

@@ -2,7 +2,7 @@ using System.ComponentModel.DataAnnotations;
 
 namespace TStitch.Orchestration;
 
-/// <summary>Configuration section "Orchestrator".</summary>
+/// <summary>Configuration section "Orchestrator", validated at start.</summary>
 public sealed class OrchestratorOptions : IValidatableObject
 {
     public const string Section = "Orchestrator";
@@ -13,25 +13,50 @@ public sealed class OrchestratorOptions : IValidatableObject
     /// </summary>
     public Dictionary<string, string> Pools { get; set; } = new();
 
+    /// <summary>The pools a request's small_fraction (or no schedule at all) means: small first, then large.</summary>
+    public string SmallPool { get; set; } = "small";
+    public string LargePool { get; set; } = "large";
+
+    /// <summary>The small fraction of a request that names no schedule.</summary>
+    [Range(0.0, 1.0)]
+    public double DefaultSmallFraction { get; set; } = 0.4;
+
+    /// <summary>Stage runs inside the pools (default) or one Denoise call per step.</summary>
+    public RunMode RunMode { get; set; } = RunMode.Stage;
+
+    /// <summary>Steps between checkpoints written to the job store (stage boundaries are always checkpointed).</summary>
+    [Range(1, 1000)]
+    public int CheckpointEvery { get; set; } = 10;
+
     /// <summary>StackExchange.Redis configuration ("localhost:6379"). Empty: in-memory job store (quick start only).</summary>
     public string Redis { get; set; } = "";
 
     /// <summary>Most images one Generate request may ask for.</summary>
     [Range(1, 4096)]
-    public int MaxBatch { get; set; } = 64;
+    public int MaxImagesPerRequest { get; set; } = 64;
+
+    /// <summary>
+    /// How long a running job keeps going while the job store is unreachable (checkpoints skipped, the
+    /// final write retried). Past it the job ends as failed, and a resubmit resumes it from its last checkpoint.
+    /// </summary>
+    public TimeSpan StoreOutageTolerance { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How long finished jobs (and their results) stay in the job store.</summary>
     public TimeSpan FinishedJobTtl { get; set; } = TimeSpan.FromHours(24);
 
-    /// <summary>Deadline of one Denoise call; a pool slower than this is treated as unavailable.</summary>
-    public TimeSpan DenoiseTimeout { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// Longest a pool may take for one step: the deadline of a Denoise call, and the longest a stage run
+    /// may go without sending an event. Past it the attempt counts as failed and is retried.
+    /// </summary>
+    public TimeSpan StepTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Attempts per Denoise call (timeouts, Unavailable, ResourceExhausted), each possibly on another replica.</summary>
+    /// <summary>Attempts per pool call (see <see cref="PoolRetry"/>), each possibly on another replica.</summary>
     [Range(1, 10)]
     public int RetryAttempts { get; set; } = 4;
 
-    /// <summary>First retry backoff; it doubles per attempt.</summary>
+    /// <summary>Wait before the first retry; it doubles per attempt up to <see cref="RetryMaxBackoff"/>.</summary>
     public TimeSpan RetryBackoff { get; set; } = TimeSpan.FromMilliseconds(50);
+    public TimeSpan RetryMaxBackoff { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>How often dns:/// pools are re-resolved to pick up new or removed replicas.</summary>
     public TimeSpan DnsRefreshInterval { get; set; } = TimeSpan.FromSeconds(15);
@@ -44,8 +69,8 @@ public sealed class OrchestratorOptions : IValidatableObject
     public int MaxRunningJobs { get; set; } = 32;
 
     /// <summary>
-    /// How long an orchestrator's claim on a job holds without renewal (renewed every step and every
-    /// third of this). Another orchestrator takes over a job only after its owner's lease has expired.
+    /// How long an orchestrator's claim on a job holds without renewal (renewed every third of this).
+    /// Another orchestrator takes over a job only after its owner's lease has expired.
     /// </summary>
     public TimeSpan JobLease { get; set; } = TimeSpan.FromSeconds(15);
 
@@ -55,6 +80,10 @@ public sealed class OrchestratorOptions : IValidatableObject
             yield return new ValidationResult("Orchestrator:Pools is empty: configure at least one denoiser pool, e.g. Orchestrator:Pools:large=http://localhost:5102.");
         if (JobLease < TimeSpan.FromMilliseconds(300))
             yield return new ValidationResult($"Orchestrator:JobLease must be at least 0.3 s, got {JobLease}.");
+        if (StepTimeout <= TimeSpan.Zero)
+            yield return new ValidationResult($"Orchestrator:StepTimeout must be positive, got {StepTimeout}.");
+        if (RetryBackoff < TimeSpan.Zero || RetryMaxBackoff < RetryBackoff)
+            yield return new ValidationResult($"Orchestrator:RetryBackoff ({RetryBackoff}) must be >= 0 and <= RetryMaxBackoff ({RetryMaxBackoff}).");
         foreach (var (name, spec) in Pools)
             if (PoolChannel.Validate(name, spec) is { } error)
                 yield return new ValidationResult(error);

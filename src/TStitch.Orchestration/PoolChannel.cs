@@ -15,30 +15,16 @@ namespace TStitch.Orchestration;
 /// Kubernetes headless Service whose readiness probes keep sick pods out; re-resolved on a timer
 /// because the default DNS resolver never refreshes by itself). Address lists go through
 /// <see cref="HealthCheckedResolver"/>, which keeps only replicas whose health check is SERVING.
-/// Round robin only uses connected replicas. Calls failing with Unavailable or ResourceExhausted
-/// are retried with backoff, which lands them on another replica.
+/// Round robin only uses connected replicas. The channel itself does not retry: <see cref="PoolRetry"/>
+/// is the one retry mechanism (a stage run resumes from its last checkpoint, which a transport retry
+/// cannot do), and a new attempt lands on the next ready replica.
 /// </summary>
 public static class PoolChannel
 {
     public static GrpcChannel Create(string pool, string spec, OrchestratorOptions options, ILoggerFactory? loggerFactory = null)
     {
         var channelOptions = GrpcChannels.Options();
-        channelOptions.MaxRetryBufferPerCallSize = GrpcChannels.MaxMessageBytes;
-        channelOptions.MaxRetryBufferSize = 4L * GrpcChannels.MaxMessageBytes;
         channelOptions.ServiceConfig = new ServiceConfig { LoadBalancingConfigs = { new RoundRobinConfig() } };
-        if (options.RetryAttempts > 1)
-            channelOptions.ServiceConfig.MethodConfigs.Add(new MethodConfig
-            {
-                Names = { MethodName.Default },
-                RetryPolicy = new RetryPolicy
-                {
-                    MaxAttempts = options.RetryAttempts,
-                    InitialBackoff = options.RetryBackoff,
-                    MaxBackoff = options.RetryBackoff * 16,
-                    BackoffMultiplier = 2,
-                    RetryableStatusCodes = { StatusCode.Unavailable, StatusCode.ResourceExhausted },
-                },
-            });
         var services = new ServiceCollection();
         var addresses = spec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         string target;

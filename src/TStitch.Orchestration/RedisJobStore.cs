@@ -1,27 +1,26 @@
-using System.Runtime.InteropServices;
-using Google.Protobuf;
-using Grpc.Core;
 using StackExchange.Redis;
 using TStitch.Contracts;
+using TStitch.Hosting.Errors;
 
 namespace TStitch.Orchestration;
 
 /// <summary>
 /// Jobs as Redis hashes ("tstitch:job:{id}"), unfinished ids in the set "tstitch:jobs:unfinished",
 /// cross-orchestrator cancel requests as "tstitch:job:{id}:cancel". Every write is a transaction
-/// guarded by the fields it depends on (WATCH-free optimistic conditions), so creation is idempotent,
-/// claims are exclusive and an orchestrator that lost a job can no longer write it.
-/// Finished jobs expire after the configured TTL.
+/// guarded by the fields it depends on (StackExchange.Redis turns the conditions into WATCH + MULTI),
+/// so creation is idempotent, claims are exclusive and an orchestrator that lost a job can no longer
+/// write it. Finished jobs expire after the configured TTL. Redis failures surface as
+/// <see cref="FailureKind.StoreUnavailable"/>.
 /// </summary>
-public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishedTtl) : IJobStore
+public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishedTtl, TimeProvider time) : IJobStore
 {
     private const string KeyPrefix = "tstitch:job:";
     private const string UnfinishedKey = "tstitch:jobs:unfinished";
     private static readonly RedisValue[] SummaryFields =
-        ["request", "status", "step", "steps", "calls", "error", "error_code", "schedule", "resumed_from_step", "owner", "lease_until", "created", "updated"];
+        ["spec", "status", "step", "steps", "calls", "error", "failure", "schedule", "resumed_from_step", "owner", "lease_until", "created", "updated", "sample_shape"];
     private IDatabase Db => redis.GetDatabase();
 
-    public async Task<(JobRecord Job, bool Created)> CreateAsync(JobRecord job, CancellationToken cancellationToken = default)
+    public Task<(JobRecord Job, bool Created)> CreateAsync(JobRecord job, CancellationToken cancellationToken = default) => Guarded(async () =>
     {
         var tx = Db.CreateTransaction();
         tx.AddCondition(Condition.KeyNotExists(KeyPrefix + job.Id));
@@ -29,9 +28,9 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
         _ = tx.HashSetAsync(KeyPrefix + job.Id, [new("owner", job.Owner), new("lease_until", job.LeaseUntil.ToUnixTimeMilliseconds())]);
         if (await tx.ExecuteAsync()) return (job, true);
         return (await GetAsync(job.Id, true, cancellationToken) ?? throw new InvalidOperationException($"Job {job.Id} vanished while being created."), false);
-    }
+    });
 
-    public async Task<JobRecord?> GetAsync(string id, bool withData = true, CancellationToken cancellationToken = default)
+    public Task<JobRecord?> GetAsync(string id, bool withData = true, CancellationToken cancellationToken = default) => Guarded(async () =>
     {
         Dictionary<string, RedisValue> h;
         if (withData)
@@ -44,20 +43,22 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
             var values = await Db.HashGetAsync(KeyPrefix + id, SummaryFields);
             h = SummaryFields.Zip(values).Where(p => !p.Second.IsNull).ToDictionary(p => p.First.ToString(), p => p.Second);
         }
-        if (!h.ContainsKey("request")) return null;
+        if (!h.ContainsKey("spec")) return null;
         RedisValue Field(string name) => h.TryGetValue(name, out var v) ? v : RedisValue.Null;
         return new JobRecord
         {
             Id = id,
-            Request = GenerateRequest.Parser.ParseFrom((byte[])Field("request")!),
+            Spec = JobSpec.FromJson((string)Field("spec")!),
             Status = (JobStatus)(int)Field("status"),
             Step = (int)Field("step"),
+            CheckpointStep = (int)Field("checkpoint_step"),
             Steps = (int)Field("steps"),
             Latents = Floats(Field("latents")),
             PreviousX0 = Floats(Field("prev_x0")),
+            SampleShape = Field("sample_shape") is { IsNullOrEmpty: false } shape ? ((string)shape!).Split('x').Select(int.Parse).ToArray() : null,
             CallsPerPool = ParseCalls(Field("calls")),
             Error = (string?)Field("error") ?? "",
-            ErrorCode = (StatusCode)(int)Field("error_code"),
+            Failure = (FailureKind)(int)Field("failure"),
             Schedule = (string?)Field("schedule") ?? "",
             ResumedFromStep = (int)Field("resumed_from_step"),
             Owner = (string?)Field("owner") ?? "",
@@ -67,17 +68,17 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
             Png = Field("png") is { IsNullOrEmpty: false } png ? (byte[])png! : null,
             Samples = Floats(Field("samples")),
         };
-    }
+    });
 
-    public async Task<bool> SaveAsync(JobRecord job, CancellationToken cancellationToken = default)
+    public Task<bool> SaveAsync(JobRecord job, CancellationToken cancellationToken = default) => Guarded(async () =>
     {
         var tx = Db.CreateTransaction();
         tx.AddCondition(Condition.HashEqual(KeyPrefix + job.Id, "owner", job.Owner));
         Write(tx, job);
         return await tx.ExecuteAsync();
-    }
+    });
 
-    public async Task<bool> TryClaimAsync(string id, string owner, DateTimeOffset leaseUntil, CancellationToken cancellationToken = default)
+    public Task<bool> TryClaimAsync(string id, string owner, DateTimeOffset leaseUntil, CancellationToken cancellationToken = default) => Guarded(async () =>
     {
         // Optimistic: read the current claim, then write ours only if claim and status are unchanged.
         var key = KeyPrefix + id;
@@ -85,31 +86,31 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
         if (current[2].IsNull || JobRecord.IsFinal((JobStatus)(int)current[2])) return false;
         string currentOwner = (string?)current[0] ?? "";
         long currentLease = current[1].IsNull ? 0 : (long)current[1];
-        if (currentOwner != owner && currentLease > DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) return false;
+        if (currentOwner != owner && currentLease > time.GetUtcNow().ToUnixTimeMilliseconds()) return false;
         var tx = Db.CreateTransaction();
         tx.AddCondition(Condition.HashEqual(key, "owner", current[0]));
         tx.AddCondition(Condition.HashEqual(key, "lease_until", current[1]));
         tx.AddCondition(Condition.HashEqual(key, "status", current[2]));
         _ = tx.HashSetAsync(key, [new("owner", owner), new("lease_until", leaseUntil.ToUnixTimeMilliseconds())]);
         return await tx.ExecuteAsync();
-    }
+    });
 
-    public async Task ReleaseAsync(string id, string owner, CancellationToken cancellationToken = default)
+    public Task ReleaseAsync(string id, string owner, CancellationToken cancellationToken = default) => Guarded(async () =>
     {
         var tx = Db.CreateTransaction();
         tx.AddCondition(Condition.HashEqual(KeyPrefix + id, "owner", owner));
         _ = tx.HashSetAsync(KeyPrefix + id, "lease_until", 0);
-        await tx.ExecuteAsync();
-    }
+        return await tx.ExecuteAsync();
+    });
 
     public Task RequestCancelAsync(string id, CancellationToken cancellationToken = default) =>
-        Db.StringSetAsync(KeyPrefix + id + ":cancel", 1, finishedTtl);
+        Guarded(() => Db.StringSetAsync(KeyPrefix + id + ":cancel", 1, finishedTtl));
 
     public Task<bool> IsCancelRequestedAsync(string id, CancellationToken cancellationToken = default) =>
-        Db.KeyExistsAsync(KeyPrefix + id + ":cancel");
+        Guarded(() => Db.KeyExistsAsync(KeyPrefix + id + ":cancel"));
 
-    public async Task<IReadOnlyList<string>> UnfinishedAsync(CancellationToken cancellationToken = default) =>
-        (await Db.SetMembersAsync(UnfinishedKey)).Select(v => v.ToString()).ToList();
+    public Task<IReadOnlyList<string>> UnfinishedAsync(CancellationToken cancellationToken = default) =>
+        Guarded(async () => (IReadOnlyList<string>)(await Db.SetMembersAsync(UnfinishedKey)).Select(v => v.ToString()).ToList());
 
     /// <summary>Everything but owner and lease, which only claims and releases change.</summary>
     private void Write(ITransaction tx, JobRecord job)
@@ -117,11 +118,12 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
         var key = KeyPrefix + job.Id;
         _ = tx.HashSetAsync(key,
         [
-            new("request", job.Request.ToByteArray()),
-            new("status", (int)job.Status), new("step", job.Step), new("steps", job.Steps),
+            new("spec", job.Spec.ToJson()),
+            new("status", (int)job.Status), new("step", job.Step), new("steps", job.Steps), new("checkpoint_step", job.CheckpointStep),
             new("latents", Bytes(job.Latents)), new("prev_x0", Bytes(job.PreviousX0)),
+            new("sample_shape", job.SampleShape is null ? "" : string.Join('x', job.SampleShape)),
             new("calls", string.Join(";", job.CallsPerPool.Select(kv => $"{kv.Key}={kv.Value}"))),
-            new("error", job.Error), new("error_code", (int)job.ErrorCode), new("schedule", job.Schedule),
+            new("error", job.Error), new("failure", (int)job.Failure), new("schedule", job.Schedule),
             new("resumed_from_step", job.ResumedFromStep),
             new("created", job.Created.ToUnixTimeMilliseconds()), new("updated", job.Updated.ToUnixTimeMilliseconds()),
             new("png", job.Png ?? []), new("samples", Bytes(job.Samples)),
@@ -137,10 +139,19 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
         }
     }
 
-    private static byte[] Bytes(float[]? values) => values is null ? [] : MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
+    /// <summary>Redis being unreachable is the store's failure, reported as such (not as a client-library diagnostic).</summary>
+    private static async Task<T> Guarded<T>(Func<Task<T>> call)
+    {
+        try { return await call(); }
+        catch (Exception ex) when (ex is RedisConnectionException or RedisTimeoutException)
+        {
+            throw new ServiceFailureException(FailureKind.StoreUnavailable, $"The job store (Redis) is unreachable: {ex.GetType().Name}.", ex);
+        }
+    }
 
-    private static float[]? Floats(RedisValue value) =>
-        value.IsNullOrEmpty ? null : MemoryMarshal.Cast<byte, float>(((byte[])value!).AsSpan()).ToArray();
+    private static byte[] Bytes(float[]? values) => values is null ? [] : TensorMessages.ToBytes(values);
+
+    private static float[]? Floats(RedisValue value) => value.IsNullOrEmpty ? null : TensorMessages.FromBytes((byte[])value!);
 
     private static Dictionary<string, int> ParseCalls(RedisValue value) =>
         value.IsNullOrEmpty ? new() : ((string)value!).Split(';', StringSplitOptions.RemoveEmptyEntries)

@@ -1,22 +1,30 @@
+using TStitch.Contracts;
+
 namespace TStitch.Orchestration;
 
-/// <summary>Why a running job was stopped: each ends differently in the store.</summary>
-public enum StopReason { None, ClientCancelled, DeadlineExceeded, Shutdown, LeaseLost }
-
 /// <summary>
-/// A job this orchestrator is executing: its cancellation, its completion and the callers waiting
-/// on it. A caller that goes away (cancel, deadline) stops the job only if it was the last one
-/// waiting, so one impatient client of a shared job id cannot kill it for the others.
+/// A job this orchestrator is executing: its cancellation, its completion, its live progress and the
+/// callers following it. A caller that goes away stops the job only if it was the last one waiting,
+/// so one impatient client of a shared job id cannot stop it for the others; a caller that attaches
+/// while it runs gets progress from then on.
 /// </summary>
-public sealed class RunningJob(string id, CancellationTokenSource cancellation)
+public sealed class RunningJob(string id)
 {
+    public delegate ValueTask ProgressHandler(StepProgress progress);
+
+    private readonly List<ProgressHandler> _listeners = [];
     private int _stopReason;
     private int _waiters;
+    private int _step;
 
     public string Id { get; } = id;
-    public CancellationTokenSource Cancellation { get; } = cancellation;
+    public CancellationTokenSource Cancellation { get; } = new();
     public StopReason StopReason => (StopReason)Volatile.Read(ref _stopReason);
     public Task<JobRecord> Completion { get; internal set; } = Task.FromResult<JobRecord>(null!);
+    /// <summary>Steps completed so far (the store only has the last checkpoint's).</summary>
+    public int Step => Volatile.Read(ref _step);
+    /// <summary>Since when this job's checkpoint writes have failed because the store is unreachable (null: they succeed).</summary>
+    public DateTimeOffset? StoreOutageSince { get; set; }
 
     public void Stop(StopReason reason)
     {
@@ -25,26 +33,57 @@ public sealed class RunningJob(string id, CancellationTokenSource cancellation)
         catch (ObjectDisposedException) { } // the job has already finished
     }
 
-    /// <summary>Registers a waiting caller; dispose the result with the reason it stopped waiting, if any.</summary>
-    public Waiter Attach()
+    /// <summary>Registers a waiting caller (and its progress listener); dispose it when the caller is done.</summary>
+    public Waiter Attach(ProgressHandler? progress)
     {
         Interlocked.Increment(ref _waiters);
-        return new Waiter(this);
+        if (progress is not null) lock (_listeners) _listeners.Add(progress);
+        return new Waiter(this, progress);
     }
 
-    public sealed class Waiter(RunningJob job) : IDisposable
+    /// <summary>
+    /// Hands a step's progress to every listener, in order. A listener that fails (its caller went away)
+    /// is dropped; it never fails the job.
+    /// </summary>
+    public async ValueTask ReportAsync(StepProgress progress)
+    {
+        Volatile.Write(ref _step, progress.Step);
+        ProgressHandler[] listeners;
+        lock (_listeners) listeners = [.. _listeners];
+        foreach (var listener in listeners)
+        {
+            try { await listener(progress); }
+            catch (Exception)
+            {
+                lock (_listeners) _listeners.Remove(listener);
+            }
+        }
+    }
+
+    public sealed class Waiter(RunningJob job, ProgressHandler? progress) : IDisposable
     {
         private int _left;
+
+        public RunningJob Job => job;
 
         /// <summary>The caller gave up: the job stops if nobody else is waiting for it.</summary>
         public void Leave(StopReason reason)
         {
-            if (Interlocked.Exchange(ref _left, 1) == 0 && Interlocked.Decrement(ref job._waiters) == 0) job.Stop(reason);
+            if (Interlocked.Exchange(ref _left, 1) != 0) return;
+            Detach();
+            if (Interlocked.Decrement(ref job._waiters) == 0) job.Stop(reason);
         }
 
         public void Dispose()
         {
-            if (Interlocked.Exchange(ref _left, 1) == 0) Interlocked.Decrement(ref job._waiters);
+            if (Interlocked.Exchange(ref _left, 1) != 0) return;
+            Detach();
+            Interlocked.Decrement(ref job._waiters);
+        }
+
+        private void Detach()
+        {
+            if (progress is not null) lock (job._listeners) job._listeners.Remove(progress);
         }
     }
 }

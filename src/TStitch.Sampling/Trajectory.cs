@@ -18,27 +18,39 @@ public sealed class Trajectory
 
     public Trajectory(TrajectoryRequest request, IReadOnlyDictionary<string, IDenoiser> models)
     {
-        ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(models);
+        Shape = CheckModels(request, models.ToDictionary(m => m.Key, m => m.Value.Info));
+        Request = request;
+        _models = models;
+        Sampler = Sampler.Create(request.Sampler, new SamplingPlan(NoiseSchedule.Create(Shape.Schedule, Shape.TrainingSteps), request.Steps), request.Eta);
+    }
+
+    /// <summary>
+    /// Checks that <paramref name="request"/> can run on models described by <paramref name="models"/>: every
+    /// model it names exists, they share one latent space, classes and noise schedule, and the labels are
+    /// classes of theirs. Returns the shared shape. The constructor runs it; callers that only hold the
+    /// models' descriptions (the orchestrator, before a job exists) call it directly.
+    /// </summary>
+    public static DenoiserInfo CheckModels(TrajectoryRequest request, IReadOnlyDictionary<string, DenoiserInfo> models)
+    {
+        ArgumentNullException.ThrowIfNull(request);
         request.Validate();
         foreach (var id in request.Schedule.ModelIds)
             if (!models.ContainsKey(id))
                 throw new InvalidRequestException("stages", $"The switch schedule names model '{id}', which is not available (known: {string.Join(", ", models.Keys)}).");
-        var used = request.Schedule.ModelIds.Select(id => models[id].Info).ToList();
-        Shape = used[0];
+        var used = request.Schedule.ModelIds.Select(id => models[id]).ToList();
+        var shape = used[0];
         foreach (var info in used.Skip(1))
         {
-            if ((info.Channels, info.Height, info.Width) != (Shape.Channels, Shape.Height, Shape.Width))
-                throw new InvalidRequestException("stages", $"Models '{Shape.Name}' ({Shape.Channels}x{Shape.Height}x{Shape.Width}) and '{info.Name}' ({info.Channels}x{info.Height}x{info.Width}) have different latent shapes; stitched models must share one latent space.");
-            if ((info.NumClasses, info.NullClassId) != (Shape.NumClasses, Shape.NullClassId))
-                throw new InvalidRequestException("stages", $"Models '{Shape.Name}' and '{info.Name}' have different classes ({Shape.NumClasses} vs {info.NumClasses}, null class {Shape.NullClassId} vs {info.NullClassId}).");
-            if (info.Schedule != Shape.Schedule || info.TrainingSteps != Shape.TrainingSteps)
-                throw new InvalidRequestException("stages", $"Models '{Shape.Name}' and '{info.Name}' were trained with different noise schedules.");
+            if ((info.Channels, info.Height, info.Width) != (shape.Channels, shape.Height, shape.Width))
+                throw new InvalidRequestException("stages", $"Models '{shape.Name}' ({shape.Channels}x{shape.Height}x{shape.Width}) and '{info.Name}' ({info.Channels}x{info.Height}x{info.Width}) have different latent shapes; stitched models must share one latent space.");
+            if ((info.NumClasses, info.NullClassId) != (shape.NumClasses, shape.NullClassId))
+                throw new InvalidRequestException("stages", $"Models '{shape.Name}' and '{info.Name}' have different classes ({shape.NumClasses} vs {info.NumClasses}, null class {shape.NullClassId} vs {info.NullClassId}).");
+            if (info.Schedule != shape.Schedule || info.TrainingSteps != shape.TrainingSteps)
+                throw new InvalidRequestException("stages", $"Models '{shape.Name}' and '{info.Name}' were trained with different noise schedules.");
         }
-        TrajectoryLimits.ClassLabels(request.ClassLabels, Shape.NumClasses);
-        Request = request;
-        _models = models;
-        Sampler = Sampler.Create(request.Sampler, new SamplingPlan(NoiseSchedule.Create(Shape.Schedule, Shape.TrainingSteps), request.Steps), request.Eta);
+        TrajectoryLimits.ClassLabels(request.ClassLabels, shape.NumClasses);
+        return shape;
     }
 
     public int Steps => Request.Steps;

@@ -56,7 +56,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         return new OrchestratorHandle(app, GrpcChannels.Create(address));
     }
 
-    public RedisJobStore Store => new(RedisConnection, TimeSpan.FromHours(1));
+    public RedisJobStore Store => new(RedisConnection, TimeSpan.FromHours(1), TimeProvider.System);
 
     public static int FreePort() => LoopbackCluster.FreePort();
 

@@ -18,6 +18,12 @@ public abstract class ClusterTestBase(ClusterFixture cluster)
         return r;
     }
 
+    /// <summary>An orchestrator configuration with the fixture's two pools, for mapping requests as the orchestrator does.</summary>
+    protected static OrchestratorOptions MappingOptions => new() { Pools = { ["small"] = "http://small", ["large"] = "http://large" } };
+
+    /// <summary>The per-step run mode (one Denoise call per step) instead of the default stage runs.</summary>
+    protected const string StepMode = "--Orchestrator:RunMode=step";
+
     protected static string NewJobId() => "test-" + Guid.NewGuid().ToString("N");
 
     /// <summary>The same request run by the core library in process, with the same models.</summary>
@@ -25,7 +31,7 @@ public abstract class ClusterTestBase(ClusterFixture cluster)
     {
         using var small = new OnnxDenoiser(Path.Combine(Cluster.ZooDirectory, "small.json"));
         using var large = new OnnxDenoiser(Path.Combine(Cluster.ZooDirectory, "large.json"));
-        var trajectoryRequest = RequestMapping.ToTrajectory(request, ["small", "large"], 64);
+        var trajectoryRequest = JobRequestMapping.ToJob(request, MappingOptions).Spec.ToTrajectory();
         var trajectory = new Trajectory(trajectoryRequest, new Dictionary<string, IDenoiser> { ["small"] = small, ["large"] = large });
         return (await trajectory.RunAsync(trajectory.Start())).Latents;
     }

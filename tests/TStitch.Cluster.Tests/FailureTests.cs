@@ -78,7 +78,7 @@ public class FailureTests(ClusterFixture cluster) : ClusterTestBase(cluster)
     [MemberData(nameof(BadRequests))]
     public async Task Bad_requests_get_invalid_argument_naming_the_field(string name, Action<GenerateRequest> spoil, string expected)
     {
-        await using var orchestrator = await Cluster.StartOrchestratorAsync("--Orchestrator:MaxBatch=16");
+        await using var orchestrator = await Cluster.StartOrchestratorAsync("--Orchestrator:MaxImagesPerRequest=16");
         var request = Request(0.4, 10, NewJobId());
         spoil(request);
         var ex = await Assert.ThrowsAsync<RpcException>(async () => await orchestrator.Client.GenerateAsync(request));
@@ -130,7 +130,7 @@ public class FailureTests(ClusterFixture cluster) : ClusterTestBase(cluster)
     public async Task A_pool_that_is_down_gives_unavailable_naming_its_address_and_fails_the_job()
     {
         string deadAddress = $"http://127.0.0.1:{ClusterFixture.FreePort()}";
-        await using var orchestrator = await Cluster.StartOrchestratorAsync($"--Orchestrator:Pools:large={deadAddress}", "--Orchestrator:DenoiseTimeout=00:00:05");
+        await using var orchestrator = await Cluster.StartOrchestratorAsync($"--Orchestrator:Pools:large={deadAddress}", "--Orchestrator:StepTimeout=00:00:05");
         var request = Request(0.4, 20, NewJobId());
         var ex = await Assert.ThrowsAsync<RpcException>(async () => await orchestrator.Client.GenerateAsync(request));
         Assert.Equal(StatusCode.Unavailable, ex.StatusCode);
@@ -144,7 +144,7 @@ public class FailureTests(ClusterFixture cluster) : ClusterTestBase(cluster)
     public async Task A_pool_that_dies_mid_job_fails_the_job_instead_of_leaving_it_running()
     {
         var (small, smallAddress) = await Cluster.StartDenoiserAsync("small");
-        await using var orchestrator = await Cluster.StartOrchestratorAsync($"--Orchestrator:Pools:small={smallAddress}", "--Orchestrator:DenoiseTimeout=00:00:05");
+        await using var orchestrator = await Cluster.StartOrchestratorAsync($"--Orchestrator:Pools:small={smallAddress}", "--Orchestrator:StepTimeout=00:00:05");
         var request = Request(0.9, 1000, NewJobId());
         using var call = await StreamUntilStepAsync(orchestrator.Client, request, untilStep: 3);
         await small.StopAsync();

@@ -35,7 +35,8 @@ public class LeaseTests(ClusterFixture cluster) : ClusterTestBase(cluster)
     {
         await using var owner = await Cluster.StartOrchestratorAsync(FastLease);
         await using var other = await Cluster.StartOrchestratorAsync(FastLease);
-        var request = Request(0.4, 1000, NewJobId());
+        // Big enough to outlast a few maintenance periods (a third of the lease) in stage mode.
+        var request = Request(0.4, 1000, NewJobId(), labels: Enumerable.Range(0, 32).Select(i => i % 10).ToArray());
         using var call = await StreamUntilStepAsync(owner.Client, request, untilStep: 3);
         await other.Client.CancelJobAsync(new CancelJobRequest { JobId = request.JobId });
         var job = await WaitForAsync(other.Client, request.JobId, j => j.Status == JobStatus.Cancelled, timeoutMs: 10000);
@@ -105,7 +106,7 @@ public class LeaseTests(ClusterFixture cluster) : ClusterTestBase(cluster)
     {
         var request = Request(0.4, 20, NewJobId(), OutputKind.Raw);
         await using (var broken = await Cluster.StartOrchestratorAsync($"--Orchestrator:Pools:large=http://127.0.0.1:{ClusterFixture.FreePort()}",
-                         "--Orchestrator:DenoiseTimeout=00:00:03"))
+                         "--Orchestrator:StepTimeout=00:00:03"))
         {
             var ex = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await broken.Client.GenerateAsync(request));
             Assert.Equal(Grpc.Core.StatusCode.Unavailable, ex.StatusCode);
@@ -128,7 +129,7 @@ public class LeaseTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         var request = Request(0.4, 20, NewJobId(), OutputKind.Raw);
         await Cluster.Store.CreateAsync(new JobRecord
         {
-            Id = request.JobId, Request = request, Steps = 20, Status = JobStatus.Running, Owner = owner, LeaseUntil = leaseUntil,
+            Id = request.JobId, Spec = JobRequestMapping.ToJob(request, MappingOptions).Spec, Steps = 20, Status = JobStatus.Running, Owner = owner, LeaseUntil = leaseUntil,
         });
         return request;
     }

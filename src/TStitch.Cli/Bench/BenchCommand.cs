@@ -66,7 +66,7 @@ internal static class BenchCommand
         // pools from what the Orchestrator service adds around it (job store, job tasks, its RPC).
         using var pools = new TStitch.Orchestration.DenoiserPools(Microsoft.Extensions.Options.Options.Create(
             new TStitch.Orchestration.OrchestratorOptions { Pools = new Dictionary<string, string>(cluster.Pools) }));
-        var remote = await pools.ResolveAsync(["small", "large"], ct);
+        var remote = (await pools.ResolveAsync(["small", "large"], ct)).ToDictionary(p => p.Key, p => (IDenoiser)new TStitch.Orchestration.RemoteDenoiser(p.Value, "bench"));
         var labels = Enumerable.Range(0, batch).Select(i => i % small.Info.NumClasses).ToArray();
         var latents = new float[batch * small.Info.SampleSize];
         StepNoise.Fill(latents, 1, 0, 0);
@@ -83,7 +83,7 @@ internal static class BenchCommand
         }
         Task<double> TrajectoryJob(double fraction, IReadOnlyDictionary<string, IDenoiser> models) => Stats.TimeAsync(async () =>
         {
-            var t = new Trajectory(new TrajectoryRequest(labels, steps, SamplerKind.Ddim, SwitchSchedule.SmallThenLarge(fraction), 1f, 3), models);
+            var t = new Trajectory(new TrajectoryRequest(labels, steps, SamplerKind.Ddim, SwitchSchedule.SmallThenLarge(fraction, ModelZoo.Small, ModelZoo.Large), 1f, 3), models);
             await t.RunAsync(t.Start(), cancellationToken: ct);
         });
         Task<double> LocalJob(double fraction) => TrajectoryJob(fraction, local);

@@ -16,9 +16,13 @@ public enum FailureKind
     Overloaded,
     /// <summary>This process is stopping; the same call elsewhere (or later) succeeds.</summary>
     ShuttingDown,
+    /// <summary>The job is run by another orchestrator now; the same call again follows it there.</summary>
+    Moved,
     /// <summary>The job store (Redis) cannot be reached.</summary>
     StoreUnavailable,
     Cancelled,
+    /// <summary>The caller went away (disconnect, its own cancellation) without asking to cancel the job.</summary>
+    CallerLeft,
     DeadlineExceeded,
     Unauthenticated,
     /// <summary>A bug or an unexpected state; logged with its stack.</summary>

@@ -1,0 +1,88 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using TStitch.Hosting.Errors;
+
+namespace TStitch.Orchestration;
+
+/// <summary>
+/// Writes a running job to the store as its owner, and decides what a failed write means: another
+/// orchestrator owns the job now (stop writing), the store lost the job (a Redis restarted empty: write
+/// it back), or the store is unreachable (keep running from memory: checkpoints are skipped and the
+/// final write retried with backoff, for up to <see cref="OrchestratorOptions.StoreOutageTolerance"/>).
+/// </summary>
+public sealed partial class JobCheckpoints(IJobStore store, OrchestratorInstance instance, IOptions<OrchestratorOptions> options,
+    TimeProvider time, ILogger<JobCheckpoints> logger)
+{
+    private readonly OrchestratorOptions _options = options.Value;
+
+    /// <summary>Saves <paramref name="job"/>; <paramref name="final"/> writes must land (they are retried), checkpoints may be skipped during an outage.</summary>
+    public async Task SaveAsync(JobRecord job, RunningJob running, bool final)
+    {
+        job = job with { Owner = instance.Id };
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                if (await store.SaveAsync(job))
+                {
+                    if (running.StoreOutageSince is not null) LogStoreBack(logger, job.Id);
+                    running.StoreOutageSince = null;
+                    return;
+                }
+                if (await store.GetAsync(job.Id, withData: false) is null)
+                {
+                    // The store has no record of the job (restarted without persistence): this owner still
+                    // has the job in memory, so it writes it back rather than letting it vanish.
+                    var (_, created) = await store.CreateAsync(job with { LeaseUntil = instance.LeaseEnd() });
+                    if (created)
+                    {
+                        LogWrittenBack(logger, job.Id, job.Step);
+                        return;
+                    }
+                    continue;
+                }
+                running.Stop(StopReason.LeaseLost);
+                throw new OperationCanceledException($"Job {job.Id} was taken over by another orchestrator.");
+            }
+            catch (ServiceFailureException ex) when (ex.Kind == FailureKind.StoreUnavailable)
+            {
+                var now = time.GetUtcNow();
+                running.StoreOutageSince ??= now;
+                if (now - running.StoreOutageSince.Value >= _options.StoreOutageTolerance) throw;
+                LogStoreDown(logger, job.Id, job.Step, final);
+                if (!final) return;
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(2000, 100 * Math.Pow(2, attempt - 1))), time);
+            }
+        }
+    }
+
+    /// <summary>The final save of a finished job, then its lease is released (a finished job has no runner).</summary>
+    public async Task<JobRecord> EndAsync(RunningJob running, JobRecord job)
+    {
+        await SaveAsync(job, running, final: true);
+        await ReleaseAsync(job.Id);
+        return job;
+    }
+
+    /// <summary>Ends this orchestrator's lease on the job now, so another one may resume it at once.</summary>
+    public async Task ReleaseAsync(string id)
+    {
+        try { await store.ReleaseAsync(id, instance.Id); }
+        catch (ServiceFailureException ex) when (ex.Kind == FailureKind.StoreUnavailable)
+        {
+            LogReleaseFailed(logger, id); // the lease then expires on its own
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {Job}: the job store is unreachable at step {Step} (final write: {Final}); running on from memory")]
+    private static partial void LogStoreDown(ILogger logger, string job, int step, bool final);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {Job}: the job store is reachable again")]
+    private static partial void LogStoreBack(ILogger logger, string job);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {Job} was missing from the job store (restarted empty?); written back at step {Step}")]
+    private static partial void LogWrittenBack(ILogger logger, string job, int step);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {Job}: could not release its lease (job store unreachable); it expires on its own")]
+    private static partial void LogReleaseFailed(ILogger logger, string job);
+}

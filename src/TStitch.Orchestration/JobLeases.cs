@@ -1,0 +1,69 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using TStitch.Hosting.Errors;
+
+namespace TStitch.Orchestration;
+
+/// <summary>
+/// Keeps jobs alive across orchestrators: on start it resumes the jobs a dead orchestrator left
+/// running (from their last checkpoints), then every third of a lease renews this orchestrator's
+/// claims (stopping any it has lost), honours cancel requests sent to other orchestrators, and takes
+/// over unfinished jobs whose owner stopped renewing.
+/// </summary>
+public sealed partial class JobLeases(JobManager jobs, IJobStore store, OrchestratorInstance instance, IOptions<OrchestratorOptions> options,
+    IHostApplicationLifetime lifetime, TimeProvider time, ILogger<JobLeases> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.JobLease / 3, time);
+        do
+        {
+            try
+            {
+                int resumed = await MaintainAsync(stoppingToken);
+                if (resumed > 0) LogResumed(logger, resumed);
+            }
+            catch (ServiceFailureException ex) when (ex.Kind == FailureKind.StoreUnavailable)
+            {
+                LogStoreDown(logger, ex.Message);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogFailed(logger, ex);
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+
+    /// <summary>One round of lease upkeep and takeover; returns how many jobs it resumed here.</summary>
+    public async Task<int> MaintainAsync(CancellationToken cancellationToken)
+    {
+        if (lifetime.ApplicationStopping.IsCancellationRequested) return 0;
+        foreach (var (id, running) in jobs.RunningJobs)
+        {
+            if (await store.IsCancelRequestedAsync(id, cancellationToken)) running.Stop(StopReason.Cancelled);
+            else if (!await store.TryClaimAsync(id, instance.Id, instance.LeaseEnd(), cancellationToken)
+                     && (await store.GetAsync(id, false, cancellationToken))?.Owner is { } owner && owner != instance.Id)
+                running.Stop(StopReason.LeaseLost);
+        }
+        int resumed = 0;
+        foreach (var id in await store.UnfinishedAsync(cancellationToken))
+        {
+            if (jobs.Running(id) is not null) continue;
+            var job = await store.GetAsync(id, false, cancellationToken);
+            if (job is null || job.IsFinished || job.LeaseUntil > time.GetUtcNow()) continue;
+            if (await jobs.StartIfClaimedAsync(id, null, attach: false, cancellationToken) is not null) resumed++;
+        }
+        return resumed;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Resumed {Count} unfinished job(s) from the job store")]
+    private static partial void LogResumed(ILogger logger, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job maintenance skipped: {Error}")]
+    private static partial void LogStoreDown(ILogger logger, string error);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Job maintenance failed; retrying next period")]
+    private static partial void LogFailed(ILogger logger, Exception exception);
+}

@@ -1,0 +1,170 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using TStitch.Contracts;
+using TStitch.Hosting.Errors;
+using TStitch.Imaging;
+using TStitch.Sampling;
+
+namespace TStitch.Orchestration;
+
+/// <summary>
+/// Runs one job this orchestrator has claimed: resumes it from its stored checkpoint, drives it stage
+/// by stage over the pools (a stage run per stage, or a Denoise call per step in
+/// <see cref="RunMode.Step"/>), checkpoints to the job store at every stage boundary and every
+/// <see cref="OrchestratorOptions.CheckpointEvery"/> steps, reports each step once, in order, encodes
+/// the result, and records how the job ended. It holds one latent batch per job.
+/// </summary>
+public sealed partial class JobRunner(IJobStore store, DenoiserPools pools, JobCheckpoints checkpoints, IOptions<OrchestratorOptions> options,
+    TimeProvider time, ILogger<JobRunner> logger)
+{
+    public static readonly ActivitySource ActivitySource = new("TStitch.Orchestrator");
+    private readonly OrchestratorOptions _options = options.Value;
+
+    /// <summary>Runs <paramref name="job"/> once <paramref name="admission"/> lets it (a running slot), and records how it ended.</summary>
+    public async Task<JobRecord> RunAsync(JobRecord job, RunningJob running, Func<CancellationToken, Task> admission)
+    {
+        var ct = running.Cancellation.Token;
+        // A job is a trace of its own: its root span is not a child of whichever call happened to start it.
+        Activity.Current = null;
+        using var activity = ActivitySource.StartActivity("job");
+        activity?.SetTag("tstitch.job", job.Id);
+        activity?.SetTag("tstitch.schedule", job.Schedule);
+        activity?.SetTag("tstitch.steps", job.Steps);
+        activity?.SetTag("tstitch.run_mode", _options.RunMode.ToString().ToLowerInvariant());
+        using var scope = logger.BeginScope(new Dictionary<string, object> { ["JobId"] = job.Id });
+        var clock = Stopwatch.StartNew();
+        var calls = new Dictionary<string, int>(job.CallsPerPool);
+        int reported = job.CheckpointStep; // steps reported to callers; ahead of the checkpoint between checkpoints
+        try
+        {
+            await admission(ct);
+            var request = job.Spec.ToTrajectory();
+            var clients = await pools.ResolveAsync(request.Schedule.ModelIds, ct);
+            var trajectory = new Trajectory(request, clients.ToDictionary(c => c.Key, c => (IDenoiser)new RemoteDenoiser(c.Value, job.Id)));
+            bool resuming = job.CheckpointStep > 0 && job.Latents is not null;
+            var state = resuming ? trajectory.CheckState(new SamplerState(job.CheckpointStep, job.Latents!, job.PreviousX0)) : trajectory.Start();
+            var shape = trajectory.Shape;
+            job = job with
+            {
+                Status = JobStatus.Running, Step = state.Step, ResumedFromStep = resuming ? state.Step : job.ResumedFromStep,
+                SampleShape = [shape.Channels, shape.Height, shape.Width], Updated = time.GetUtcNow(),
+            };
+            await checkpoints.SaveAsync(job, running, final: true);
+            if (resuming) LogResumed(logger, job.Id, job.Step, job.Steps);
+            reported = state.Step;
+            async ValueTask ReportStep(string pool, int step, int timestep)
+            {
+                if (step <= reported) return; // re-run after a replica failed: reported already
+                reported = step;
+                calls[pool] = calls.GetValueOrDefault(pool) + 1;
+                await running.ReportAsync(new StepProgress
+                {
+                    Step = step, Steps = request.Steps, Pool = pool, Timestep = timestep, ElapsedMs = clock.Elapsed.TotalMilliseconds,
+                });
+            }
+            async ValueTask Checkpoint(SamplerState at)
+            {
+                job = job with
+                {
+                    Step = Math.Max(reported, at.Step), CheckpointStep = at.Step, Latents = at.Latents, PreviousX0 = at.PreviousX0,
+                    CallsPerPool = new Dictionary<string, int>(calls), Updated = time.GetUtcNow(),
+                };
+                await checkpoints.SaveAsync(job, running, final: false);
+            }
+
+            foreach (var span in request.Schedule.Spans(request.Steps))
+            {
+                if (span.To <= state.Step) continue;
+                var pool = clients[span.ModelId];
+                using var stage = ActivitySource.StartActivity("stage");
+                stage?.SetTag("tstitch.job", job.Id);
+                stage?.SetTag("tstitch.pool", pool.Name);
+                stage?.SetTag("tstitch.model", pool.Info.Name);
+                stage?.SetTag("tstitch.from_step", state.Step);
+                stage?.SetTag("tstitch.to_step", span.To);
+                stage?.SetTag("tstitch.batch", trajectory.Batch);
+                if (_options.RunMode == RunMode.Stage)
+                {
+                    state = await pool.RunStageAsync(new StageRun(request, state, span.To, _options.CheckpointEvery, job.Id,
+                        e => ReportStep(pool.Name, e.Step, e.Timestep), Checkpoint), ct);
+                }
+                else
+                {
+                    int from = state.Step;
+                    // The loop keeps stepping the live state: checkpoints keep a copy of it.
+                    await trajectory.RunAsync(state, span.To, async (done, _) =>
+                    {
+                        await ReportStep(done.ModelId, done.Step + 1, done.Timestep);
+                        int completed = done.Step + 1;
+                        if (completed < span.To && (completed - from) % _options.CheckpointEvery == 0) await Checkpoint(done.State.Clone());
+                    }, ct);
+                }
+                if (state.Step < request.Steps) await Checkpoint(_options.RunMode == RunMode.Step ? state.Clone() : state);
+            }
+
+            var output = job.Spec.Output;
+            return await checkpoints.EndAsync(running, job.Finish(JobStatus.Succeeded, FailureKind.None, "", time.GetUtcNow()) with
+            {
+                Step = request.Steps, CheckpointStep = request.Steps, Latents = null, PreviousX0 = null, CallsPerPool = new Dictionary<string, int>(calls),
+                Png = output is ResultFormat.Png or ResultFormat.PngAndRaw
+                    ? ImageGrid.ToPng(state.Latents, trajectory.Batch, shape.Channels, shape.Height, shape.Width, trajectory.Batch) : null,
+                Samples = output is ResultFormat.Raw or ResultFormat.PngAndRaw ? state.Latents : null,
+            });
+        }
+        catch (Exception) when (running.StopReason == StopReason.LeaseLost)
+        {
+            // Another orchestrator owns the job now; it writes the job from here on.
+            LogTakenOver(logger, job.Id, job.Step);
+            throw new OperationCanceledException($"Job {job.Id} was taken over by another orchestrator.");
+        }
+        catch (OperationCanceledException) when (running.StopReason == StopReason.Shutdown)
+        {
+            // Leave it running in the store, lease released: the next orchestrator resumes it at once
+            // from the last checkpoint (after a crash it waits for the lease to expire instead).
+            await checkpoints.ReleaseAsync(job.Id);
+            LogInterrupted(logger, job.Id, job.Step);
+            throw;
+        }
+        catch (OperationCanceledException) when (running.StopReason is StopReason.Cancelled or StopReason.CallerLeft or StopReason.DeadlineExceeded)
+        {
+            var (status, kind, error) = running.StopReason switch
+            {
+                StopReason.Cancelled => (JobStatus.Cancelled, FailureKind.Cancelled, "cancelled by the client"),
+                StopReason.CallerLeft => (JobStatus.Cancelled, FailureKind.CallerLeft,
+                    $"every caller went away at step {reported}; submit the same request (job_id) again to resume from step {job.CheckpointStep}"),
+                _ => (JobStatus.Failed, FailureKind.DeadlineExceeded,
+                    $"deadline exceeded at step {reported}; submit the same request (job_id) again to resume from step {job.CheckpointStep}"),
+            };
+            return await checkpoints.EndAsync(running, job.Finish(status, kind, error, time.GetUtcNow()) with { Step = reported, CallsPerPool = new Dictionary<string, int>(calls) });
+        }
+        catch (Exception ex)
+        {
+            // Any other failure ends the job as failed in the store: nothing is left `running` forever.
+            var kind = ErrorTable.KindOf(ex);
+            if (kind == FailureKind.Internal && ex is not ServiceFailureException) LogCrashed(logger, ex, job.Id, job.Step);
+            else LogFailed(logger, job.Id, job.Step, kind, ex.Message);
+            await checkpoints.EndAsync(running, job.Finish(JobStatus.Failed, kind, ex.Message, time.GetUtcNow()) with { Step = reported, CallsPerPool = new Dictionary<string, int>(calls) });
+            throw;
+        }
+        finally
+        {
+            activity?.SetTag("tstitch.elapsed_ms", clock.Elapsed.TotalMilliseconds);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {Job} resumes at step {Step}/{Steps}")]
+    private static partial void LogResumed(ILogger logger, string job, int step, int steps);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {Job} was taken over by another orchestrator at step {Step}; stopped here")]
+    private static partial void LogTakenOver(ILogger logger, string job, int step);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {Job} interrupted by shutdown at step {Step}; it resumes on restart")]
+    private static partial void LogInterrupted(ILogger logger, string job, int step);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {Job} failed at step {Step}: {Kind}: {Error}")]
+    private static partial void LogFailed(ILogger logger, string job, int step, FailureKind kind, string error);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Job {Job} failed unexpectedly at step {Step}")]
+    private static partial void LogCrashed(ILogger logger, Exception exception, string job, int step);
+}

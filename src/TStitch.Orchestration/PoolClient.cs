@@ -1,0 +1,108 @@
+using Grpc.Core;
+using TStitch.Contracts;
+using TStitch.Sampling;
+
+namespace TStitch.Orchestration;
+
+/// <summary>
+/// One denoiser pool as the orchestrator calls it: its model (<see cref="Info"/>), a Denoise call per
+/// step, or a stage run that resumes from its last checkpoint on another replica when a replica fails.
+/// Both go through <see cref="PoolRetry"/>; failures that outlast it name the pool and its address.
+/// </summary>
+public sealed class PoolClient(string name, string address, Contracts.Denoiser.DenoiserClient client, DenoiserInfo info,
+    OrchestratorOptions options, PoolRetry retry)
+{
+    public string Name { get; } = name;
+    public string Address { get; } = address;
+    public DenoiserInfo Info { get; } = info;
+
+    public async Task<float[]> DenoiseAsync(DenoiseInput input, string jobId, CancellationToken cancellationToken)
+    {
+        var request = new DenoiseRequest
+        {
+            Latents = TensorMessages.WrapFloats(input.Latents, input.Batch, Info.Channels, Info.Height, Info.Width),
+            GuidanceScale = input.GuidanceScale,
+            JobId = jobId,
+        };
+        request.Timesteps.AddRange(input.Timesteps);
+        request.ClassLabels.AddRange(input.ClassLabels);
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                var reply = await client.DenoiseAsync(request, deadline: DateTime.UtcNow + options.StepTimeout, cancellationToken: cancellationToken);
+                return reply.Output.ToFloats("output");
+            }
+            catch (RpcException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw new OperationCanceledException(cancellationToken);
+            }
+            catch (RpcException ex) when (PoolRetry.IsRetryable(ex.StatusCode) && attempt < retry.Attempts)
+            {
+                await Task.Delay(retry.Backoff(attempt), cancellationToken);
+            }
+            catch (RpcException ex)
+            {
+                throw PoolRetry.Failure(Name, Address, ex.StatusCode, ex.Status.Detail, ex);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runs a stage on the pool and returns the state at its end. A call that breaks, or sends nothing
+    /// for <see cref="OrchestratorOptions.StepTimeout"/>, is started again from the last checkpoint it sent
+    /// (attempts count from the last checkpoint, so a long stage survives several replica failures).
+    /// </summary>
+    public async Task<SamplerState> RunStageAsync(StageRun run, CancellationToken cancellationToken)
+    {
+        var parameters = StageRunMessages.ToParameters(run.Trajectory, Info);
+        int batch = run.Trajectory.ClassLabels.Count;
+        var resumeFrom = run.Start;
+        for (int attempt = 1; ; attempt++)
+        {
+            using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            stall.CancelAfter(options.StepTimeout);
+            try
+            {
+                var request = new StageRunRequest
+                {
+                    Trajectory = parameters, State = StageRunMessages.ToCheckpoint(resumeFrom, Info, copy: false),
+                    ToStep = run.To, CheckpointEvery = run.CheckpointEvery, JobId = run.JobId,
+                };
+                using var call = client.RunStage(request, cancellationToken: stall.Token);
+                while (await call.ResponseStream.MoveNext(stall.Token))
+                {
+                    stall.CancelAfter(options.StepTimeout);
+                    var e = call.ResponseStream.Current;
+                    switch (e.EventCase)
+                    {
+                        case StageRunEvent.EventOneofCase.Step:
+                            await run.OnStep(e.Step);
+                            break;
+                        case StageRunEvent.EventOneofCase.Checkpoint:
+                            resumeFrom = e.Checkpoint.ToState(batch, Info, "checkpoint");
+                            attempt = 0;
+                            await run.OnCheckpoint(resumeFrom);
+                            break;
+                        case StageRunEvent.EventOneofCase.Final:
+                            return e.Final.ToState(batch, Info, "final");
+                    }
+                }
+                throw new RpcException(new Status(StatusCode.Unavailable, "the stage run ended without its final state"));
+            }
+            catch (RpcException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw new OperationCanceledException(cancellationToken);
+            }
+            catch (Exception ex) when (ex is RpcException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                // A stall is our own cancellation: the replica answered nothing for a whole step timeout.
+                var (code, detail) = ex is RpcException rpc && !stall.IsCancellationRequested
+                    ? (rpc.StatusCode, rpc.Status.Detail)
+                    : (StatusCode.DeadlineExceeded, $"no progress for {options.StepTimeout.TotalSeconds:0.#} s");
+                if (!PoolRetry.IsRetryable(code) || attempt >= retry.Attempts) throw PoolRetry.Failure(Name, Address, code, detail, ex);
+                await Task.Delay(retry.Backoff(Math.Max(1, attempt)), cancellationToken);
+            }
+        }
+    }
+}

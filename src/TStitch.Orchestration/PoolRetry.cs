@@ -1,0 +1,42 @@
+using Grpc.Core;
+using TStitch.Hosting.Errors;
+
+namespace TStitch.Orchestration;
+
+/// <summary>
+/// The one retry mechanism for calls to a pool (Denoise, stage runs, model lookups): up to
+/// <see cref="OrchestratorOptions.RetryAttempts"/> attempts with exponential backoff (doubling from
+/// <see cref="OrchestratorOptions.RetryBackoff"/> up to <see cref="OrchestratorOptions.RetryMaxBackoff"/>).
+/// Each attempt is a new call, so round robin puts it on the next ready replica. Retried: calls that
+/// never got an answer (Unavailable, a broken stream, a replica's shutdown, a stall past the step
+/// timeout) and a full queue (ResourceExhausted). Denoise is a pure function and a stage run resumes
+/// from its last checkpoint, so sending either again is safe.
+/// </summary>
+public sealed class PoolRetry(OrchestratorOptions options)
+{
+    public int Attempts => options.RetryAttempts;
+
+    public static bool IsRetryable(StatusCode code) =>
+        code is StatusCode.Unavailable or StatusCode.ResourceExhausted or StatusCode.DeadlineExceeded
+            or StatusCode.Internal or StatusCode.Cancelled or StatusCode.Unknown;
+
+    /// <summary>The wait before attempt <paramref name="attempt"/> + 1.</summary>
+    public TimeSpan Backoff(int attempt)
+    {
+        double factor = Math.Pow(2, Math.Max(0, attempt - 1));
+        var wait = TimeSpan.FromTicks((long)Math.Min(options.RetryBackoff.Ticks * factor, options.RetryMaxBackoff.Ticks));
+        return wait;
+    }
+
+    /// <summary>What a pool's last answer means for the job, naming the pool and where it is.</summary>
+    public static ServiceFailureException Failure(string pool, string address, StatusCode code, string detail, Exception? inner = null)
+    {
+        var kind = code switch
+        {
+            StatusCode.ResourceExhausted => FailureKind.Overloaded,
+            StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled or StatusCode.Unknown => FailureKind.PoolUnavailable,
+            _ => ErrorTable.FromStatus(code),
+        };
+        return new ServiceFailureException(kind, $"Denoiser pool '{pool}' at {address} {(kind == FailureKind.PoolUnavailable ? "is unavailable" : "failed")} ({code}: {detail}).", inner);
+    }
+}

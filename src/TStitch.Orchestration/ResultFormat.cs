@@ -1,0 +1,4 @@
+namespace TStitch.Orchestration;
+
+/// <summary>What a finished job keeps as its result.</summary>
+public enum ResultFormat { Png, Raw, PngAndRaw }
