@@ -8,7 +8,7 @@ namespace TStitch.Export.Tests;
 /// refused before anything is exported, naming the key. Python runs as a child process.
 /// </summary>
 [Collection(ExportCollection.Name)]
-public sealed class CheckpointLoadTests(ExportFixture fx) : IDisposable
+public sealed class CheckpointLoadTests : IDisposable
 {
     // Edits a saved state dict: rename a key, drop one row of a tensor, add a key, or wrap it the
     // way DiT's train.py saves checkpoints.
@@ -28,7 +28,16 @@ public sealed class CheckpointLoadTests(ExportFixture fx) : IDisposable
         torch.save(s, dst)
         """;
 
-    private readonly string _dir = Directory.CreateTempSubdirectory("tstitch-checkpoint-").FullName;
+    private readonly ExportFixture fx;
+    private readonly string _dir;
+
+    public CheckpointLoadTests(ExportFixture fixture)
+    {
+        // With TSTITCH_EXPORT_FIXTURES set the fixture never ran Python; these tests do, so fail clearly if they cannot.
+        PythonTool.RequireTorch();
+        fx = fixture;
+        _dir = Directory.CreateTempSubdirectory("tstitch-checkpoint-").FullName;
+    }
 
     private string Tampered(string source, string mode, string key)
     {
