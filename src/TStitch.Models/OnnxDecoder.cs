@@ -1,0 +1,62 @@
+using System.Numerics.Tensors;
+using Microsoft.ML.OnnxRuntime;
+
+namespace TStitch.Models;
+
+/// <summary>
+/// Latents -> images with an exported VAE decoder (ONNX + <see cref="DecoderManifest"/>), in
+/// process. Takes the latents a sampler ends with (scaled, as the denoiser sees them) and returns
+/// [B, 3, H*f, W*f] images in [-1, 1].
+/// </summary>
+public sealed class OnnxDecoder : IDisposable
+{
+    private readonly InferenceSession _session;
+    private readonly string[] _inputNames;
+    private readonly string[] _outputNames;
+
+    public DecoderManifest Manifest { get; }
+
+    public OnnxDecoder(string manifestPath, OnnxDenoiserOptions? options = null)
+    {
+        options ??= new OnnxDenoiserOptions();
+        Manifest = DecoderManifest.Load(manifestPath);
+        var onnxPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(manifestPath))!, Manifest.Onnx);
+        if (!File.Exists(onnxPath))
+            throw new FileNotFoundException($"Manifest '{manifestPath}' names ONNX file '{onnxPath}', which does not exist.", onnxPath);
+        // Same session settings as the denoisers: the decoder usually shares the cores with them.
+        using var so = new SessionOptions { IntraOpNumThreads = options.IntraOpThreads, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        so.AddSessionConfigEntry("session.intra_op.allow_spinning", options.AllowSpinning ? "1" : "0");
+        if (options.UseCuda) so.AppendExecutionProvider_CUDA(options.CudaDeviceId);
+        _session = new InferenceSession(onnxPath, so);
+        _inputNames = [Manifest.Io.Latents];
+        _outputNames = [Manifest.Io.Output];
+    }
+
+    /// <summary>Decodes <paramref name="batch"/> latents laid out [B, C, H, W]; returns [B, 3, H*f, W*f] in [-1, 1].</summary>
+    public float[] Decode(float[] latents, int batch)
+    {
+        ArgumentNullException.ThrowIfNull(latents);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
+        var m = Manifest;
+        if (latents.Length != batch * m.LatentSize)
+            throw new ArgumentException($"latents has {latents.Length} values; decoder '{m.Name}' expects {batch} x {string.Join(" x ", m.LatentShape)} = {batch * m.LatentSize}.", nameof(latents));
+        var input = latents;
+        if (!m.ScaleInGraph)
+        {
+            // The graph wants the VAE's own latent scale; samplers produce latents times ScaleFactor.
+            input = new float[latents.Length];
+            TensorPrimitives.Multiply(latents, (float)(1.0 / m.ScaleFactor), input);
+        }
+        var image = new float[batch * m.ImageSize];
+        using var z = OrtValue.CreateTensorValueFromMemory(input, [batch, m.LatentShape[0], m.LatentShape[1], m.LatentShape[2]]);
+        using var result = OrtValue.CreateTensorValueFromMemory(image, [batch, m.ImageShape[0], m.ImageShape[1], m.ImageShape[2]]);
+        using var runOptions = new RunOptions { LogId = m.Name };
+        _session.Run(runOptions, _inputNames, [z], _outputNames, [result]);
+        // Our exports clamp in the graph (a no-op here); decoders exported elsewhere often do not, and
+        // callers rely on the [-1, 1] range when they map to bytes.
+        TensorPrimitives.Clamp(image, -1f, 1f, image);
+        return image;
+    }
+
+    public void Dispose() => _session.Dispose();
+}
