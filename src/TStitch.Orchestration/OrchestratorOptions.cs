@@ -49,6 +49,13 @@ public sealed class OrchestratorOptions : IValidatableObject
     /// </summary>
     public TimeSpan JobLease { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>How a job's stages are run ("stage"); wired by the orchestrator's run-mode work.</summary>
+    public string RunMode { get; set; } = "stage";
+
+    /// <summary>Checkpoint a running job to the job store every this many steps.</summary>
+    [Range(1, 1000)]
+    public int CheckpointEvery { get; set; } = 10;
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (Pools.Count == 0)
