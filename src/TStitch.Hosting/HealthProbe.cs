@@ -10,6 +10,7 @@ namespace TStitch.Hosting;
 /// `&lt;service&gt; --health-probe`: calls grpc.health.v1.Health/Check on the service's own configured
 /// gRPC port over loopback and exits 0 if SERVING, 1 otherwise (container health checks; images
 /// have no grpcurl or grpc_health_probe). Reads the same configuration the service would.
+/// `--health-probe --service=liveness` asks for the liveness service instead of overall readiness.
 /// </summary>
 public static class HealthProbe
 {
@@ -28,11 +29,13 @@ public static class HealthProbe
         string address = "?";
         try
         {
-            var configuration = WebApplication.CreateBuilder(args).Configuration;
+            string service = args.FirstOrDefault(a => a.StartsWith("--service=", StringComparison.Ordinal))?["--service=".Length..] ?? "";
+            var configuration = WebApplication.CreateBuilder(args.Where(a => !a.StartsWith("--service=", StringComparison.Ordinal)).ToArray()).Configuration;
             int metricsPort = configuration.GetSection(TelemetryOptions.Section).Get<TelemetryOptions>()?.MetricsPort ?? 0;
-            address = ServiceUrls.LoopbackAddress(configuration, skipPort: metricsPort);
-            using var channel = GrpcChannel.ForAddress(address);
-            var reply = await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest(),
+            string url = ServiceUrls.LoopbackAddress(configuration, skipPort: metricsPort);
+            address = service.Length > 0 ? $"{url} ({service})" : url;
+            using var channel = GrpcChannel.ForAddress(url);
+            var reply = await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest { Service = service },
                 deadline: DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(3)));
             output.WriteLine($"{address}: {reply.Status}");
             return reply.Status == HealthCheckResponse.Types.ServingStatus.Serving ? 0 : 1;

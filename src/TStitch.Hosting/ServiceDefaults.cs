@@ -29,6 +29,8 @@ public static class ServiceDefaults
     public static readonly string[] ActivitySources = ["TStitch.Sampling", "TStitch.Orchestrator", "TStitch.Denoising"];
     /// <summary>Meters of our own (batch sizes, queue waits).</summary>
     public static readonly string[] Meters = ["TStitch.Denoising"];
+    /// <summary>gRPC health service name that reports only whether the process is alive (not whether it takes traffic).</summary>
+    public const string LivenessService = "liveness";
 
     public static IHostApplicationBuilder AddServiceDefaults(this WebApplicationBuilder builder, string serviceName)
     {
@@ -60,7 +62,13 @@ public static class ServiceDefaults
         builder.Services.AddGrpcReflection();
         // Health Check answers from the live checks, not a periodically published cache, so a
         // replica that starts draining stops getting traffic at the balancer's next check.
-        builder.Services.AddGrpcHealthChecks(o => o.UseHealthChecksCache = false).AddCheck("self", () => Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy());
+        // "" (readiness: every check) and "liveness" (only "self": a replica that is busy or draining
+        // is not ready but must not be restarted for it; Kubernetes liveness probes ask for this one).
+        builder.Services.AddGrpcHealthChecks(o =>
+        {
+            o.UseHealthChecksCache = false;
+            o.Services.Map(LivenessService, c => c.Name == "self");
+        }).AddCheck("self", () => Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy());
         builder.ConfigureOpenTelemetry(serviceName, metricsPort);
         return builder;
     }
@@ -76,7 +84,9 @@ public static class ServiceDefaults
         bool prometheus = metricsPort > 0;
         if (!otlp && !prometheus)
             return builder;
-        var otel = builder.Services.AddOpenTelemetry().ConfigureResource(r => r.AddService(serviceName));
+        // OTEL_SERVICE_NAME wins (one denoiser image serves both pools in Kubernetes).
+        var name = builder.Configuration["OTEL_SERVICE_NAME"] is { Length: > 0 } configured ? configured : serviceName;
+        var otel = builder.Services.AddOpenTelemetry().ConfigureResource(r => r.AddService(name));
         if (otlp)
             otel.WithTracing(t => t
                 .AddSource(ActivitySources)
