@@ -3,6 +3,9 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
 using OpenTelemetry;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
@@ -13,7 +16,8 @@ namespace TStitch.Hosting;
 /// <summary>
 /// One place for what every TStitch service does the same way (dotnet/eShop's ServiceDefaults):
 /// gRPC with error mapping, health checks, reflection, HTTP/2 without TLS, OpenTelemetry traces
-/// exported over OTLP only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+/// exported over OTLP only when OTEL_EXPORTER_OTLP_ENDPOINT is set, Prometheus metrics on their own
+/// HTTP/1.1 port when Telemetry:MetricsPort is set.
 /// </summary>
 public static class ServiceDefaults
 {
@@ -21,13 +25,26 @@ public static class ServiceDefaults
     public static readonly string[] ActivitySources = ["TStitch.Sampling", "TStitch.Orchestrator", "TStitch.Denoising"];
     /// <summary>Meters of our own (batch sizes, queue waits).</summary>
     public static readonly string[] Meters = ["TStitch.Denoising"];
+    /// <summary>gRPC health service name that reports only whether the process is alive (not whether it takes traffic).</summary>
+    public const string LivenessService = "liveness";
 
     public static IHostApplicationBuilder AddServiceDefaults(this WebApplicationBuilder builder, string serviceName)
     {
-        // gRPC over cleartext HTTP/2 inside the cluster; TLS terminates at the ingress.
+        var telemetry = builder.Configuration.GetSection(TelemetryOptions.Section).Get<TelemetryOptions>() ?? new TelemetryOptions();
+        builder.Services.AddOptions<TelemetryOptions>().BindConfiguration(TelemetryOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        int metricsPort = telemetry.MetricsPort;
+        if (metricsPort > 0)
+        {
+            // Kestrel's Listen* calls would make it ignore Urls / --urls / ASPNETCORE_URLS, so the
+            // metrics address is appended to the configured urls instead of listened on directly.
+            builder.WebHost.UseUrls([.. ServiceUrls.Configured(builder.Configuration), $"http://*:{metricsPort}"]);
+        }
+        // gRPC over cleartext HTTP/2 inside the cluster; TLS terminates at the ingress. Only the
+        // metrics port (Prometheus scrapes over HTTP/1.1) speaks HTTP/1.1.
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.ConfigureEndpointDefaults(o => o.Protocols = HttpProtocols.Http2);
+            k.ConfigureEndpointDefaults(o => o.Protocols =
+                metricsPort > 0 && o.IPEndPoint?.Port == metricsPort ? HttpProtocols.Http1 : HttpProtocols.Http2);
             // Tensor-sized messages: without large windows each one waits on flow-control round trips.
             k.Limits.Http2.InitialConnectionWindowSize = 32 * 1024 * 1024;
             k.Limits.Http2.InitialStreamWindowSize = 16 * 1024 * 1024;
@@ -41,24 +58,44 @@ public static class ServiceDefaults
         builder.Services.AddGrpcReflection();
         // Health Check answers from the live checks, not a periodically published cache, so a
         // replica that starts draining stops getting traffic at the balancer's next check.
-        builder.Services.AddGrpcHealthChecks(o => o.UseHealthChecksCache = false).AddCheck("self", () => Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy());
-        builder.ConfigureOpenTelemetry(serviceName);
+        // "" (readiness: every check) and "liveness" (only "self": a replica that is busy or draining
+        // is not ready but must not be restarted for it; Kubernetes liveness probes ask for this one).
+        builder.Services.AddGrpcHealthChecks(o =>
+        {
+            o.UseHealthChecksCache = false;
+            o.Services.Map(LivenessService, c => c.Name == "self");
+        }).AddCheck("self", () => Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy());
+        builder.ConfigureOpenTelemetry(serviceName, metricsPort);
         return builder;
     }
 
-    public static IHostApplicationBuilder ConfigureOpenTelemetry(this IHostApplicationBuilder builder, string serviceName)
+    /// <summary>
+    /// Traces (and metrics) over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set; metrics for Prometheus
+    /// when <paramref name="metricsPort"/> is set. Neither: nothing is recorded.
+    /// </summary>
+    public static IHostApplicationBuilder ConfigureOpenTelemetry(this IHostApplicationBuilder builder, string serviceName, int metricsPort = 0)
     {
         // Without an exporter nobody reads the spans, so don't pay for recording them on every call.
-        if (string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        bool otlp = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+        bool prometheus = metricsPort > 0;
+        if (!otlp && !prometheus)
             return builder;
-        builder.Services.AddOpenTelemetry()
-            .ConfigureResource(r => r.AddService(serviceName))
-            .WithTracing(t => t
+        // OTEL_SERVICE_NAME wins (one denoiser image serves both pools in Kubernetes).
+        var name = builder.Configuration["OTEL_SERVICE_NAME"] is { Length: > 0 } configured ? configured : serviceName;
+        var otel = builder.Services.AddOpenTelemetry().ConfigureResource(r => r.AddService(name));
+        if (otlp)
+            otel.WithTracing(t => t
                 .AddSource(ActivitySources)
                 .AddAspNetCoreInstrumentation(o => o.Filter = ctx => !ctx.Request.Path.StartsWithSegments("/grpc.health"))
-                .AddGrpcClientInstrumentation())
-            .WithMetrics(m => m.AddMeter(Meters))
-            .UseOtlpExporter();
+                .AddGrpcClientInstrumentation());
+        otel.WithMetrics(m =>
+        {
+            m.AddMeter(Meters);
+            if (prometheus)
+                m.AddAspNetCoreInstrumentation().AddMeter("System.Runtime").AddPrometheusExporter();
+        });
+        if (otlp)
+            otel.UseOtlpExporter();
         return builder;
     }
 
@@ -66,6 +103,9 @@ public static class ServiceDefaults
     {
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
+        int metricsPort = app.Services.GetRequiredService<IOptions<TelemetryOptions>>().Value.MetricsPort;
+        if (metricsPort > 0)
+            app.MapPrometheusScrapingEndpoint().RequireHost($"*:{metricsPort}");
         return app;
     }
 }

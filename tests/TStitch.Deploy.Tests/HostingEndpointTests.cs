@@ -1,0 +1,99 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using TStitch.Hosting;
+
+namespace TStitch.Deploy.Tests;
+
+/// <summary>
+/// What the deployment relies on in every service host: Urls still choose the gRPC endpoint when a
+/// metrics port is set, /metrics is served over HTTP/1.1 on that port only, and --health-probe
+/// answers from the configured gRPC port.
+/// </summary>
+public sealed class HostingEndpointTests
+{
+    [Fact]
+    public async Task MetricsPort_AddsAnHttp1MetricsEndpoint_AndKeepsUrlsForGrpc()
+    {
+        int grpc = FreePort(), metrics = FreePort();
+        string[] args = [$"--urls=http://127.0.0.1:{grpc}", $"--Telemetry:MetricsPort={metrics}"];
+        await using var app = await StartAsync(args);
+
+        var output = new StringWriter();
+        Assert.Equal(0, await HealthProbe.RunAsync(args, output));
+        Assert.Contains($"127.0.0.1:{grpc}: Serving", output.ToString());
+        Assert.Equal(0, await HealthProbe.RunAsync([.. args, $"--service={ServiceDefaults.LivenessService}"], TextWriter.Null));
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var scrape = await http.GetAsync($"http://127.0.0.1:{metrics}/metrics");
+        Assert.Equal(HttpStatusCode.OK, scrape.StatusCode);
+        Assert.Equal(new Version(1, 1), scrape.Version);
+        Assert.Contains("target_info", await scrape.Content.ReadAsStringAsync());
+
+        // The gRPC port stays HTTP/2-only: an HTTP/1.1 request gets no metrics there.
+        var wrongPort = await Record.ExceptionAsync(async () =>
+        {
+            var r = await http.GetAsync($"http://127.0.0.1:{grpc}/metrics");
+            Assert.NotEqual(HttpStatusCode.OK, r.StatusCode);
+        });
+        Assert.True(wrongPort is null or HttpRequestException, wrongPort?.ToString());
+    }
+
+    [Fact]
+    public async Task WithoutMetricsPort_OnlyTheUrlsAreServed()
+    {
+        int grpc = FreePort();
+        string[] args = [$"--urls=http://127.0.0.1:{grpc}"];
+        await using var app = await StartAsync(args);
+        Assert.Equal([$"http://127.0.0.1:{grpc}"], app.Urls);
+        Assert.Equal(0, await HealthProbe.RunAsync(args, TextWriter.Null));
+    }
+
+    [Fact]
+    public async Task Probe_FailsWhenNothingListens()
+    {
+        var output = new StringWriter();
+        Assert.Equal(1, await HealthProbe.RunAsync([$"--urls=http://127.0.0.1:{FreePort()}"], output, TimeSpan.FromSeconds(2)));
+        Assert.Contains("Unavailable", output.ToString());
+    }
+
+    [Theory]
+    [InlineData("http://0.0.0.0:5101", "http://127.0.0.1:5101")]
+    [InlineData("http://*:5102", "http://127.0.0.1:5102")]
+    [InlineData("http://+:5100", "http://127.0.0.1:5100")]
+    [InlineData("http://[::]:5100", "http://127.0.0.1:5100")]
+    [InlineData("http://localhost:5100;http://0.0.0.0:9464", "http://localhost:5100")]
+    public void LoopbackAddress_MapsWildcardsToLoopback(string urls, string expected)
+    {
+        var config = new ConfigurationBuilder().AddInMemoryCollection([KeyValuePair.Create("urls", (string?)urls)]).Build();
+        Assert.Equal(expected, ServiceUrls.LoopbackAddress(config));
+    }
+
+    [Fact]
+    public void ConfiguredUrls_FallBackToHttpPorts_ThenKestrelsDefault()
+    {
+        var ports = new ConfigurationBuilder().AddInMemoryCollection([KeyValuePair.Create("http_ports", (string?)"8080")]).Build();
+        Assert.Equal(["http://*:8080"], ServiceUrls.Configured(ports));
+        Assert.Equal(["http://localhost:5000"], ServiceUrls.Configured(new ConfigurationBuilder().Build()));
+        var metricsFirst = new ConfigurationBuilder().AddInMemoryCollection([KeyValuePair.Create("urls", (string?)"http://0.0.0.0:9464;http://0.0.0.0:5101")]).Build();
+        Assert.Equal("http://127.0.0.1:5101", ServiceUrls.LoopbackAddress(metricsFirst, skipPort: 9464));
+    }
+
+    private static async Task<WebApplication> StartAsync(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        builder.AddServiceDefaults("deploy-test");
+        var app = builder.Build();
+        app.MapDefaultEndpoints();
+        await app.StartAsync();
+        return app;
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
