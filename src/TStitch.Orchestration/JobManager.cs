@@ -131,6 +131,7 @@ public sealed class JobManager(IJobStore store, DenoiserPools pools, IOptions<Or
     private async Task<JobRecord> RunAsync(JobRecord job, RunningJob running, ProgressHandler? progress)
     {
         var ct = running.Cancellation.Token;
+        Activity.Current = null; // A job is its own trace (it outlives the request that started it, as resumed jobs do): Task.Run flowed in the Generate span.
         using var activity = ActivitySource.StartActivity("job");
         activity?.SetTag("tstitch.job", job.Id);
         activity?.AddBaggage("tstitch.job", job.Id);
