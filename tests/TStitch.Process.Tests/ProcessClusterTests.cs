@@ -43,8 +43,8 @@ public sealed class ProcessClusterTests(ProcessCluster cluster, ITestOutputHelpe
         Assert.Equal(2 * 3 * 32 * 32, samples.Length);
         Assert.All(samples, v => Assert.True(float.IsFinite(v)));
 
-        // Metrics reach the receiver too: each denoiser's batch-rows histogram counts its model runs
-        // (cumulative since start, so at least this job's), each run being this job's 2 rows.
+        // Metrics reach the receiver too: each denoiser's batch-rows histogram (cumulative since the
+        // process started) counts at least this job's runs, and every run of these tests has 2 rows.
         const string rows = "tstitch.denoiser.batch_rows";
         ulong Runs(MetricStore m, string service) => m.Latest(service, rows).Aggregate(0UL, (n, p) => n + p.Count);
         var metrics = cluster.Otlp.Metrics;
