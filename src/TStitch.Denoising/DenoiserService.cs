@@ -11,8 +11,6 @@ namespace TStitch.Denoising;
 public sealed class DenoiserService(DynamicBatcher batcher, OnnxDenoiser model, StageRunner stages, IOptions<DenoiserOptions> options)
     : Contracts.Denoiser.DenoiserBase
 {
-    public static readonly ActivitySource ActivitySource = new("TStitch.Denoising");
-
     public override async Task<DenoiseReply> Denoise(DenoiseRequest request, ServerCallContext context)
     {
         var info = batcher.Info;
@@ -22,7 +20,7 @@ public sealed class DenoiserService(DynamicBatcher batcher, OnnxDenoiser model, 
         long[] shape = [batch, info.Channels, info.Height, info.Width];
         var input = new DenoiseInput(request.Latents.ToFloats("latents", shape), request.Timesteps.ToArray(), request.ClassLabels.ToArray(), request.GuidanceScale);
 
-        using var activity = ActivitySource.StartActivity("denoise");
+        using var activity = DenoisingTelemetry.ActivitySource.StartActivity("denoise");
         activity?.SetTag("tstitch.model", info.Name);
         activity?.SetTag("tstitch.batch", batch);
         activity?.SetTag("tstitch.job", request.JobId);

@@ -17,9 +17,8 @@ namespace TStitch.Denoising;
 /// </summary>
 public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
 {
-    public static readonly Meter Meter = new("TStitch.Denoising");
-    private static readonly Histogram<int> BatchRows = Meter.CreateHistogram<int>("tstitch.denoiser.batch_rows", description: "Rows per model run");
-    private static readonly Histogram<double> QueueWait = Meter.CreateHistogram<double>("tstitch.denoiser.queue_wait", "ms", "Time a call waited before its run");
+    private static readonly Histogram<int> BatchRows = DenoisingTelemetry.Meter.CreateHistogram<int>("tstitch.denoiser.batch_rows", description: "Rows per model run");
+    private static readonly Histogram<double> QueueWait = DenoisingTelemetry.Meter.CreateHistogram<double>("tstitch.denoiser.queue_wait", "ms", "Time a call waited before its run");
     private readonly KeyValuePair<string, object?> _modelTag;
 
     private readonly IModelRunner _model;
@@ -56,6 +55,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
             throw new QueueFullException($"The '{Info.Name}' pool's queue is full ({_options.QueueCapacity} calls waiting); retry with backoff or add replicas.");
         }
         var pending = new Pending(input, Guidance.IsNeeded(input.GuidanceScale) ? 2 * input.Batch : input.Batch);
+        Trace(pending);
         pending.Registration = cancellationToken.Register(() => pending.Result.TrySetCanceled(cancellationToken));
         if (!_queue.Writer.TryWrite(pending))
         {
@@ -64,6 +64,26 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
             throw new ServiceFailureException(FailureKind.ShuttingDown, $"The '{Info.Name}' replica is shutting down; retry on another replica.");
         }
         return pending.Result.Task;
+    }
+
+    /// <summary>
+    /// A span per call from queueing to its answer, tagged with its rows, its queue wait and the rows of the
+    /// model run it shared. It ends when the run answers, so it is not left as the caller's current span.
+    /// </summary>
+    private void Trace(Pending pending)
+    {
+        var span = DenoisingTelemetry.ActivitySource.StartActivity("batcher.call");
+        if (span is null) return;
+        Activity.Current = span.Parent;
+        span.SetTag("tstitch.model", Info.Name);
+        span.SetTag("tstitch.rows", pending.Rows);
+        pending.Span = span;
+        _ = pending.Result.Task.ContinueWith(static (t, state) =>
+        {
+            var a = (Activity)state!;
+            if (t.IsFaulted) a.SetStatus(ActivityStatusCode.Error, t.Exception?.InnerException?.Message);
+            a.Stop();
+        }, span, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     private async Task LoopAsync()
@@ -111,7 +131,9 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     private bool Dequeued(Pending pending)
     {
         Interlocked.Decrement(ref _waiting);
-        QueueWait.Record(Stopwatch.GetElapsedTime(pending.Enqueued).TotalMilliseconds, _modelTag);
+        double waited = Stopwatch.GetElapsedTime(pending.Enqueued).TotalMilliseconds;
+        QueueWait.Record(waited, _modelTag);
+        pending.Span?.SetTag("tstitch.queue_wait_ms", waited);
         if (!pending.Result.Task.IsCompleted) return false;
         pending.Registration.Dispose();
         return true;
@@ -150,6 +172,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
             Interlocked.Add(ref _rows, rows);
             Interlocked.Add(ref _calls, batch.Count);
             BatchRows.Record(rows, _modelTag);
+            foreach (var p in batch) p.Span?.SetTag("tstitch.run_rows", rows);
             int offset = 0;
             foreach (var p in batch)
             {
@@ -177,6 +200,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
             Interlocked.Add(ref _rows, pending.Rows);
             Interlocked.Increment(ref _calls);
             BatchRows.Record(pending.Rows, _modelTag);
+            pending.Span?.SetTag("tstitch.run_rows", pending.Rows);
             Complete(pending, output);
         }
         catch (Exception ex)
@@ -217,5 +241,6 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         public long Enqueued { get; } = Stopwatch.GetTimestamp();
         public TaskCompletionSource<float[]> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public CancellationTokenRegistration Registration { get; set; }
+        public Activity? Span { get; set; }
     }
 }

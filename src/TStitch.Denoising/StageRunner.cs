@@ -32,7 +32,7 @@ public sealed class StageRunner(DynamicBatcher batcher, IOptions<DenoiserOptions
         if (request.CheckpointEvery < 0)
             throw new InvalidRequestException("checkpoint_every", $"checkpoint_every must be >= 0, got {request.CheckpointEvery}.");
 
-        using var activity = DenoiserService.ActivitySource.StartActivity("stage.run");
+        using var activity = DenoisingTelemetry.ActivitySource.StartActivity("stage.run");
         activity?.SetTag("tstitch.job", request.JobId);
         activity?.SetTag("tstitch.model", info.Name);
         activity?.SetTag("tstitch.from_step", from);
