@@ -26,7 +26,7 @@ public static class StageRunMessages
         var schedule = ModelInfoMessages.ParseSchedule(p.NoiseSchedule, "trajectory.noise_schedule");
         if (schedule != model.Schedule || p.TrainingSteps != model.TrainingSteps)
             throw new InvalidRequestException("trajectory.noise_schedule",
-                $"The trajectory uses a {p.NoiseSchedule} schedule of {p.TrainingSteps} steps; model '{model.Name}' was trained with {ModelInfoMessages.Name(model.Schedule)} over {model.TrainingSteps}.");
+                $"trajectory.noise_schedule is {p.NoiseSchedule} over {p.TrainingSteps} training steps; model '{model.Name}' was trained with {ModelInfoMessages.Name(model.Schedule)} over {model.TrainingSteps}.");
         var sampler = string.IsNullOrWhiteSpace(p.Sampler)
             ? throw new InvalidRequestException("trajectory.sampler", "trajectory.sampler is empty; use ddim, ddpm or dpm-solver++.")
             : Sampler.Parse(p.Sampler);

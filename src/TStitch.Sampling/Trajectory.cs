@@ -68,7 +68,7 @@ public sealed class Trajectory
     public SamplerState CheckState(SamplerState state, string field = "latents")
     {
         if (state.Step < 0 || state.Step > Steps)
-            throw new InvalidRequestException("from_step", $"from_step {state.Step} is outside the trajectory's steps [0, {Steps}].");
+            throw new InvalidRequestException("state.step", $"state.step (where the run starts) is {state.Step}, outside the trajectory's steps [0, {Steps}].");
         int expected = Batch * Shape.SampleSize;
         if (state.Latents.Length != expected)
             throw new InvalidRequestException(field, $"{field} has {state.Latents.Length} values; {Batch} x {Shape.Channels} x {Shape.Height} x {Shape.Width} = {expected} expected.");
