@@ -47,6 +47,17 @@ public static class StageRunMessages
         return c;
     }
 
+    /// <summary>
+    /// Where a stage run starts. At step 0 the latents are left out: x_T is keyed noise of the seed, which
+    /// the replica draws itself (<see cref="FromStartCheckpoint"/>), so a job's first hop carries no tensor.
+    /// </summary>
+    public static SamplerCheckpoint ToStartCheckpoint(SamplerState state, DenoiserInfo shape) =>
+        state.Step == 0 ? new SamplerCheckpoint { Step = 0 } : ToCheckpoint(state, shape, copy: false);
+
+    /// <summary>The state a stage run starts from: the request's, or x_T drawn from the seed when it starts at step 0 without latents.</summary>
+    public static SamplerState FromStartCheckpoint(SamplerCheckpoint? checkpoint, Trajectory trajectory) =>
+        checkpoint is { Step: 0, Latents: null, PreviousX0: null } ? trajectory.Start() : checkpoint.ToState(trajectory.Batch, trajectory.Shape);
+
     public static SamplerState ToState(this SamplerCheckpoint? checkpoint, int batch, DenoiserInfo shape, string field = "state")
     {
         if (checkpoint is null) throw new InvalidRequestException(field, $"{field} is missing.");

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using System.Numerics.Tensors;
 using System.Threading.Channels;
 using TStitch.Hosting.Errors;
 using TStitch.Models;
@@ -8,22 +9,25 @@ using TStitch.Sampling;
 namespace TStitch.Denoising;
 
 /// <summary>
-/// Triton-style dynamic batching in front of one model: concurrent Denoise calls (any jobs, steps,
-/// classes, guidance scales) are coalesced into one run of up to <see cref="BatchingOptions.MaxRows"/>
-/// rows, waiting at most <see cref="BatchingOptions.MaxDelay"/> after the first, then split back.
-/// Guided requests contribute their conditional and null-class rows, so each caller's guidance is
-/// mixed from its own rows. The queue is bounded; a cancelled caller is dropped before its rows run
-/// (a caller cancelled during its run is answered at once, while the run may still read its input).
+/// Triton-style dynamic batching in front of one model: concurrent calls (any jobs, steps, classes,
+/// guidance scales) are coalesced into one run of up to <see cref="BatchingOptions.MaxRows"/> rows,
+/// waiting at most <see cref="BatchingOptions.MaxDelay"/> after the first, then split back. Guided
+/// calls contribute their conditional and null-class rows, so each caller's guidance is mixed from its
+/// own rows. A call that finds the model idle and nobody queued runs at once on its own thread (no
+/// hand-off: the common case of one job per replica); calls that arrive while a run is busy queue and
+/// share the next run. The queue is bounded; a cancelled caller is dropped before its rows run.
 /// </summary>
 public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
 {
     private static readonly Histogram<int> BatchRows = DenoisingTelemetry.Meter.CreateHistogram<int>("tstitch.denoiser.batch_rows", description: "Rows per model run");
     private static readonly Histogram<double> QueueWait = DenoisingTelemetry.Meter.CreateHistogram<double>("tstitch.denoiser.queue_wait", "ms", "Time a call waited before its run");
-    private readonly KeyValuePair<string, object?> _modelTag;
 
     private readonly IModelRunner _model;
     private readonly BatchingOptions _options;
+    private readonly KeyValuePair<string, object?> _modelTag;
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
+    /// <summary>Held by whoever runs the model: an inline caller or the batching loop.</summary>
+    private readonly SemaphoreSlim _modelFree = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _loop;
     private int _waiting;
@@ -49,13 +53,21 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     {
         input.Validate(Info);
         cancellationToken.ThrowIfCancellationRequested();
+        if (_stopping.IsCancellationRequested)
+            throw new ServiceFailureException(FailureKind.ShuttingDown, $"The '{Info.Name}' replica is shutting down; retry on another replica.");
+        // Greedy batching only (no MaxDelay): a lone call on an idle model has nothing to wait for.
+        if (_options.MaxDelay == TimeSpan.Zero && Volatile.Read(ref _waiting) == 0 && _modelFree.Wait(0))
+        {
+            try { return Task.FromResult(RunInline(input, cancellationToken)); }
+            catch (Exception ex) { return Task.FromException<float[]>(ex); }
+            finally { _modelFree.Release(); }
+        }
         if (Interlocked.Increment(ref _waiting) > _options.QueueCapacity)
         {
             Interlocked.Decrement(ref _waiting);
             throw new QueueFullException($"The '{Info.Name}' pool's queue is full ({_options.QueueCapacity} calls waiting); retry with backoff or add replicas.");
         }
-        var pending = new Pending(input, Guidance.IsNeeded(input.GuidanceScale) ? 2 * input.Batch : input.Batch);
-        Trace(pending);
+        var pending = new Pending(input, Rows(input), StartSpan(Rows(input)));
         pending.Registration = cancellationToken.Register(() => pending.Result.TrySetCanceled(cancellationToken));
         if (!_queue.Writer.TryWrite(pending))
         {
@@ -63,27 +75,21 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
             pending.Registration.Dispose();
             throw new ServiceFailureException(FailureKind.ShuttingDown, $"The '{Info.Name}' replica is shutting down; retry on another replica.");
         }
+        if (pending.Span is { } span) EndSpanWhenAnswered(span, pending.Result.Task);
         return pending.Result.Task;
     }
 
-    /// <summary>
-    /// A span per call from queueing to its answer, tagged with its rows, its queue wait and the rows of the
-    /// model run it shared. It ends when the run answers, so it is not left as the caller's current span.
-    /// </summary>
-    private void Trace(Pending pending)
+    /// <summary>Rows a call adds to a run: its batch, twice when guided (conditional + null class).</summary>
+    private static int Rows(DenoiseInput input) => Guidance.IsNeeded(input.GuidanceScale) ? 2 * input.Batch : input.Batch;
+
+    private float[] RunInline(DenoiseInput input, CancellationToken cancellationToken)
     {
-        var span = DenoisingTelemetry.ActivitySource.StartActivity("batcher.call");
-        if (span is null) return;
-        Activity.Current = span.Parent;
-        span.SetTag("tstitch.model", Info.Name);
-        span.SetTag("tstitch.rows", pending.Rows);
-        pending.Span = span;
-        _ = pending.Result.Task.ContinueWith(static (t, state) =>
-        {
-            var a = (Activity)state!;
-            if (t.IsFaulted) a.SetStatus(ActivityStatusCode.Error, t.Exception?.InnerException?.Message);
-            a.Stop();
-        }, span, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        using var span = StartSpan(Rows(input));
+        var rows = Guidance.IsNeeded(input.GuidanceScale) ? Guidance.WithUnconditionalHalf(input, Info.NullClassId) : input;
+        var output = _model.Run(rows, cancellationToken);
+        Count(rows.Batch, calls: 1, [span]);
+        QueueWait.Record(0, _modelTag);
+        return Checked(ReferenceEquals(rows, input) ? output : Guidance.Combine(output, input.GuidanceScale), input);
     }
 
     private async Task LoopAsync()
@@ -94,37 +100,53 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         {
             while (carried is not null || await reader.WaitToReadAsync(_stopping.Token))
             {
-                var batch = new List<Pending>();
-                int rows = 0;
-                if (carried is not null && !carried.Result.Task.IsCompleted) { batch.Add(carried); rows = carried.Rows; }
-                else carried?.Registration.Dispose();
-                carried = null;
-                var deadline = Stopwatch.GetTimestamp() + (long)(_options.MaxDelay.TotalSeconds * Stopwatch.Frequency);
-                while (rows < _options.MaxRows)
-                {
-                    if (reader.TryRead(out var next))
-                    {
-                        if (Dequeued(next)) continue;
-                        if (batch.Count > 0 && rows + next.Rows > _options.MaxRows) { carried = next; break; }
-                        batch.Add(next);
-                        rows += next.Rows;
-                        continue;
-                    }
-                    if (batch.Count == 0) break; // only cancelled calls were waiting
-                    var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
-                    if (remaining <= TimeSpan.Zero) break;
-                    using var wait = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-                    wait.CancelAfter(remaining);
-                    try { if (!await reader.WaitToReadAsync(wait.Token)) break; }
-                    catch (OperationCanceledException) when (!_stopping.IsCancellationRequested) { break; }
-                }
-                if (batch.Count > 0) Run(batch, rows);
+                // Calls stay queued (and count against the queue's capacity) until the model is free;
+                // the batch is formed from whatever is queued at that moment.
+                await _modelFree.WaitAsync(_stopping.Token);
+                try { carried = await RunNextAsync(reader, carried); }
+                finally { _modelFree.Release(); }
             }
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested) { }
         // Whatever is still queued at shutdown is answered, not left hanging.
         while (reader.TryRead(out var left)) left.Result.TrySetCanceled();
         carried?.Result.TrySetCanceled();
+    }
+
+    /// <summary>Forms one batch from the queue (and a call carried over from the last) and runs it; returns the call that did not fit.</summary>
+    private async Task<Pending?> RunNextAsync(ChannelReader<Pending> reader, Pending? carried)
+    {
+        var batch = new List<Pending>();
+        int rows = 0;
+        if (carried is not null && !carried.Result.Task.IsCompleted) { batch.Add(carried); rows = carried.Rows; }
+        else carried?.Registration.Dispose();
+        carried = null;
+        var deadline = Stopwatch.GetTimestamp() + (long)(_options.MaxDelay.TotalSeconds * Stopwatch.Frequency);
+        while (rows < _options.MaxRows)
+        {
+            if (reader.TryRead(out var next))
+            {
+                if (Dequeued(next)) continue;
+                if (batch.Count > 0 && rows + next.Rows > _options.MaxRows) { carried = next; break; }
+                batch.Add(next);
+                rows += next.Rows;
+                continue;
+            }
+            if (batch.Count == 0) break; // only cancelled calls were waiting
+            var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
+            if (remaining <= TimeSpan.Zero || !await WaitForMoreAsync(reader, remaining)) break;
+        }
+        if (batch.Count > 0) Run(batch, rows);
+        return carried;
+    }
+
+    /// <summary>Waits up to <paramref name="remaining"/> for another call (MaxDelay batching); false if none came.</summary>
+    private async Task<bool> WaitForMoreAsync(ChannelReader<Pending> reader, TimeSpan remaining)
+    {
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+        wait.CancelAfter(remaining);
+        try { return await reader.WaitToReadAsync(wait.Token); }
+        catch (OperationCanceledException) when (!_stopping.IsCancellationRequested) { return false; }
     }
 
     /// <summary>Takes a call off the queue; true if its caller had already gone (then it never runs).</summary>
@@ -139,46 +161,27 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         return true;
     }
 
+    /// <summary>One model run over every queued call's rows (a lone unguided call as it is, without copies), split back per call.</summary>
     private void Run(List<Pending> batch, int rows)
     {
-        if (batch is [{ Rows: var single } only] && single == only.Input.Batch)
-        {
-            // A lone unguided call (the common case at low load) runs as it is: no copies.
-            RunAlone(only);
-            return;
-        }
-        int sampleSize = Info.SampleSize;
-        var latents = new float[rows * sampleSize];
-        var timesteps = new int[rows];
-        var labels = new int[rows];
-        int row = 0;
-        foreach (var p in batch)
-        {
-            var input = p.Input;
-            for (int half = 0; half < p.Rows / input.Batch; half++)
-            {
-                input.Latents.CopyTo(latents, row * sampleSize);
-                input.Timesteps.CopyTo(timesteps, row);
-                if (half == 0) input.ClassLabels.CopyTo(labels, row);
-                else Array.Fill(labels, Info.NullClassId, row, input.Batch);
-                row += input.Batch;
-            }
-        }
         try
         {
-            // Every call was validated on entry and guidance is expanded above: one plain run of all rows.
-            var output = _model.Run(new DenoiseInput(latents, timesteps, labels, 1f), _stopping.Token);
-            Interlocked.Increment(ref _runs);
-            Interlocked.Add(ref _rows, rows);
-            Interlocked.Add(ref _calls, batch.Count);
-            BatchRows.Record(rows, _modelTag);
-            foreach (var p in batch) p.Span?.SetTag("tstitch.run_rows", rows);
-            int offset = 0;
+            float[] output;
+            if (batch is [{ Rows: var single } only] && single == only.Input.Batch) output = _model.Run(only.Input, _stopping.Token);
+            else output = _model.Run(Merge(batch, rows), _stopping.Token);
+            Count(rows, batch.Count, batch.Select(p => p.Span));
+            int offset = 0, sampleSize = Info.SampleSize;
             foreach (var p in batch)
             {
                 var mine = output.AsSpan(offset * sampleSize, p.Rows * sampleSize);
                 offset += p.Rows;
-                Complete(p, p.Rows == p.Input.Batch ? mine.ToArray() : Guidance.Combine(mine, p.Input.GuidanceScale));
+                try
+                {
+                    var answer = p.Rows == p.Input.Batch ? (batch.Count == 1 ? output : mine.ToArray()) : Guidance.Combine(mine, p.Input.GuidanceScale);
+                    p.Result.TrySetResult(Checked(answer, p.Input));
+                }
+                catch (Exception ex) { p.Result.TrySetException(ex); }
+                p.Registration.Dispose();
             }
         }
         catch (Exception ex)
@@ -191,39 +194,70 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         }
     }
 
-    private void RunAlone(Pending pending)
+    /// <summary>Every call's rows in one input; guided calls add their null-class rows (all calls were validated on entry).</summary>
+    private DenoiseInput Merge(List<Pending> batch, int rows)
     {
-        try
+        int sampleSize = Info.SampleSize, row = 0;
+        var latents = new float[rows * sampleSize];
+        var timesteps = new int[rows];
+        var labels = new int[rows];
+        foreach (var p in batch)
         {
-            var output = _model.Run(pending.Input, _stopping.Token);
-            Interlocked.Increment(ref _runs);
-            Interlocked.Add(ref _rows, pending.Rows);
-            Interlocked.Increment(ref _calls);
-            BatchRows.Record(pending.Rows, _modelTag);
-            pending.Span?.SetTag("tstitch.run_rows", pending.Rows);
-            Complete(pending, output);
+            var input = p.Input;
+            for (int half = 0; half < p.Rows / input.Batch; half++)
+            {
+                input.Latents.CopyTo(latents, row * sampleSize);
+                input.Timesteps.CopyTo(timesteps, row);
+                if (half == 0) input.ClassLabels.CopyTo(labels, row);
+                else Array.Fill(labels, Info.NullClassId, row, input.Batch);
+                row += input.Batch;
+            }
         }
-        catch (Exception ex)
-        {
-            pending.Result.TrySetException(ex);
-            pending.Registration.Dispose();
-        }
+        return new DenoiseInput(latents, timesteps, labels, 1f);
+    }
+
+    private void Count(int rows, int calls, IEnumerable<Activity?> spans)
+    {
+        Interlocked.Increment(ref _runs);
+        Interlocked.Add(ref _rows, rows);
+        Interlocked.Add(ref _calls, calls);
+        BatchRows.Record(rows, _modelTag);
+        foreach (var span in spans) span?.SetTag("tstitch.run_rows", rows);
     }
 
     /// <summary>
-    /// Answers a call, unless the model produced non-finite values for it: then it fails, naming the model
-    /// and the timestep, instead of handing NaNs to a sampler that would carry them to the image.
+    /// The model's answer, unless it has non-finite values: then the call fails, naming the model and the
+    /// timestep, instead of handing NaNs to a sampler that would carry them to the image.
     /// </summary>
-    private void Complete(Pending pending, float[] output)
+    private float[] Checked(float[] output, DenoiseInput input)
     {
+        // One SIMD pass: any NaN or infinity makes the sum non-finite (a finite sum proves them absent).
+        if (float.IsFinite(TensorPrimitives.Sum(output))) return output;
         int bad = Array.FindIndex(output, v => !float.IsFinite(v));
-        if (bad < 0) pending.Result.TrySetResult(output);
-        else
-            pending.Result.TrySetException(new ServiceFailureException(FailureKind.Internal,
-                $"Model '{Info.Name}' produced a non-finite value ({output[bad]}) at timestep {pending.Input.Timesteps[bad / Info.SampleSize]}; " +
-                "its inputs were finite, so the model or its export is at fault."));
-        pending.Registration.Dispose();
+        if (bad < 0) return output; // the sum overflowed; every value is finite
+        throw new ServiceFailureException(FailureKind.Internal,
+            $"Model '{Info.Name}' produced a non-finite value ({output[bad]}) at timestep {input.Timesteps[bad / Info.SampleSize]}; " +
+            "its inputs were finite, so the model or its export is at fault.");
     }
+
+    /// <summary>A span per call (its rows, queue wait and the rows of the run it shared), not left as the caller's current span.</summary>
+    private Activity? StartSpan(int rows)
+    {
+        var span = DenoisingTelemetry.ActivitySource.StartActivity("batcher.call");
+        if (span is null) return null;
+        Activity.Current = span.Parent;
+        span.SetTag("tstitch.model", Info.Name);
+        span.SetTag("tstitch.rows", rows);
+        return span;
+    }
+
+    private static void EndSpanWhenAnswered(Activity span, Task answer) =>
+        answer.ContinueWith(static (t, state) =>
+        {
+            var a = (Activity)state!;
+            if (t.IsFaulted) a.SetStatus(ActivityStatusCode.Error, t.Exception?.InnerException?.Message);
+            a.Stop();
+        }, span, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
     public async ValueTask DisposeAsync()
     {
@@ -233,14 +267,14 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         _stopping.Dispose();
     }
 
-    private sealed class Pending(DenoiseInput input, int rows)
+    private sealed class Pending(DenoiseInput input, int rows, Activity? span)
     {
         public DenoiseInput Input { get; } = input;
-        /// <summary>Rows this call adds to a run: its batch, twice when guided (conditional + null class).</summary>
+        /// <summary>Rows this call adds to a run: its batch, twice when guided.</summary>
         public int Rows { get; } = rows;
+        public Activity? Span { get; } = span;
         public long Enqueued { get; } = Stopwatch.GetTimestamp();
         public TaskCompletionSource<float[]> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public CancellationTokenRegistration Registration { get; set; }
-        public Activity? Span { get; set; }
     }
 }

@@ -17,6 +17,10 @@ namespace TStitch.Denoising;
 /// </summary>
 public sealed class StageRunner(DynamicBatcher batcher, IOptions<DenoiserOptions> options, IHostApplicationLifetime lifetime)
 {
+    /// <summary>Longest a step event waits in the write buffer, so progress stays live for long steps.</summary>
+    public static readonly TimeSpan ProgressFlushInterval = TimeSpan.FromMilliseconds(20);
+    private static readonly WriteOptions Buffered = new(WriteFlags.BufferHint);
+
     public async Task RunAsync(StageRunRequest request, IServerStreamWriter<StageRunEvent> events, CancellationToken cancellationToken)
     {
         var info = batcher.Info;
@@ -25,7 +29,7 @@ public sealed class StageRunner(DynamicBatcher batcher, IOptions<DenoiserOptions
         if (trajectory.Batch > options.Value.MaxSamplesPerCall)
             throw new InvalidRequestException("trajectory.class_labels",
                 $"A stage run of {trajectory.Batch} samples exceeds this pool's MaxSamplesPerCall of {options.Value.MaxSamplesPerCall}; split the job.");
-        var state = trajectory.CheckState(request.State.ToState(trajectory.Batch, info));
+        var state = trajectory.CheckState(StageRunMessages.FromStartCheckpoint(request.State, trajectory));
         int from = state.Step;
         if (request.ToStep <= from || request.ToStep > trajectory.Steps)
             throw new InvalidRequestException("to_step", $"to_step {request.ToStep} must be in ({from}, {trajectory.Steps}]: the stage starts at step {from} of {trajectory.Steps}.");
@@ -38,24 +42,35 @@ public sealed class StageRunner(DynamicBatcher batcher, IOptions<DenoiserOptions
         activity?.SetTag("tstitch.from_step", from);
         activity?.SetTag("tstitch.to_step", request.ToStep);
         activity?.SetTag("tstitch.batch", trajectory.Batch);
+        // Checkpoint messages wrap the live buffers: WriteAsync serialises them before it returns, and the
+        // next step only starts after that.
+        Task WriteCheckpointAsync() =>
+            events.WriteAsync(new StageRunEvent { Checkpoint = StageRunMessages.ToCheckpoint(state, info, copy: false) }, cancellationToken);
+        long flushed = Stopwatch.GetTimestamp();
         while (state.Step < request.ToStep)
         {
             var done = await trajectory.StepAsync(state, cancellationToken);
+            bool last = state.Step == request.ToStep;
+            // A checkpoint goes out before its step's event, so a caller that has seen step k has also
+            // been handed every checkpoint up to k.
+            if (!last && request.CheckpointEvery > 0 && (state.Step - from) % request.CheckpointEvery == 0) await WriteCheckpointAsync();
+            // Step events are buffered and go out with the next flush (a checkpoint, the final state, or
+            // after ProgressFlushInterval): a flush per step would cost a network write per model call.
+            bool flush = Stopwatch.GetElapsedTime(flushed) >= ProgressFlushInterval;
+            events.WriteOptions = flush ? null : Buffered;
             await events.WriteAsync(new StageRunEvent
             {
                 Step = new StageStep { Step = done.Step + 1, Timestep = done.Timestep, RunMs = done.DenoiseTime.TotalMilliseconds },
             }, cancellationToken);
-            if (state.Step == request.ToStep) break;
-            // The checkpoint message wraps the live buffers: WriteAsync serialises it before returning,
-            // and the next step only starts after that.
+            events.WriteOptions = null;
+            if (flush) flushed = Stopwatch.GetTimestamp();
+            if (last) break;
             if (lifetime.ApplicationStopping.IsCancellationRequested)
             {
-                await events.WriteAsync(new StageRunEvent { Checkpoint = StageRunMessages.ToCheckpoint(state, info, copy: false) }, cancellationToken);
+                await WriteCheckpointAsync();
                 throw new ServiceFailureException(FailureKind.ShuttingDown,
                     $"The '{info.Name}' replica is shutting down; it handed the stage back at step {state.Step}: resume from that checkpoint.");
             }
-            if (request.CheckpointEvery > 0 && (state.Step - from) % request.CheckpointEvery == 0)
-                await events.WriteAsync(new StageRunEvent { Checkpoint = StageRunMessages.ToCheckpoint(state, info, copy: false) }, cancellationToken);
         }
         await events.WriteAsync(new StageRunEvent { Final = StageRunMessages.ToCheckpoint(state, info, copy: false) }, cancellationToken);
     }

@@ -33,7 +33,13 @@ public sealed partial class JobLeases(JobManager jobs, IJobStore store, Orchestr
                 LogFailed(logger, ex);
             }
         }
-        while (await timer.WaitForNextTickAsync(stoppingToken));
+        while (await NextTickAsync(timer, stoppingToken));
+    }
+
+    private static async Task<bool> NextTickAsync(PeriodicTimer timer, CancellationToken stoppingToken)
+    {
+        try { return await timer.WaitForNextTickAsync(stoppingToken); }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested) { return false; }
     }
 
     /// <summary>One round of lease upkeep and takeover; returns how many jobs it resumed here.</summary>

@@ -34,7 +34,6 @@ public sealed partial class JobRunner(IJobStore store, DenoiserPools pools, JobC
         activity?.SetTag("tstitch.run_mode", _options.RunMode.ToString().ToLowerInvariant());
         using var scope = logger.BeginScope(new Dictionary<string, object> { ["JobId"] = job.Id });
         var clock = Stopwatch.StartNew();
-        var calls = new Dictionary<string, int>(job.CallsPerPool);
         int reported = job.CheckpointStep; // steps reported to callers; ahead of the checkpoint between checkpoints
         try
         {
@@ -57,7 +56,6 @@ public sealed partial class JobRunner(IJobStore store, DenoiserPools pools, JobC
             {
                 if (step <= reported) return; // re-run after a replica failed: reported already
                 reported = step;
-                calls[pool] = calls.GetValueOrDefault(pool) + 1;
                 await running.ReportAsync(new StepProgress
                 {
                     Step = step, Steps = request.Steps, Pool = pool, Timestep = timestep, ElapsedMs = clock.Elapsed.TotalMilliseconds,
@@ -68,7 +66,7 @@ public sealed partial class JobRunner(IJobStore store, DenoiserPools pools, JobC
                 job = job with
                 {
                     Step = Math.Max(reported, at.Step), CheckpointStep = at.Step, Latents = at.Latents, PreviousX0 = at.PreviousX0,
-                    CallsPerPool = new Dictionary<string, int>(calls), Updated = time.GetUtcNow(),
+                    CallsPerPool = Calls(job, Math.Max(reported, at.Step)), Updated = time.GetUtcNow(),
                 };
                 await checkpoints.SaveAsync(job, running, final: false);
             }
@@ -106,7 +104,7 @@ public sealed partial class JobRunner(IJobStore store, DenoiserPools pools, JobC
             var output = job.Spec.Output;
             return await checkpoints.EndAsync(running, job.Finish(JobStatus.Succeeded, FailureKind.None, "", time.GetUtcNow()) with
             {
-                Step = request.Steps, CheckpointStep = request.Steps, Latents = null, PreviousX0 = null, CallsPerPool = new Dictionary<string, int>(calls),
+                Step = request.Steps, CheckpointStep = request.Steps, Latents = null, PreviousX0 = null, CallsPerPool = Calls(job, request.Steps),
                 Png = output is ResultFormat.Png or ResultFormat.PngAndRaw
                     ? ImageGrid.ToPng(state.Latents, trajectory.Batch, shape.Channels, shape.Height, shape.Width, trajectory.Batch) : null,
                 Samples = output is ResultFormat.Raw or ResultFormat.PngAndRaw ? state.Latents : null,
@@ -136,7 +134,7 @@ public sealed partial class JobRunner(IJobStore store, DenoiserPools pools, JobC
                 _ => (JobStatus.Failed, FailureKind.DeadlineExceeded,
                     $"deadline exceeded at step {reported}; submit the same request (job_id) again to resume from step {job.CheckpointStep}"),
             };
-            return await checkpoints.EndAsync(running, job.Finish(status, kind, error, time.GetUtcNow()) with { Step = reported, CallsPerPool = new Dictionary<string, int>(calls) });
+            return await checkpoints.EndAsync(running, job.Finish(status, kind, error, time.GetUtcNow()) with { Step = reported, CallsPerPool = Calls(job, reported) });
         }
         catch (Exception ex)
         {
@@ -144,7 +142,7 @@ public sealed partial class JobRunner(IJobStore store, DenoiserPools pools, JobC
             var kind = ErrorTable.KindOf(ex);
             if (kind == FailureKind.Internal && ex is not ServiceFailureException) LogCrashed(logger, ex, job.Id, job.Step);
             else LogFailed(logger, job.Id, job.Step, kind, ex.Message);
-            await checkpoints.EndAsync(running, job.Finish(JobStatus.Failed, kind, ex.Message, time.GetUtcNow()) with { Step = reported, CallsPerPool = new Dictionary<string, int>(calls) });
+            await checkpoints.EndAsync(running, job.Finish(JobStatus.Failed, kind, ex.Message, time.GetUtcNow()) with { Step = reported, CallsPerPool = Calls(job, reported) });
             throw;
         }
         finally
@@ -152,6 +150,13 @@ public sealed partial class JobRunner(IJobStore store, DenoiserPools pools, JobC
             activity?.SetTag("tstitch.elapsed_ms", clock.Elapsed.TotalMilliseconds);
         }
     }
+
+    /// <summary>
+    /// Model calls per pool for the first <paramref name="completed"/> steps: one per step, on the pool the
+    /// schedule names (steps a failed replica had run and a sibling ran again count once).
+    /// </summary>
+    private static Dictionary<string, int> Calls(JobRecord job, int completed) =>
+        job.Spec.Schedule.StepsPerModel(job.Steps, completed).Where(p => p.Value > 0).ToDictionary();
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {Job} resumes at step {Step}/{Steps}")]
     private static partial void LogResumed(ILogger logger, string job, int step, int steps);

@@ -24,9 +24,13 @@ public sealed class OrchestratorOptions : IValidatableObject
     /// <summary>Stage runs inside the pools (default) or one Denoise call per step.</summary>
     public RunMode RunMode { get; set; } = RunMode.Stage;
 
-    /// <summary>Steps between checkpoints written to the job store (stage boundaries are always checkpointed).</summary>
+    /// <summary>
+    /// Steps between checkpoints inside a stage (stage boundaries are always checkpointed). A replica that
+    /// dies costs at most this many steps again; each checkpoint costs a latent batch over the wire and a
+    /// job-store write (docs/benchmarks.md measures the trade-off).
+    /// </summary>
     [Range(1, 1000)]
-    public int CheckpointEvery { get; set; } = 10;
+    public int CheckpointEvery { get; set; } = 25;
 
     /// <summary>StackExchange.Redis configuration ("localhost:6379"). Empty: in-memory job store (quick start only).</summary>
     public string Redis { get; set; } = "";

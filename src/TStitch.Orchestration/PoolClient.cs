@@ -66,7 +66,7 @@ public sealed class PoolClient(string name, string address, Contracts.Denoiser.D
             {
                 var request = new StageRunRequest
                 {
-                    Trajectory = parameters, State = StageRunMessages.ToCheckpoint(resumeFrom, Info, copy: false),
+                    Trajectory = parameters, State = StageRunMessages.ToStartCheckpoint(resumeFrom, Info),
                     ToStep = run.To, CheckpointEvery = run.CheckpointEvery, JobId = run.JobId,
                 };
                 using var call = client.RunStage(request, cancellationToken: stall.Token);

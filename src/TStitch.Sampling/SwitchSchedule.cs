@@ -78,13 +78,17 @@ public sealed class SwitchSchedule
         return spans;
     }
 
-    /// <summary>How many steps each model runs (models named twice are summed).</summary>
-    public IReadOnlyDictionary<string, int> StepsPerModel(int steps)
+    /// <summary>
+    /// How many steps each model runs (models named twice are summed); with <paramref name="completed"/>,
+    /// how many of the first <paramref name="completed"/> steps each ran.
+    /// </summary>
+    public IReadOnlyDictionary<string, int> StepsPerModel(int steps, int? completed = null)
     {
         var b = Boundaries(steps);
+        int upTo = Math.Clamp(completed ?? steps, 0, steps);
         var counts = new Dictionary<string, int>();
         for (int k = 0; k < Stages.Count; k++)
-            counts[Stages[k].ModelId] = counts.GetValueOrDefault(Stages[k].ModelId) + b[k + 1] - b[k];
+            counts[Stages[k].ModelId] = counts.GetValueOrDefault(Stages[k].ModelId) + Math.Max(0, Math.Min(b[k + 1], upTo) - b[k]);
         return counts;
     }
 

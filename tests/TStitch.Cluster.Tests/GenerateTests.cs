@@ -6,6 +6,8 @@ namespace TStitch.Cluster.Tests;
 [Collection(ClusterCollection.Name)]
 public class GenerateTests(ClusterFixture cluster) : ClusterTestBase(cluster)
 {
+    private const string EveryStep = "--Orchestrator:CheckpointEvery=1";
+
     [Fact]
     public async Task Stitched_generate_hands_off_from_small_to_large_and_matches_the_core_library()
     {
@@ -74,7 +76,8 @@ public class GenerateTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         request.Sampler = "dpm-solver++"; // multistep: the resumed run also needs the stored x0 history
         var expected = await InProcessAsync(request);
 
-        var first = await Cluster.StartOrchestratorAsync();
+        // A checkpoint every step: the job is interrupted exactly where the caller last saw it.
+        var first = await Cluster.StartOrchestratorAsync(EveryStep);
         var call = await StreamUntilStepAsync(first.Client, request, untilStep: 30);
         await first.DisposeAsync(); // stops the host: jobs stay `running` in Redis at their last checkpoint
         call.Dispose();
@@ -82,7 +85,7 @@ public class GenerateTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         Assert.Equal(JobStatus.Running, interrupted!.Status);
         Assert.InRange(interrupted.Step, 30, 299);
 
-        await using var second = await Cluster.StartOrchestratorAsync();
+        await using var second = await Cluster.StartOrchestratorAsync(EveryStep);
         var job = await WaitForAsync(second.Client, request.JobId, j => j.Status != JobStatus.Running && j.Status != JobStatus.Queued);
         Assert.Equal(JobStatus.Succeeded, job.Status);
         Assert.Equal(interrupted.Step, job.ResumedFromStep);

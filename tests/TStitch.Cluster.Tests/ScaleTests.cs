@@ -66,7 +66,7 @@ public class ScaleTests(ClusterFixture cluster) : ClusterTestBase(cluster)
     public async Task Jobs_beyond_the_concurrency_limit_wait_queued()
     {
         await using var orchestrator = await Cluster.StartOrchestratorAsync("--Orchestrator:MaxRunningJobs=1");
-        var longJob = Request(0.4, 1000, NewJobId());
+        var longJob = Request(0.4, 1000, NewJobId(), labels: Enumerable.Range(0, 32).Select(i => i % 10).ToArray()); // seconds, not ms
         using var running = await StreamUntilStepAsync(orchestrator.Client, longJob, untilStep: 2);
         var waiting = Request(0.4, 20, NewJobId(), OutputKind.Raw);
         var generate = orchestrator.Client.GenerateAsync(waiting);

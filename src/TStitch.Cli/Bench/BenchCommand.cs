@@ -1,72 +1,74 @@
-using TStitch.LocalCluster;
 using System.CommandLine;
-using System.Diagnostics;
-using Grpc.Net.Client;
 using Spectre.Console;
+using TStitch.Contracts;
+using TStitch.LocalCluster;
 using TStitch.Models;
 using TStitch.Models.Zoo;
-using TStitch.Contracts;
 using TStitch.Sampling;
 
 namespace TStitch.Cli.Bench;
 
 /// <summary>
-/// `tstitch bench`: the cluster against the in-process loop and a bare gRPC echo, measured side by
-/// side in one run (interleaved repetitions, medians), so the ratios hold on whatever machine runs it.
+/// `tstitch bench`: the cluster in stage mode and in step mode against the same job in process, and
+/// the stitched speedup of each against its compute bound, measured side by side in one run
+/// (interleaved repetitions, medians), so the ratios hold on whatever machine runs it.
 /// </summary>
 internal static class BenchCommand
 {
     public static Command Create()
     {
         var models = new Option<string>("--models") { Description = "Model zoo folder (built if absent).", DefaultValueFactory = _ => "models" };
-        var batch = new Option<int>("--batch") { Description = "Images per job (and per Denoise call).", DefaultValueFactory = _ => 16 };
+        var batches = new Option<string>("--batch") { Description = "Comma-separated images per job.", DefaultValueFactory = _ => "16,64" };
         var steps = new Option<int>("--steps") { Description = "Sampling steps per job.", DefaultValueFactory = _ => 50 };
         var repeats = new Option<int>("--repeats") { Description = "Timed jobs per configuration (after one warm-up).", DefaultValueFactory = _ => 7 };
         var smallFraction = new Option<double>("--small-fraction") { DefaultValueFactory = _ => 0.4 };
         var redis = new Option<string>("--redis") { Description = "Redis for the job store (host:port); empty = in memory.", DefaultValueFactory = _ => "" };
-        var command = new Command("bench", "Per-step orchestration overhead vs a bare gRPC echo, cluster vs in-process latency, stitched speedup vs its compute bound.")
+        var command = new Command("bench", "Cluster (stage runs and per-step) vs in-process latency, and stitched speedup vs its compute bound.")
         {
-            models, batch, steps, repeats, smallFraction, redis,
+            models, batches, steps, repeats, smallFraction, redis,
         };
         command.SetAction(async (parse, ct) =>
         {
             var zoo = ModelZoo.OpenOrBuild(parse.GetValue(models)!);
-            int b = parse.GetValue(batch), s = parse.GetValue(steps), n = parse.GetValue(repeats);
+            int s = parse.GetValue(steps), n = parse.GetValue(repeats);
             double r = parse.GetValue(smallFraction);
             string redisAddress = parse.GetValue(redis)!;
-            var result = await RunAsync(zoo, b, s, n, r, redisAddress, ct);
-            Report(result, b, s, n, r, redisAddress);
+            var pools = new Dictionary<string, string> { [ModelZoo.Small] = zoo.ManifestPath(ModelZoo.Small), [ModelZoo.Large] = zoo.ManifestPath(ModelZoo.Large) };
+            await using var cluster = await LoopbackCluster.StartAsync(pools, redisAddress, cancellationToken: ct);
+            var (stepApp, stepAddress) = await LoopbackCluster.StartOrchestratorHostAsync(cluster.Pools, redisAddress, ["--Orchestrator:RunMode=step"], ct);
+            await using var _ = stepApp;
+            using var small = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Small));
+            using var large = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Large));
+            AnsiConsole.MarkupLine($"{s} DDIM steps, r = {r}, job store: {(string.IsNullOrEmpty(redisAddress) ? "in memory" : "Redis " + redisAddress)}; " +
+                                   $"medians of {n} interleaved rounds after one warm-up ({Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription})");
+            foreach (int b in parse.GetValue(batches)!.Split(',').Select(int.Parse))
+            {
+                var figures = await MeasureAsync(small, large, cluster.OrchestratorAddress, stepAddress, cluster.Pools[ModelZoo.Large], b, s, n, r, ct);
+                Report(figures, b, s, r);
+            }
             return 0;
         });
         return command;
     }
 
-    private sealed record Figures(double OrtSmallMs, double OrtLargeMs, double EchoMs, double DirectMs, double DirectRunMs, double BalancedMs, double RemoteLargeOnlyMs, double LocalLargeOnlyMs, double LocalStitchedMs,
-        double ClusterLargeOnlyMs, double ClusterStitchedMs);
+    private sealed record Figures(double OrtSmallMs, double OrtLargeMs, double EchoMs, double LocalLargeOnlyMs, double LocalStitchedMs,
+        double DirectStageMs, double StageLargeOnlyMs, double StageStitchedMs, double StepLargeOnlyMs, double StepStitchedMs);
 
-    private static async Task<Figures> RunAsync(ModelZoo zoo, int batch, int steps, int repeats, double r, string redis, CancellationToken ct)
+    private static async Task<Figures> MeasureAsync(OnnxDenoiser small, OnnxDenoiser large, string stageAddress, string stepAddress, string largePool,
+        int batch, int steps, int repeats, double r, CancellationToken ct)
     {
-        using var small = new OnnxDenoiser(zoo.ManifestPath("small"));
-        using var large = new OnnxDenoiser(zoo.ManifestPath("large"));
-        var local = new Dictionary<string, IDenoiser> { ["small"] = small, ["large"] = large };
-        await using var cluster = await LoopbackCluster.StartAsync(
-            new Dictionary<string, string> { ["small"] = zoo.ManifestPath("small"), ["large"] = zoo.ManifestPath("large") }, redis, cancellationToken: ct);
+        var local = new Dictionary<string, IDenoiser> { [ModelZoo.Small] = small, [ModelZoo.Large] = large };
         var (echoApp, echoAddress) = await EchoDenoiser.StartAsync(ct);
         await using var _ = echoApp;
-        using var orchestratorChannel = GrpcChannels.Create(cluster.OrchestratorAddress);
+        using var stageChannel = GrpcChannels.Create(stageAddress);
+        using var stepChannel = GrpcChannels.Create(stepAddress);
         using var echoChannel = GrpcChannels.Create(echoAddress);
-        var orchestrator = new Orchestrator.OrchestratorClient(orchestratorChannel);
+        var stageMode = new Orchestrator.OrchestratorClient(stageChannel);
+        var stepMode = new Orchestrator.OrchestratorClient(stepChannel);
         var echo = new Denoiser.DenoiserClient(echoChannel);
-        using var largeChannel = GrpcChannels.Create(cluster.Pools["large"]);
-        var largePool = new Denoiser.DenoiserClient(largeChannel);
-        using var balancedChannel = TStitch.Orchestration.PoolChannel.Create("large", cluster.Pools["large"], new TStitch.Orchestration.OrchestratorOptions());
-        var balancedPool = new Denoiser.DenoiserClient(balancedChannel);
+        using var poolChannel = GrpcChannels.Create(largePool);
+        var pool = new Denoiser.DenoiserClient(poolChannel);
 
-        // The orchestrator's own pool clients, driven from here: separates the trajectory over remote
-        // pools from what the Orchestrator service adds around it (job store, job tasks, its RPC).
-        using var pools = new TStitch.Orchestration.DenoiserPools(Microsoft.Extensions.Options.Options.Create(
-            new TStitch.Orchestration.OrchestratorOptions { Pools = new Dictionary<string, string>(cluster.Pools) }));
-        var remote = (await pools.ResolveAsync(["small", "large"], ct)).ToDictionary(p => p.Key, p => (IDenoiser)new TStitch.Orchestration.RemoteDenoiser(p.Value, "bench"));
         var labels = Enumerable.Range(0, batch).Select(i => i % small.Info.NumClasses).ToArray();
         var latents = new float[batch * small.Info.SampleSize];
         StepNoise.Fill(latents, 1, 0, 0);
@@ -81,76 +83,76 @@ internal static class BenchCommand
             g.ClassLabels.AddRange(labels);
             return g;
         }
-        Task<double> TrajectoryJob(double fraction, IReadOnlyDictionary<string, IDenoiser> models) => Stats.TimeAsync(async () =>
+        Task<double> LocalJob(double fraction) => Stats.TimeAsync(async () =>
         {
-            var t = new Trajectory(new TrajectoryRequest(labels, steps, SamplerKind.Ddim, SwitchSchedule.SmallThenLarge(fraction, ModelZoo.Small, ModelZoo.Large), 1f, 3), models);
+            var t = new Trajectory(new TrajectoryRequest(labels, steps, SamplerKind.Ddim, SwitchSchedule.SmallThenLarge(fraction, ModelZoo.Small, ModelZoo.Large), 1f, 3), local);
             await t.RunAsync(t.Start(), cancellationToken: ct);
         });
-        Task<double> LocalJob(double fraction) => TrajectoryJob(fraction, local);
-        Task<double> ClusterJob(double fraction) => Stats.TimeAsync(() => orchestrator.GenerateAsync(Job(fraction), cancellationToken: ct).ResponseAsync);
-        double Ort(OnnxDenoiser model) => Stats.Time(() => model.Run(ortInput, ct));
-        Task<double> Echo() => Stats.TimeAsync(() => echo.DenoiseAsync(echoRequest, cancellationToken: ct).ResponseAsync);
-        async Task<(double, double)> Direct()
+        // The large pool running the whole trajectory as one stage, called straight (no orchestrator, no job store).
+        var trajectory = new Trajectory(new TrajectoryRequest(labels, steps, SamplerKind.Ddim, SwitchSchedule.Single(ModelZoo.Large), 1f, 3), local);
+        var stageRun = new StageRunRequest
         {
-            long start = Stopwatch.GetTimestamp();
-            var reply = await largePool.DenoiseAsync(echoRequest, cancellationToken: ct);
-            return (Stopwatch.GetElapsedTime(start).TotalMilliseconds, reply.RunMs);
-        }
+            Trajectory = StageRunMessages.ToParameters(trajectory.Request, large.Info), ToStep = steps, CheckpointEvery = 10, JobId = "bench",
+            State = StageRunMessages.ToCheckpoint(trajectory.Start(), large.Info, copy: true),
+        };
+        Task<double> DirectStage() => Stats.TimeAsync(async () =>
+        {
+            using var call = pool.RunStage(stageRun, cancellationToken: ct);
+            while (await call.ResponseStream.MoveNext(ct)) { }
+        });
+        Task<double> ClusterJob(Orchestrator.OrchestratorClient client, double fraction) =>
+            Stats.TimeAsync(() => client.GenerateAsync(Job(fraction), cancellationToken: ct).ResponseAsync);
 
         var samples = new Dictionary<string, List<double>>();
         void Add(string key, double ms, bool warmUp) { if (!warmUp) (samples.TryGetValue(key, out var l) ? l : samples[key] = []).Add(ms); }
-        await AnsiConsole.Status().StartAsync("measuring (interleaved)...", async status =>
+        await AnsiConsole.Status().StartAsync($"batch {batch}: measuring (interleaved)...", async status =>
         {
             for (int i = -1; i < repeats; i++)
             {
-                status.Status($"round {i + 2} of {repeats + 1}");
+                status.Status($"batch {batch}: round {i + 2} of {repeats + 1}");
                 bool warm = i < 0;
-                for (int k = 0; k < steps; k++) { Add("ort-small", Ort(small), warm); Add("ort-large", Ort(large), warm); Add("echo", await Echo(), warm);
-                    var (direct, run) = await Direct();
-                    Add("direct", direct, warm);
-                    Add("direct-run", run, warm);
-                    Add("balanced", await Stats.TimeAsync(() => balancedPool.DenoiseAsync(echoRequest, cancellationToken: ct).ResponseAsync), warm);
+                for (int k = 0; k < 10; k++)
+                {
+                    Add("ort-small", Stats.Time(() => small.Run(ortInput, ct)), warm);
+                    Add("ort-large", Stats.Time(() => large.Run(ortInput, ct)), warm);
+                    Add("echo", await Stats.TimeAsync(() => echo.DenoiseAsync(echoRequest, cancellationToken: ct).ResponseAsync), warm);
                 }
                 Add("local-0", await LocalJob(0), warm);
                 Add("local-r", await LocalJob(r), warm);
-                Add("remote-0", await TrajectoryJob(0, remote), warm);
-                Add("cluster-0", await ClusterJob(0), warm);
-                Add("cluster-r", await ClusterJob(r), warm);
+                Add("direct-stage", await DirectStage(), warm);
+                Add("stage-0", await ClusterJob(stageMode, 0), warm);
+                Add("stage-r", await ClusterJob(stageMode, r), warm);
+                Add("step-0", await ClusterJob(stepMode, 0), warm);
+                Add("step-r", await ClusterJob(stepMode, r), warm);
             }
         });
         double M(string key) => Stats.Median(samples[key]);
-        return new Figures(M("ort-small"), M("ort-large"), M("echo"), M("direct"), M("direct-run"), M("balanced"), M("remote-0"), M("local-0"), M("local-r"), M("cluster-0"), M("cluster-r"));
+        return new Figures(M("ort-small"), M("ort-large"), M("echo"), M("local-0"), M("local-r"), M("direct-stage"), M("stage-0"), M("stage-r"), M("step-0"), M("step-r"));
     }
 
-    private static void Report(Figures f, int batch, int steps, int repeats, double r, string redis)
+    private static void Report(Figures f, int batch, int steps, double r)
     {
         double c = f.OrtSmallMs / f.OrtLargeMs;
         double bound = 1 / ((1 - r) + r * c);
-        double clusterStep = f.ClusterLargeOnlyMs / steps, localStep = f.LocalLargeOnlyMs / steps;
-        double overhead = clusterStep - localStep;
-        double clusterSpeedup = f.ClusterLargeOnlyMs / f.ClusterStitchedMs, localSpeedup = f.LocalLargeOnlyMs / f.LocalStitchedMs;
-
-        AnsiConsole.MarkupLine($"batch {batch}, {steps} DDIM steps, r = {r}, job store: {(string.IsNullOrEmpty(redis) ? "in memory" : "Redis " + redis)}; " +
-                               $"medians of {repeats} interleaved rounds after one warm-up ({Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription})");
-        var t = new Table().AddColumns("measure", "value", "how");
-        t.AddRow("ORT run, small", $"{f.OrtSmallMs:F3} ms", $"OnnxDenoiser.Run, batch {batch}, in process");
-        t.AddRow("ORT run, large", $"{f.OrtLargeMs:F3} ms", "same");
-        t.AddRow("c = small / large", $"{c:F3}", "ratio of the two medians");
-        t.AddRow("gRPC echo, one hop", $"{f.EchoMs:F3} ms", "Denoise RPC to a host answering with its input, same payload, loopback");
-        t.AddRow("Denoise RPC to the large pool", $"{f.DirectMs:F3} ms", $"same payload, straight to the pool; {f.DirectRunMs:F3} ms of it inside the service (validate + ORT)");
-        t.AddRow("same, over the orchestrator's pool channel", $"{f.BalancedMs:F3} ms", "health-checked resolver, round robin, retry policy");
-        t.AddRow("step, in process (large)", $"{localStep:F3} ms", "in-process job time / steps (ORT + sampler)");
-        t.AddRow("step, trajectory here over the pools", $"{f.RemoteLargeOnlyMs / steps:F3} ms", "this process runs the trajectory with the orchestrator's pool clients (no Orchestrator service)");
-        t.AddRow("step, cluster (large)", $"{clusterStep:F3} ms", "Generate time / steps, through orchestrator and pool");
-        t.AddRow("orchestration overhead / step", $"{overhead:F3} ms", "cluster step - in-process step");
-        t.AddRow("[bold]overhead / echo[/]", $"[bold]{overhead / f.EchoMs:F2}x[/]", "goal <= 1.2x");
-        t.AddRow("job, in process, r = 0 / r", $"{f.LocalLargeOnlyMs:F1} / {f.LocalStitchedMs:F1} ms", "Trajectory over OnnxDenoisers");
-        t.AddRow("job, cluster, r = 0 / r", $"{f.ClusterLargeOnlyMs:F1} / {f.ClusterStitchedMs:F1} ms", "Orchestrator.Generate, raw output");
-        t.AddRow("cluster / in process (r = 0)", $"{f.ClusterLargeOnlyMs / f.LocalLargeOnlyMs:F2}x", $"hop share of a cluster step: {overhead / clusterStep:P0}");
-        t.AddRow("speedup, in process", $"{localSpeedup:F2}x", "job r = 0 / job r");
-        t.AddRow("speedup, cluster", $"{clusterSpeedup:F2}x", "job r = 0 / job r");
-        t.AddRow("compute bound", $"{bound:F2}x", "1 / ((1 - r) + r c)");
-        t.AddRow("[bold]cluster speedup / bound[/]", $"[bold]{clusterSpeedup / bound:F2}[/]", "goal >= 0.95");
+        double localSpeedup = f.LocalLargeOnlyMs / f.LocalStitchedMs;
+        double stageSpeedup = f.StageLargeOnlyMs / f.StageStitchedMs, stepSpeedup = f.StepLargeOnlyMs / f.StepStitchedMs;
+        var t = new Table().Title($"batch {batch}").AddColumns("measure", "stage mode", "step mode", "how");
+        t.AddRow("ORT run, small / large", $"{f.OrtSmallMs:F3} / {f.OrtLargeMs:F3} ms", "", $"OnnxDenoiser.Run, batch {batch}, in process");
+        t.AddRow("c = small / large", $"{c:F3}", "", "ratio of the two medians");
+        t.AddRow("gRPC echo, one hop", $"{f.EchoMs:F3} ms", "", "Denoise RPC to a host answering with its input, same payload, loopback");
+        t.AddRow("job in process, r = 0 / r", $"{f.LocalLargeOnlyMs:F1} / {f.LocalStitchedMs:F1} ms", "", "Trajectory over OnnxDenoisers");
+        t.AddRow("r = 0 as one RunStage call straight to the large pool", $"{f.DirectStageMs:F1} ms", "",
+            "no orchestrator, no job store: the replica's share of the overhead");
+        t.AddRow("job through the cluster, r = 0 / r", $"{f.StageLargeOnlyMs:F1} / {f.StageStitchedMs:F1} ms", $"{f.StepLargeOnlyMs:F1} / {f.StepStitchedMs:F1} ms",
+            "Orchestrator.Generate, raw output");
+        t.AddRow("per step above in process (r = 0)", $"{(f.StageLargeOnlyMs - f.LocalLargeOnlyMs) / steps:F3} ms", $"{(f.StepLargeOnlyMs - f.LocalLargeOnlyMs) / steps:F3} ms",
+            "(cluster job - in-process job) / steps");
+        t.AddRow("[bold]cluster / in process (r = 0)[/]", $"[bold]{f.StageLargeOnlyMs / f.LocalLargeOnlyMs:F3}x[/]", $"{f.StepLargeOnlyMs / f.LocalLargeOnlyMs:F3}x",
+            "goal <= 1.05x (stage mode)");
+        t.AddRow("speedup at r, in process", $"{localSpeedup:F2}x", "", "job r = 0 / job r");
+        t.AddRow("speedup at r, cluster", $"{stageSpeedup:F2}x", $"{stepSpeedup:F2}x", "job r = 0 / job r");
+        t.AddRow("compute bound", $"{bound:F2}x", "", "1 / ((1 - r) + r c)");
+        t.AddRow("[bold]cluster speedup / bound[/]", $"[bold]{stageSpeedup / bound:F2}[/]", $"{stepSpeedup / bound:F2}", "goal >= 0.95 (stage mode)");
         AnsiConsole.Write(t);
     }
 }
