@@ -20,7 +20,7 @@ public static class DenoiserHost
             var o = sp.GetRequiredService<IOptions<DenoiserOptions>>().Value;
             if (o.BuildZooIfMissing && !File.Exists(o.Model))
                 ModelZoo.OpenOrBuild(Path.GetDirectoryName(Path.GetFullPath(o.Model))!);
-            return new OnnxDenoiser(o.Model, new OnnxDenoiserOptions { IntraOpThreads = o.IntraOpThreads, UseCuda = o.UseCuda });
+            return new OnnxDenoiser(o.Model, new OnnxSessionOptions { IntraOpThreads = o.IntraOpThreads, UseCuda = o.UseCuda, CudaDeviceId = o.CudaDeviceId });
         });
         builder.Services.AddSingleton(sp =>
         {
@@ -33,8 +33,9 @@ public static class DenoiserHost
         var app = builder.Build();
         app.MapGrpcService<DenoiserService>();
         app.MapDefaultEndpoints();
-        // Load the model at start, not on the first call: a bad path fails the replica before it is ready.
-        app.Lifetime.ApplicationStarted.Register(() => app.Services.GetRequiredService<DynamicBatcher>());
+        // Load the model now, before the server starts: a bad path or a broken model stops the replica at
+        // start-up with the loader's message, instead of a replica that is up but fails every call.
+        app.Services.GetRequiredService<DynamicBatcher>();
         return app;
     }
 }

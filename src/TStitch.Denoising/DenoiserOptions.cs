@@ -39,4 +39,8 @@ public sealed class DenoiserOptions
 
     /// <summary>Use the CUDA execution provider (needs the ORT GPU native package; see README).</summary>
     public bool UseCuda { get; set; }
+
+    /// <summary>Which GPU the CUDA execution provider uses.</summary>
+    [Range(0, 64)]
+    public int CudaDeviceId { get; set; }
 }

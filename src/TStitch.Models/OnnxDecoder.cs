@@ -16,18 +16,11 @@ public sealed class OnnxDecoder : IDisposable
 
     public DecoderManifest Manifest { get; }
 
-    public OnnxDecoder(string manifestPath, OnnxDenoiserOptions? options = null)
+    public OnnxDecoder(string manifestPath, OnnxSessionOptions? options = null)
     {
-        options ??= new OnnxDenoiserOptions();
+        options ??= new OnnxSessionOptions();
         Manifest = DecoderManifest.Load(manifestPath);
-        var onnxPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(manifestPath))!, Manifest.Onnx);
-        if (!File.Exists(onnxPath))
-            throw new FileNotFoundException($"Manifest '{manifestPath}' names ONNX file '{onnxPath}', which does not exist.", onnxPath);
-        // Same session settings as the denoisers: the decoder usually shares the cores with them.
-        using var so = new SessionOptions { IntraOpNumThreads = options.IntraOpThreads, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
-        so.AddSessionConfigEntry("session.intra_op.allow_spinning", options.AllowSpinning ? "1" : "0");
-        if (options.UseCuda) so.AppendExecutionProvider_CUDA(options.CudaDeviceId);
-        _session = new InferenceSession(onnxPath, so);
+        _session = options.CreateSession(manifestPath, Manifest.Onnx);
         _inputNames = [Manifest.Io.Latents];
         _outputNames = [Manifest.Io.Output];
     }

@@ -21,18 +21,12 @@ public sealed class OnnxDenoiser : IDenoiser, IModelRunner, IDisposable
     /// <summary>ONNX Runtime runs so far (one per batch, two halves of a guided batch run together).</summary>
     public long Runs => Interlocked.Read(ref _runs);
 
-    public OnnxDenoiser(string manifestPath, OnnxDenoiserOptions? options = null)
+    public OnnxDenoiser(string manifestPath, OnnxSessionOptions? options = null)
     {
-        options ??= new OnnxDenoiserOptions();
+        options ??= new OnnxSessionOptions();
         _manifest = ModelManifest.Load(manifestPath);
         Info = _manifest.ToInfo();
-        var onnxPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(manifestPath))!, _manifest.Onnx);
-        if (!File.Exists(onnxPath))
-            throw new FileNotFoundException($"Manifest '{manifestPath}' names ONNX file '{onnxPath}', which does not exist.", onnxPath);
-        using var so = new SessionOptions { IntraOpNumThreads = options.IntraOpThreads, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
-        so.AddSessionConfigEntry("session.intra_op.allow_spinning", options.AllowSpinning ? "1" : "0");
-        if (options.UseCuda) so.AppendExecutionProvider_CUDA(options.CudaDeviceId);
-        _session = new InferenceSession(onnxPath, so);
+        _session = options.CreateSession(manifestPath, _manifest.Onnx);
         _inputNames = [_manifest.Io.Latents, _manifest.Io.Timesteps, _manifest.Io.ClassLabels];
         _outputNames = [_manifest.Io.Output];
     }

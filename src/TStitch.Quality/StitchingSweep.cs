@@ -38,7 +38,7 @@ public static class StitchingSweep
     }
 
     /// <summary>Loads every model of a zoo in process.</summary>
-    public static Dictionary<string, IDenoiser> LoadZoo(ModelZoo zoo, OnnxDenoiserOptions? options = null) =>
+    public static Dictionary<string, IDenoiser> LoadZoo(ModelZoo zoo, OnnxSessionOptions? options = null) =>
         zoo.ModelNames.ToDictionary(n => n, n => (IDenoiser)new OnnxDenoiser(zoo.ManifestPath(n), options));
 
     /// <summary>The metric for a zoo: held-out split as reference, training split for the k-NN classifier.</summary>

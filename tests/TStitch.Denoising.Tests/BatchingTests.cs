@@ -2,10 +2,9 @@ using TStitch.Denoising;
 using TStitch.Models;
 using TStitch.Sampling;
 
-namespace TStitch.Cluster.Tests;
+namespace TStitch.Denoising.Tests;
 
-[Collection(ClusterCollection.Name)]
-public class BatchingTests(ClusterFixture cluster) : ClusterTestBase(cluster)
+public class BatchingTests(ZooModels zoo) : IClassFixture<ZooModels>
 {
     private static DenoiseInput Call(int seed, int batch, int timestep, int label, float guidance)
     {
@@ -17,7 +16,7 @@ public class BatchingTests(ClusterFixture cluster) : ClusterTestBase(cluster)
     [Fact]
     public async Task Concurrent_calls_are_coalesced_and_each_gets_its_own_answer()
     {
-        using var model = new OnnxDenoiser(Path.Combine(Cluster.ZooDirectory, "large.json"));
+        using var model = new OnnxDenoiser(zoo.Manifest("large"));
         // Different jobs, steps, classes, batch sizes and guidance (none, unconditional, CFG).
         var calls = new[]
         {
@@ -44,7 +43,7 @@ public class BatchingTests(ClusterFixture cluster) : ClusterTestBase(cluster)
     [Fact]
     public async Task Batches_respect_the_row_limit()
     {
-        using var model = new OnnxDenoiser(Path.Combine(Cluster.ZooDirectory, "small.json"));
+        using var model = new OnnxDenoiser(zoo.Manifest("small"));
         await using var batcher = new DynamicBatcher(model, new BatchingOptions(MaxRows: 4, MaxDelay: TimeSpan.FromMilliseconds(200), QueueCapacity: 64));
         // Guided calls count twice: 3 calls x 2 rows = 6 rows > 4, so at least two runs.
         await Task.WhenAll(Enumerable.Range(0, 3).Select(i => batcher.DenoiseAsync(Call(i, 1, 100, i, 3f))));

@@ -1,0 +1,124 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using TStitch.Hosting.Errors;
+using TStitch.Orchestration;
+
+namespace TStitch.Orchestration.Tests;
+
+/// <summary>Checkpoint writes through store outages, a store that lost the job, and a job taken over, on a fake clock.</summary>
+public class JobCheckpointsTests
+{
+    private readonly FakeTimeProvider _clock = new(DateTimeOffset.Parse("2026-01-01T00:00:00Z"));
+    private readonly OrchestratorOptions _options = new() { StoreOutageTolerance = TimeSpan.FromSeconds(30), Pools = { ["small"] = "http://s:1" } };
+
+    private (JobCheckpoints Checkpoints, FlakyStore Store, OrchestratorInstance Me) Create()
+    {
+        var options = Microsoft.Extensions.Options.Options.Create(_options);
+        var store = new FlakyStore(new InMemoryJobStore(_clock));
+        var me = new OrchestratorInstance(options, _clock);
+        return (new JobCheckpoints(store, me, options, _clock, NullLogger<JobCheckpoints>.Instance), store, me);
+    }
+
+    [Fact]
+    public async Task Checkpoints_during_a_short_outage_are_skipped_and_the_job_runs_on()
+    {
+        var (checkpoints, store, me) = Create();
+        var job = JobLeaseTests.NewJob("j", me.Id, me.LeaseEnd());
+        await store.CreateAsync(job);
+        var running = new RunningJob("j");
+
+        store.Down = true;
+        await checkpoints.SaveAsync(job with { Step = 3 }, running, final: false); // no throw: skipped
+        Assert.NotNull(running.StoreOutageSince);
+        _clock.Advance(TimeSpan.FromSeconds(20));
+        await checkpoints.SaveAsync(job with { Step = 6 }, running, final: false);
+
+        store.Down = false;
+        await checkpoints.SaveAsync(job with { Step = 9 }, running, final: false);
+        Assert.Null(running.StoreOutageSince);
+        Assert.Equal(9, (await store.GetAsync("j"))!.Step);
+    }
+
+    [Fact]
+    public async Task An_outage_longer_than_the_tolerance_fails_the_job_as_store_unavailable()
+    {
+        var (checkpoints, store, me) = Create();
+        var job = JobLeaseTests.NewJob("j", me.Id, me.LeaseEnd());
+        await store.CreateAsync(job);
+        var running = new RunningJob("j");
+        store.Down = true;
+        await checkpoints.SaveAsync(job with { Step = 3 }, running, final: false);
+        _clock.Advance(TimeSpan.FromSeconds(31));
+        var ex = await Assert.ThrowsAsync<ServiceFailureException>(() => checkpoints.SaveAsync(job with { Step = 6 }, running, final: false));
+        Assert.Equal(FailureKind.StoreUnavailable, ex.Kind);
+    }
+
+    [Fact]
+    public async Task A_final_write_waits_for_the_store_to_come_back()
+    {
+        var (checkpoints, store, me) = Create();
+        var job = JobLeaseTests.NewJob("j", me.Id, me.LeaseEnd());
+        await store.CreateAsync(job);
+        var running = new RunningJob("j");
+        store.Down = true;
+        var final = checkpoints.SaveAsync(job with { Step = 10, Status = Contracts.JobStatus.Succeeded }, running, final: true);
+        for (int i = 0; i < 5 && !final.IsCompleted; i++)
+        {
+            await Task.Yield();
+            _clock.Advance(TimeSpan.FromSeconds(1)); // the retry waits on the fake clock
+            await Task.Delay(10);
+        }
+        Assert.False(final.IsCompleted);
+        store.Down = false;
+        for (int i = 0; i < 50 && !final.IsCompleted; i++)
+        {
+            _clock.Advance(TimeSpan.FromSeconds(2));
+            await Task.Delay(10);
+        }
+        await final;
+        Assert.Equal(Contracts.JobStatus.Succeeded, (await store.GetAsync("j"))!.Status);
+    }
+
+    [Fact]
+    public async Task A_store_that_lost_the_job_gets_it_written_back_by_its_owner()
+    {
+        var (checkpoints, store, me) = Create();
+        var running = new RunningJob("j");
+        var job = JobLeaseTests.NewJob("j", me.Id, me.LeaseEnd()) with { Step = 7, CheckpointStep = 7, Latents = [1f, 2f] };
+        await checkpoints.SaveAsync(job, running, final: false); // the store has no such job (restarted empty)
+        var stored = await store.GetAsync("j");
+        Assert.NotNull(stored);
+        Assert.Equal(7, stored!.CheckpointStep);
+        Assert.Equal(me.Id, stored.Owner);
+        Assert.Equal([1f, 2f], stored.Latents);
+    }
+
+    [Fact]
+    public async Task A_job_another_orchestrator_owns_stops_this_one_writing()
+    {
+        var (checkpoints, store, me) = Create();
+        await store.CreateAsync(JobLeaseTests.NewJob("j", "thief", _clock.GetUtcNow() + TimeSpan.FromMinutes(5)));
+        var running = new RunningJob("j");
+        await Assert.ThrowsAsync<OperationCanceledException>(() => checkpoints.SaveAsync(JobLeaseTests.NewJob("j", me.Id, me.LeaseEnd()) with { Step = 4 }, running, final: false));
+        Assert.Equal(StopReason.LeaseLost, running.StopReason);
+        Assert.Equal(0, (await store.GetAsync("j"))!.Step);
+    }
+
+    /// <summary>A store that can be switched off: every call then fails as an unreachable Redis does.</summary>
+    private sealed class FlakyStore(IJobStore inner) : IJobStore
+    {
+        public bool Down { get; set; }
+
+        private T Up<T>(Func<T> call) => Down ? throw new ServiceFailureException(FailureKind.StoreUnavailable, "The job store (Redis) is unreachable.") : call();
+
+        public Task<(JobRecord Job, bool Created)> CreateAsync(JobRecord job, CancellationToken cancellationToken = default) => Up(() => inner.CreateAsync(job, cancellationToken));
+        public Task<JobRecord?> GetAsync(string id, bool withData = true, CancellationToken cancellationToken = default) => Up(() => inner.GetAsync(id, withData, cancellationToken));
+        public Task<bool> SaveAsync(JobRecord job, CancellationToken cancellationToken = default) => Up(() => inner.SaveAsync(job, cancellationToken));
+        public Task<IReadOnlyList<string>> UnfinishedAsync(CancellationToken cancellationToken = default) => Up(() => inner.UnfinishedAsync(cancellationToken));
+        public Task<bool> TryClaimAsync(string id, string owner, DateTimeOffset leaseUntil, CancellationToken cancellationToken = default) =>
+            Up(() => inner.TryClaimAsync(id, owner, leaseUntil, cancellationToken));
+        public Task ReleaseAsync(string id, string owner, CancellationToken cancellationToken = default) => Up(() => inner.ReleaseAsync(id, owner, cancellationToken));
+        public Task RequestCancelAsync(string id, CancellationToken cancellationToken = default) => Up(() => inner.RequestCancelAsync(id, cancellationToken));
+        public Task<bool> IsCancelRequestedAsync(string id, CancellationToken cancellationToken = default) => Up(() => inner.IsCancelRequestedAsync(id, cancellationToken));
+    }
+}
