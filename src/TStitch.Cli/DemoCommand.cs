@@ -21,14 +21,14 @@ internal static class DemoCommand
 {
     public static Command Create()
     {
-        var models = new Option<string>("--models") { Description = "Model zoo folder (built if absent).", DefaultValueFactory = _ => "models" };
+        var models = CliOptions.Models();
         var output = new Option<string>("--out") { Description = "PNG grid to write (one column per class).", DefaultValueFactory = _ => "demo.png" };
-        var steps = new Option<int>("--steps") { Description = "Sampling steps.", DefaultValueFactory = _ => 50 };
-        var smallFraction = new Option<double>("--small-fraction") { Description = "Fraction of the steps run by the small pool.", DefaultValueFactory = _ => 0.4 };
+        var steps = CliOptions.Steps();
+        var smallFraction = CliOptions.SmallFraction();
         var rows = new Option<int>("--rows") { Description = "Rows of the grid (images per class).", DefaultValueFactory = _ => 8 };
         var repeats = new Option<int>("--repeats") { Description = "Timed jobs per r for the latency medians (after one warm-up).", DefaultValueFactory = _ => 7 };
         var batch = new Option<int>("--batch") { Description = "Images per timed job (labels cycle over the classes; 64 is the orchestrator's default batch limit).", DefaultValueFactory = _ => 64 };
-        var redis = new Option<string>("--redis") { Description = "Redis for the job store (host:port); empty = in memory.", DefaultValueFactory = _ => "" };
+        var redis = CliOptions.Redis();
         var command = new Command("demo", "Start small + large denoisers and the orchestrator in process, generate a stitched grid over gRPC and measure the speedup.")
         {
             models, output, steps, smallFraction, rows, repeats, batch, redis,

@@ -12,13 +12,13 @@ internal static class SampleCommand
 {
     public static Command Create()
     {
-        var models = new Option<string>("--models") { Description = "Model zoo folder (built if absent).", DefaultValueFactory = _ => "models" };
+        var models = CliOptions.Models();
         var perClass = new Option<int>("--per-class") { Description = "Images per class.", DefaultValueFactory = _ => 8 };
-        var steps = new Option<int>("--steps") { Description = "Sampling steps.", DefaultValueFactory = _ => 50 };
-        var sampler = new Option<string>("--sampler") { Description = "ddim, ddpm or dpm-solver++.", DefaultValueFactory = _ => "ddim" };
+        var steps = CliOptions.Steps();
+        var sampler = CliOptions.Sampler();
         var schedule = new Option<string>("--schedule") { Description = "Stages as model:fraction, e.g. small:0.4,large:0.6.", DefaultValueFactory = _ => "small:0.4,large:0.6" };
-        var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 1UL };
-        var guidance = new Option<float>("--guidance") { DefaultValueFactory = _ => 1f };
+        var seed = CliOptions.Seed();
+        var guidance = CliOptions.Guidance();
         var output = new Option<string>("--out") { DefaultValueFactory = _ => "samples.png" };
         var command = new Command("sample", "Generate a grid of stitched samples in process and write it as PNG.")
         {

@@ -12,12 +12,12 @@ internal static class SweepCommand
 {
     public static Command Create()
     {
-        var models = new Option<string>("--models") { Description = "Model zoo folder (built if absent).", DefaultValueFactory = _ => "models" };
+        var models = CliOptions.Models();
         var samples = new Option<int>("--samples") { Description = "Images per point (labels cycle over classes).", DefaultValueFactory = _ => 1000 };
-        var steps = new Option<int>("--steps") { Description = "Sampling steps.", DefaultValueFactory = _ => 50 };
-        var sampler = new Option<string>("--sampler") { Description = "ddim, ddpm or dpm-solver++.", DefaultValueFactory = _ => "ddim" };
-        var seed = new Option<ulong>("--seed") { Description = "Noise seed.", DefaultValueFactory = _ => 7UL };
-        var guidance = new Option<float>("--guidance") { Description = "Classifier-free guidance scale (1 = none).", DefaultValueFactory = _ => 1f };
+        var steps = CliOptions.Steps();
+        var sampler = CliOptions.Sampler();
+        var seed = CliOptions.Seed();
+        var guidance = CliOptions.Guidance();
         var small = new Option<string>("--small") { Description = "Model for the first fraction of steps.", DefaultValueFactory = _ => "small" };
         var large = new Option<string>("--large") { Description = "Model for the rest.", DefaultValueFactory = _ => "large" };
         var fractionsOpt = new Option<string>("--fractions") { Description = "Comma-separated small fractions.", DefaultValueFactory = _ => "0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1" };

@@ -30,7 +30,7 @@ public static class StageRunMessages
         var sampler = string.IsNullOrWhiteSpace(p.Sampler)
             ? throw new InvalidRequestException("trajectory.sampler", "trajectory.sampler is empty; use ddim, ddpm or dpm-solver++.")
             : Sampler.Parse(p.Sampler);
-        return new TrajectoryRequest(p.ClassLabels.ToArray(), p.Steps, sampler, SwitchSchedule.Single(model.Name), p.GuidanceScale, p.Seed, p.Eta)
+        return new TrajectoryRequest(p.ClassLabels.ToArray(), p.Steps, sampler, SwitchSchedule.OneModel(model.Name), p.GuidanceScale, p.Seed, p.Eta)
             .Validate();
     }
 

@@ -56,7 +56,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         if (_stopping.IsCancellationRequested)
             throw new ServiceFailureException(FailureKind.ShuttingDown, $"The '{Info.Name}' replica is shutting down; retry on another replica.");
         // Greedy batching only (no MaxDelay): a lone call on an idle model has nothing to wait for.
-        if (_options.MaxDelay == TimeSpan.Zero && Volatile.Read(ref _waiting) == 0 && _modelFree.Wait(0))
+        if (_options.MaxDelay == TimeSpan.Zero && Volatile.Read(ref _waiting) == 0 && _modelFree.Wait(0, CancellationToken.None))
         {
             try { return Task.FromResult(RunInline(input, cancellationToken)); }
             catch (Exception ex) { return Task.FromException<float[]>(ex); }

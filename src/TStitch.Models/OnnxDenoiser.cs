@@ -42,18 +42,18 @@ public sealed class OnnxDenoiser : IDenoiser, IModelRunner, IDisposable
     }
 
     /// <summary>One ORT run over the rows as given (no validation, no guidance); returns the C-channel prediction.</summary>
-    public float[] Run(DenoiseInput input, CancellationToken cancellationToken = default)
+    public float[] Run(DenoiseInput rows, CancellationToken cancellationToken = default)
     {
-        int b = input.Batch, c = Info.Channels, h = Info.Height, w = Info.Width;
+        int b = rows.Batch, c = Info.Channels, h = Info.Height, w = Info.Width;
         int outChannels = _manifest.LearnedSigma ? 2 * c : c;
         var output = new float[b * outChannels * h * w];
         using var runOptions = new RunOptions { LogId = _manifest.Name };
         using var registration = cancellationToken.Register(() => runOptions.Terminate = true);
-        using var latents = OrtValue.CreateTensorValueFromMemory(input.Latents, [b, c, h, w]);
+        using var latents = OrtValue.CreateTensorValueFromMemory(rows.Latents, [b, c, h, w]);
         using var timesteps = _manifest.TimestepType == "float32"
-            ? OrtValue.CreateTensorValueFromMemory(input.Timesteps.Select(t => (float)t).ToArray(), [b])
-            : OrtValue.CreateTensorValueFromMemory(input.Timesteps.Select(t => (long)t).ToArray(), [b]);
-        using var labels = OrtValue.CreateTensorValueFromMemory(input.ClassLabels.Select(y => (long)y).ToArray(), [b]);
+            ? OrtValue.CreateTensorValueFromMemory(rows.Timesteps.Select(t => (float)t).ToArray(), [b])
+            : OrtValue.CreateTensorValueFromMemory(rows.Timesteps.Select(t => (long)t).ToArray(), [b]);
+        using var labels = OrtValue.CreateTensorValueFromMemory(rows.ClassLabels.Select(y => (long)y).ToArray(), [b]);
         using var result = OrtValue.CreateTensorValueFromMemory(output, [b, outChannels, h, w]);
         try
         {

@@ -15,7 +15,7 @@ namespace TStitch.Orchestration;
 /// cancellation and waiting; a job's state is the store's.
 /// </summary>
 public sealed partial class JobManager(IJobStore store, JobRunner runner, JobCheckpoints checkpoints, DenoiserPools pools, OrchestratorInstance instance,
-    IOptions<OrchestratorOptions> options, IHostApplicationLifetime lifetime, TimeProvider time, ILogger<JobManager> logger) : IHostedService
+    IOptions<OrchestratorOptions> options, IHostApplicationLifetime lifetime, TimeProvider time, ILogger<JobManager> logger) : IHostedService, IDisposable
 {
     private readonly ConcurrentDictionary<string, RunningJob> _running = new();
     private readonly SemaphoreSlim _slots = new(options.Value.MaxRunningJobs, options.Value.MaxRunningJobs);
@@ -173,6 +173,8 @@ public sealed partial class JobManager(IJobStore store, JobRunner runner, JobChe
         try { await Task.WhenAll(_running.Values.Select(r => r.Completion)).WaitAsync(cancellationToken); }
         catch (Exception) { } // each job recorded its own outcome
     }
+
+    public void Dispose() => _slots.Dispose();
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Job {Job} ended with an error")]
     private static partial void LogEnded(ILogger logger, Exception? exception, string job);

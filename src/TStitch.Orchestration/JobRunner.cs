@@ -15,7 +15,7 @@ namespace TStitch.Orchestration;
 /// <see cref="OrchestratorOptions.CheckpointEvery"/> steps, reports each step once, in order, encodes
 /// the result, and records how the job ended. It holds one latent batch per job.
 /// </summary>
-public sealed partial class JobRunner(IJobStore store, DenoiserPools pools, JobCheckpoints checkpoints, IOptions<OrchestratorOptions> options,
+public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkpoints, IOptions<OrchestratorOptions> options,
     TimeProvider time, ILogger<JobRunner> logger)
 {
     public static readonly ActivitySource ActivitySource = new("TStitch.Orchestrator");

@@ -55,7 +55,7 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
             Steps = (int)Field("steps"),
             Latents = Floats(Field("latents")),
             PreviousX0 = Floats(Field("prev_x0")),
-            SampleShape = Field("sample_shape") is { IsNullOrEmpty: false } shape ? ((string)shape!).Split('x').Select(int.Parse).ToArray() : null,
+            SampleShape = Field("sample_shape") is { IsNullOrEmpty: false } shape ? ((string)shape!).Split('x').Select(d => int.Parse(d, System.Globalization.CultureInfo.InvariantCulture)).ToArray() : null,
             CallsPerPool = ParseCalls(Field("calls")),
             Error = (string?)Field("error") ?? "",
             Failure = (FailureKind)(int)Field("failure"),
@@ -155,5 +155,5 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
 
     private static Dictionary<string, int> ParseCalls(RedisValue value) =>
         value.IsNullOrEmpty ? new() : ((string)value!).Split(';', StringSplitOptions.RemoveEmptyEntries)
-            .Select(p => p.Split('=')).ToDictionary(p => p[0], p => int.Parse(p[1]));
+            .Select(p => p.Split('=')).ToDictionary(p => p[0], p => int.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture));
 }

@@ -38,7 +38,7 @@ public sealed class SwitchSchedule
         new([new(small, TrajectoryLimits.Fraction(smallFraction, "small_fraction")), new(large, 1 - smallFraction)]);
 
     /// <summary>One model for every step (what a pool replica runs for its stage).</summary>
-    public static SwitchSchedule Single(string model) => new([new(model, 1)]);
+    public static SwitchSchedule OneModel(string model) => new([new(model, 1)]);
 
     public IEnumerable<string> ModelIds => Stages.Select(s => s.ModelId).Distinct();
 

@@ -17,12 +17,12 @@ internal static class BenchCommand
 {
     public static Command Create()
     {
-        var models = new Option<string>("--models") { Description = "Model zoo folder (built if absent).", DefaultValueFactory = _ => "models" };
+        var models = CliOptions.Models();
         var batches = new Option<string>("--batch") { Description = "Comma-separated images per job.", DefaultValueFactory = _ => "16,64" };
-        var steps = new Option<int>("--steps") { Description = "Sampling steps per job.", DefaultValueFactory = _ => 50 };
+        var steps = CliOptions.Steps();
         var repeats = new Option<int>("--repeats") { Description = "Timed jobs per configuration (after one warm-up).", DefaultValueFactory = _ => 7 };
-        var smallFraction = new Option<double>("--small-fraction") { DefaultValueFactory = _ => 0.4 };
-        var redis = new Option<string>("--redis") { Description = "Redis for the job store (host:port); empty = in memory.", DefaultValueFactory = _ => "" };
+        var smallFraction = CliOptions.SmallFraction();
+        var redis = CliOptions.Redis();
         var command = new Command("bench", "Cluster (stage runs and per-step) vs in-process latency, and stitched speedup vs its compute bound.")
         {
             models, batches, steps, repeats, smallFraction, redis,
@@ -89,7 +89,7 @@ internal static class BenchCommand
             await t.RunAsync(t.Start(), cancellationToken: ct);
         });
         // The large pool running the whole trajectory as one stage, called straight (no orchestrator, no job store).
-        var trajectory = new Trajectory(new TrajectoryRequest(labels, steps, SamplerKind.Ddim, SwitchSchedule.Single(ModelZoo.Large), 1f, 3), local);
+        var trajectory = new Trajectory(new TrajectoryRequest(labels, steps, SamplerKind.Ddim, SwitchSchedule.OneModel(ModelZoo.Large), 1f, 3), local);
         var stageRun = new StageRunRequest
         {
             Trajectory = StageRunMessages.ToParameters(trajectory.Request, large.Info), ToStep = steps, CheckpointEvery = 10, JobId = "bench",

@@ -19,11 +19,11 @@ internal static class LoadCommand
 {
     public static Command Create()
     {
-        var models = new Option<string>("--models") { Description = "Model zoo folder (built if absent).", DefaultValueFactory = _ => "models" };
+        var models = CliOptions.Models();
         var levels = new Option<string>("--concurrency") { Description = "Comma-separated numbers of concurrent jobs.", DefaultValueFactory = _ => "1,2,4,8,16,32" };
         var images = new Option<int>("--images") { Description = "Images per job.", DefaultValueFactory = _ => 2 };
-        var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 50 };
-        var smallFraction = new Option<double>("--small-fraction") { DefaultValueFactory = _ => 0.4 };
+        var steps = CliOptions.Steps();
+        var smallFraction = CliOptions.SmallFraction();
         var jobs = new Option<int>("--jobs") { Description = "Jobs per level (at least the concurrency).", DefaultValueFactory = _ => 32 };
         var delay = new Option<double>("--batch-delay-ms") { Description = "Denoiser MaxBatchDelay in ms (0 = greedy batching).", DefaultValueFactory = _ => 0 };
         var plot = new Option<string>("--plot") { Description = "PNG to write the throughput/latency plot to.", DefaultValueFactory = _ => "throughput.png" };
