@@ -53,7 +53,8 @@ FROM runtime-${ORT_FLAVOR} AS final
 WORKDIR /app
 COPY --from=publish /app /app
 COPY --from=zoo /models /models
-# Urls come from the service's appsettings.json (or the Urls variable); HTTP_PORTS would only warn.
+# Urls: the appsettings.json default binds loopback only (safe outside containers), so a container
+# must set Urls=http://0.0.0.0:<port> (compose and k8s do); HTTP_PORTS would only warn.
 # The zoo is baked in at /models: a missing manifest is a configuration error, not something to build
 # at start. Denoiser__Model (/models/small.json or /models/large.json) is set by compose / k8s.
 ENV ASPNETCORE_HTTP_PORTS= \

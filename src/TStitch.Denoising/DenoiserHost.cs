@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using TStitch.Hosting;
+using TStitch.Hosting.Auth;
 using TStitch.Models;
 using TStitch.Models.Zoo;
 
@@ -14,6 +15,9 @@ public static class DenoiserHost
     {
         var builder = WebApplication.CreateBuilder(args);
         builder.AddServiceDefaults(serviceName);
+        // Only the orchestrator calls a replica: a shared token (Auth:ServiceToken) rather than mTLS,
+        // because a token rotates like any Kubernetes Secret and needs no CA to issue client certificates.
+        builder.AddCallerAuthentication(CallerCredential.ServiceToken);
         builder.Services.AddOptions<DenoiserOptions>().BindConfiguration(DenoiserOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton(sp =>
         {

@@ -3,6 +3,8 @@ using Grpc.Health.V1;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
+using TStitch.Contracts;
+using TStitch.Hosting.Auth;
 
 namespace TStitch.Hosting;
 
@@ -34,8 +36,17 @@ public static class HealthProbe
             int metricsPort = configuration.GetSection(TelemetryOptions.Section).Get<TelemetryOptions>()?.MetricsPort ?? 0;
             string url = ServiceUrls.LoopbackAddress(configuration, skipPort: metricsPort);
             address = service.Length > 0 ? $"{url} ({service})" : url;
-            using var channel = GrpcChannel.ForAddress(url);
-            var reply = await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest { Service = service },
+            // The probe calls its own process over loopback, where an https certificate's name (the
+            // service's DNS name) cannot match, so it accepts the certificate it is shown.
+            using var channel = GrpcChannel.ForAddress(url, new GrpcChannelOptions
+            {
+                HttpHandler = new SocketsHttpHandler { SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => true } },
+            });
+            // Health is open by default; with Auth:AllowAnonymousHealth=false the probe presents this
+            // service's own secret (an API key on the orchestrator, the service token on a denoiser).
+            var auth = configuration.GetSection(AuthOptions.Section).Get<AuthOptions>() ?? new AuthOptions();
+            var token = auth.ApiKeys.FirstOrDefault(k => k.Length > 0) ?? auth.ServiceToken;
+            var reply = await new Health.HealthClient(GrpcChannels.WithBearerToken(channel, token)).CheckAsync(new HealthCheckRequest { Service = service },
                 deadline: DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(3)));
             output.WriteLine($"{address}: {reply.Status}");
             return reply.Status == HealthCheckResponse.Types.ServingStatus.Serving ? 0 : 1;

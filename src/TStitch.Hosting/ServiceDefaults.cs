@@ -9,13 +9,15 @@ using OpenTelemetry.Metrics;
 using OpenTelemetry;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
+using TStitch.Contracts;
 using TStitch.Hosting.Errors;
 
 namespace TStitch.Hosting;
 
 /// <summary>
 /// One place for what every TStitch service does the same way (dotnet/eShop's ServiceDefaults):
-/// gRPC with error mapping, health checks, reflection, HTTP/2 without TLS, OpenTelemetry traces
+/// gRPC with error mapping, health checks, reflection, HTTP/2 (cleartext, or TLS for https:// urls
+/// with Kestrel's certificate configuration), OpenTelemetry traces
 /// exported over OTLP only when OTEL_EXPORTER_OTLP_ENDPOINT is set, Prometheus metrics on their own
 /// HTTP/1.1 port when Telemetry:MetricsPort is set.
 /// </summary>
@@ -27,6 +29,8 @@ public static class ServiceDefaults
     public static readonly string[] Meters = ["TStitch.Denoising"];
     /// <summary>gRPC health service name that reports only whether the process is alive (not whether it takes traffic).</summary>
     public const string LivenessService = "liveness";
+    /// <summary>gRPC's length-prefixed framing: 1 byte compressed flag + 4 bytes length per message.</summary>
+    public const int GrpcFrameHeaderBytes = 5;
 
     public static IHostApplicationBuilder AddServiceDefaults(this WebApplicationBuilder builder, string serviceName)
     {
@@ -37,10 +41,11 @@ public static class ServiceDefaults
         {
             // Kestrel's Listen* calls would make it ignore Urls / --urls / ASPNETCORE_URLS, so the
             // metrics address is appended to the configured urls instead of listened on directly.
-            builder.WebHost.UseUrls([.. ServiceUrls.Configured(builder.Configuration), $"http://*:{metricsPort}"]);
+            builder.WebHost.UseUrls([.. ServiceUrls.Configured(builder.Configuration), ServiceUrls.MetricsUrl(builder.Configuration, metricsPort)]);
         }
-        // gRPC over cleartext HTTP/2 inside the cluster; TLS terminates at the ingress. Only the
-        // metrics port (Prometheus scrapes over HTTP/1.1) speaks HTTP/1.1.
+        // gRPC over HTTP/2: cleartext (h2c) for http:// urls, TLS with ALPN h2 for https:// urls (the
+        // certificate from Kestrel:Certificates:Default:Path/Password, Kestrel's standard keys). Only
+        // the metrics port (Prometheus scrapes over HTTP/1.1) speaks HTTP/1.1.
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.ConfigureEndpointDefaults(o => o.Protocols =
@@ -48,12 +53,17 @@ public static class ServiceDefaults
             // Tensor-sized messages: without large windows each one waits on flow-control round trips.
             k.Limits.Http2.InitialConnectionWindowSize = 32 * 1024 * 1024;
             k.Limits.Http2.InitialStreamWindowSize = 16 * 1024 * 1024;
+            // Kestrel's default body limit (30,000,000 bytes) sits below the gRPC message limit, and a
+            // body over it fails inside gRPC's reader as UNKNOWN with an error-level stack. At the gRPC
+            // limit plus one frame header, gRPC's own size check (RESOURCE_EXHAUSTED) always comes first.
+            // Our RPCs take one request message; gRPC lifts the limit itself for client streams.
+            k.Limits.MaxRequestBodySize = GrpcChannels.MaxMessageBytes + GrpcFrameHeaderBytes;
         });
         builder.Services.AddGrpc(o =>
         {
             o.Interceptors.Add<ErrorMappingInterceptor>();
-            o.MaxReceiveMessageSize = 64 * 1024 * 1024;
-            o.MaxSendMessageSize = 64 * 1024 * 1024;
+            o.MaxReceiveMessageSize = GrpcChannels.MaxMessageBytes;
+            o.MaxSendMessageSize = GrpcChannels.MaxMessageBytes;
         });
         builder.Services.AddGrpcReflection();
         // Health Check answers from the live checks, not a periodically published cache, so a

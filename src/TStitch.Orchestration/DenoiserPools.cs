@@ -4,6 +4,7 @@ using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TStitch.Contracts;
+using TStitch.Hosting.Auth;
 
 namespace TStitch.Orchestration;
 
@@ -20,14 +21,16 @@ public sealed class DenoiserPools : IDisposable
     private readonly Dictionary<string, (GrpcChannel Channel, Contracts.Denoiser.DenoiserClient Client, string Address)> _pools = new();
     private readonly ConcurrentDictionary<string, Lazy<Task<PoolClient>>> _resolved = new();
 
-    public DenoiserPools(IOptions<OrchestratorOptions> options, ILoggerFactory? loggerFactory = null)
+    public DenoiserPools(IOptions<OrchestratorOptions> options, IOptions<AuthOptions> auth, ILoggerFactory? loggerFactory = null)
     {
         _options = options.Value;
         _retry = new PoolRetry(_options);
+        // Every pool call (GetModelInfo, Denoise, RunStage) carries the service token when one is set.
+        var transport = PoolTransport.From(_options, auth.Value.ServiceToken);
         foreach (var (name, address) in _options.Pools)
         {
-            var channel = PoolChannel.Create(name, address, _options, loggerFactory);
-            _pools[name] = (channel, new Contracts.Denoiser.DenoiserClient(channel), address);
+            var channel = PoolChannel.Create(name, address, _options, transport, loggerFactory);
+            _pools[name] = (channel, new Contracts.Denoiser.DenoiserClient(transport.Invoker(channel)), address);
         }
     }
 

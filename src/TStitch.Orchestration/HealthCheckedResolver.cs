@@ -3,7 +3,6 @@ using Grpc.Health.V1;
 using Grpc.Net.Client;
 using Grpc.Net.Client.Balancer;
 using Microsoft.Extensions.Logging;
-using TStitch.Contracts;
 
 namespace TStitch.Orchestration;
 
@@ -23,14 +22,16 @@ public sealed class HealthCheckedResolver : PollingResolver
     private Timer? _timer;
     private string _last = "";
 
-    public HealthCheckedResolver(IReadOnlyList<Uri> replicas, TimeSpan interval, ILoggerFactory loggerFactory) : base(loggerFactory)
+    public HealthCheckedResolver(IReadOnlyList<Uri> replicas, TimeSpan interval, PoolTransport transport, ILoggerFactory loggerFactory) : base(loggerFactory)
     {
         _interval = interval;
         _logger = loggerFactory.CreateLogger<HealthCheckedResolver>();
         _replicas = replicas.Select(u =>
         {
-            var channel = GrpcChannels.Create(u.GetLeftPart(UriPartial.Authority));
-            return (new BalancerAddress(u.Host, u.Port), channel, new Health.HealthClient(channel));
+            // Same transport as the pool's calls (TLS for https://); the token too, in case the replicas
+            // close their health service (Auth:AllowAnonymousHealth=false).
+            var channel = GrpcChannel.ForAddress(u.GetLeftPart(UriPartial.Authority), transport.ChannelOptions());
+            return (new BalancerAddress(u.Host, u.Port), channel, new Health.HealthClient(transport.Invoker(channel)));
         }).ToArray();
     }
 
@@ -83,9 +84,9 @@ public sealed class HealthCheckedResolver : PollingResolver
     }
 }
 
-public sealed class HealthCheckedResolverFactory(IReadOnlyList<Uri> replicas, TimeSpan interval) : ResolverFactory
+public sealed class HealthCheckedResolverFactory(IReadOnlyList<Uri> replicas, TimeSpan interval, PoolTransport transport) : ResolverFactory
 {
     public const string Scheme = "tstitch-pool";
     public override string Name => Scheme;
-    public override Resolver Create(ResolverOptions options) => new HealthCheckedResolver(replicas, interval, options.LoggerFactory);
+    public override Resolver Create(ResolverOptions options) => new HealthCheckedResolver(replicas, interval, transport, options.LoggerFactory);
 }

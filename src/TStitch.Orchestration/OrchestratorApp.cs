@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 using TStitch.Hosting;
+using TStitch.Hosting.Auth;
 
 namespace TStitch.Orchestration;
 
@@ -14,6 +15,7 @@ public static class OrchestratorApp
     {
         var builder = WebApplication.CreateBuilder(args);
         builder.AddServiceDefaults("orchestrator");
+        builder.AddCallerAuthentication(CallerCredential.ApiKey); // Auth:ApiKeys; Auth:ServiceToken is sent to the pools
         builder.Services.AddOptions<OrchestratorOptions>().BindConfiguration(OrchestratorOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton(TimeProvider.System);
         bool redis = !string.IsNullOrWhiteSpace(builder.Configuration[$"{OrchestratorOptions.Section}:Redis"]);

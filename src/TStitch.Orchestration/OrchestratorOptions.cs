@@ -13,6 +13,18 @@ public sealed class OrchestratorOptions : IValidatableObject
     /// </summary>
     public Dictionary<string, string> Pools { get; set; } = new();
 
+    /// <summary>
+    /// Call dns:/// pools over TLS (HTTP/2 over TLS; the replicas listen on https urls). Address-list
+    /// pools choose by their scheme (http:// or https://).
+    /// </summary>
+    public bool PoolTls { get; set; }
+
+    /// <summary>
+    /// For TLS to the pools: a PEM or DER file with the CA (or the self-signed certificate) to trust
+    /// instead of the system roots. Empty: the system's trusted roots.
+    /// </summary>
+    public string PoolCaCertificate { get; set; } = "";
+
     /// <summary>The pools a request's small_fraction (or no schedule at all) means: small first, then large.</summary>
     public string SmallPool { get; set; } = "small";
     public string LargePool { get; set; } = "large";
@@ -88,8 +100,10 @@ public sealed class OrchestratorOptions : IValidatableObject
             yield return new ValidationResult($"Orchestrator:StepTimeout must be positive, got {StepTimeout}.");
         if (RetryBackoff < TimeSpan.Zero || RetryMaxBackoff < RetryBackoff)
             yield return new ValidationResult($"Orchestrator:RetryBackoff ({RetryBackoff}) must be >= 0 and <= RetryMaxBackoff ({RetryMaxBackoff}).");
+        if (PoolCaCertificate.Length > 0 && !File.Exists(PoolCaCertificate))
+            yield return new ValidationResult($"Orchestrator:PoolCaCertificate: file '{PoolCaCertificate}' does not exist.");
         foreach (var (name, spec) in Pools)
-            if (PoolChannel.Validate(name, spec) is { } error)
+            if (PoolChannel.Validate(name, spec, PoolTls) is { } error)
                 yield return new ValidationResult(error);
     }
 }

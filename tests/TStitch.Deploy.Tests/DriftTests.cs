@@ -4,6 +4,7 @@ using System.Reflection;
 using Microsoft.Extensions.Configuration;
 using TStitch.Denoising;
 using TStitch.Hosting;
+using TStitch.Hosting.Auth;
 using TStitch.Orchestration;
 using static TStitch.Deploy.Tests.DeployFiles;
 
@@ -202,6 +203,7 @@ public sealed class DriftTests
         [OrchestratorOptions.Section] = typeof(OrchestratorOptions),
         [DenoiserOptions.Section] = typeof(DenoiserOptions),
         [TelemetryOptions.Section] = typeof(TelemetryOptions),
+        [AuthOptions.Section] = typeof(AuthOptions),
     };
 
     [Fact]
@@ -244,6 +246,15 @@ public sealed class DriftTests
             var value = dictionary.GetGenericArguments()[1];
             return segments.Length == 2 ? (IsScalar(value) ? null : $"{prop.Name}:{segments[1]} is a section")
                  : IsScalar(value) ? $"{type.Name}.{prop.Name}[{segments[1]}] is a value, not a section" : CheckKey(value, segments[2..]);
+        }
+        var list = t.GetInterfaces().Append(t).FirstOrDefault(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IList<>));
+        if (list is not null && t != typeof(string))
+        {
+            // Lists bind from index segments: Auth__ApiKeys__0, Auth__ApiKeys__1, ...
+            if (segments.Length == 1 || !int.TryParse(segments[1], out _)) return $"{type.Name}.{prop.Name} is a list: name an index ({prop.Name}__0)";
+            var element = list.GetGenericArguments()[0];
+            return segments.Length == 2 ? (IsScalar(element) ? null : $"{prop.Name}:{segments[1]} is a section")
+                 : IsScalar(element) ? $"{type.Name}.{prop.Name}[{segments[1]}] is a value, not a section" : CheckKey(element, segments[2..]);
         }
         if (!prop.CanWrite) return $"{type.Name}.{prop.Name} is read-only";
         if (segments.Length == 1) return IsScalar(t) ? null : $"{type.Name}.{prop.Name} is a section, not a value";

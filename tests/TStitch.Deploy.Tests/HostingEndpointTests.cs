@@ -51,6 +51,38 @@ public sealed class HostingEndpointTests
     }
 
     [Fact]
+    public async Task Probe_FollowsAnHttpsUrl_OverTls()
+    {
+        using var key = System.Security.Cryptography.RSA.Create(2048);
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=service.example", key,
+            System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+        string pfx = Path.Combine(Path.GetTempPath(), $"tstitch-probe-{Guid.NewGuid():N}.pfx");
+        File.WriteAllBytes(pfx, certificate.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pfx, "pw"));
+        try
+        {
+            int grpc = FreePort();
+            string[] args = [$"--urls=https://127.0.0.1:{grpc}", $"--Kestrel:Certificates:Default:Path={pfx}", "--Kestrel:Certificates:Default:Password=pw"];
+            await using var app = await StartAsync(args);
+            var output = new StringWriter();
+            Assert.Equal(0, await HealthProbe.RunAsync(args, output));
+            Assert.Contains($"https://127.0.0.1:{grpc}: Serving", output.ToString());
+        }
+        finally { File.Delete(pfx); }
+    }
+
+    [Theory]
+    [InlineData("http://localhost:5100", "http://localhost:9100")]
+    [InlineData("http://0.0.0.0:5100", "http://*:9100")]
+    [InlineData("https://+:5100", "http://*:9100")]
+    [InlineData("http://127.0.0.1:5100", "http://127.0.0.1:9100")]
+    public void MetricsUrl_BindsTheSameHostAsTheGrpcUrl(string urls, string expected)
+    {
+        var config = new ConfigurationBuilder().AddInMemoryCollection([KeyValuePair.Create("urls", (string?)urls)]).Build();
+        Assert.Equal(expected, ServiceUrls.MetricsUrl(config, 9100));
+    }
+
+    [Fact]
     public async Task Probe_FailsWhenNothingListens()
     {
         var output = new StringWriter();

@@ -14,7 +14,7 @@ namespace TStitch.Process.Tests;
 public sealed class ServiceProcess : IAsyncDisposable
 {
     /// <summary>Inherited variables that would configure a service behind the test's back; children get only what the test sets.</summary>
-    private static readonly string[] ScrubbedPrefixes = ["OTEL_", "ASPNETCORE_", "DOTNET_URLS", "URLS", "Urls", "Orchestrator__", "Denoiser__", "Logging__"];
+    private static readonly string[] ScrubbedPrefixes = ["OTEL_", "ASPNETCORE_", "DOTNET_URLS", "URLS", "Urls", "Orchestrator__", "Denoiser__", "Logging__", "Auth__", "Kestrel__"];
     private static readonly ConcurrentDictionary<int, OsProcess> Live = new();
     private readonly Func<CancellationToken, Task<bool>> _ready;
     private readonly object _logLock = new();
