@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The test command (README). Installs what the tests need on a fresh machine (redis-server from apt,
-# used by the cluster tests' fixture), restores, runs every test project once, and ends with the
-# line CI reads: "N passed, N failed" summed from the TRX results dotnet test writes.
+# The test command (README). Installs what the tests need on a fresh machine (redis-server from apt for
+# the cluster and process tests; python3-torch/onnx from apt for the export parity tests; docker-compose
+# and npm packages for the deployment validation), validates the deployment files, restores, runs every
+# test project once, and ends with the line CI reads: "N passed, N failed", summed from the TRX results
+# dotnet test writes plus the deployment validation as one check.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,13 +16,22 @@ if ! command -v redis-server >/dev/null 2>&1; then
   fi
 fi
 
+# The export parity tests (tests/TStitch.Export.Tests) run PyTorch from Debian's python3-torch.
+bash tools/export/install.sh || echo "warning: could not install python3-torch/onnx; the export parity tests will fail" >&2
+
+# Deployment files (compose, kustomize, Kubernetes schemas): one check, counted with the tests below.
+deploy_passed=0; deploy_failed=0
+if bash scripts/validate-deploy.sh > deploy-validation.log 2>&1; then deploy_passed=1; else
+  deploy_failed=1; echo "deployment validation FAILED:"; tail -30 deploy-validation.log
+fi
+
 results="TestResults"
 rm -rf "$results"
 dotnet restore TStitch.sln --nologo -v q || { echo "0 passed, 1 failed"; exit 1; }
 dotnet test TStitch.sln --no-restore --nologo -v q --logger "trx" --results-directory "$results" "$@"
 status=$?
 
-passed=0; failed=0
+passed=$deploy_passed; failed=$deploy_failed
 for trx in "$results"/*.trx; do
   [ -f "$trx" ] || continue
   p=$(grep -o 'outcome="Passed"' "$trx" | wc -l)
@@ -28,5 +39,6 @@ for trx in "$results"/*.trx; do
   passed=$((passed + p)); failed=$((failed + f))
 done
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi  # a build error or crashed host counts
+if [ "$deploy_failed" -ne 0 ] && [ "$status" -eq 0 ]; then status=1; fi
 echo "$passed passed, $failed failed"
 exit "$status"

@@ -1,19 +1,23 @@
-using TStitch.LocalCluster;
 using System.CommandLine;
 using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using ScottPlot;
 using Spectre.Console;
-using TStitch.Denoising;
-using TStitch.Models.Zoo;
 using TStitch.Contracts;
+using TStitch.Denoising;
+using TStitch.LocalCluster;
+using TStitch.Models;
+using TStitch.Models.Zoo;
+using TStitch.Sampling;
 
 namespace TStitch.Cli.Bench;
 
 /// <summary>
-/// `tstitch load`: throughput of the cluster under concurrent jobs. For each concurrency level, that
-/// many clients each run jobs back to back; reported are jobs/s, latency p50/p95 and the mean rows
-/// per ONNX Runtime run in the pools (what dynamic batching buys). Writes a table and a PNG plot.
+/// `tstitch load`: throughput of the cluster under concurrent jobs, in stage mode and in step mode
+/// (two orchestrators over the same pools, measured level by level in one run). For each level, that
+/// many clients each run jobs back to back; reported are images/s, latency p50/p95 and the mean rows
+/// per ONNX Runtime run in the pools (what dynamic batching buys), next to the ceiling: the same
+/// schedule run in process as one large batch straight on ONNX Runtime (no gRPC, no job store).
 /// </summary>
 internal static class LoadCommand
 {
@@ -25,92 +29,130 @@ internal static class LoadCommand
         var steps = CliOptions.Steps();
         var smallFraction = CliOptions.SmallFraction();
         var jobs = new Option<int>("--jobs") { Description = "Jobs per level (at least the concurrency).", DefaultValueFactory = _ => 32 };
+        var modes = new Option<string>("--modes") { Description = "Run modes to compare: stage, step or both.", DefaultValueFactory = _ => "stage,step" };
         var delay = new Option<double>("--batch-delay-ms") { Description = "Denoiser MaxBatchDelay in ms (0 = greedy batching).", DefaultValueFactory = _ => 0 };
         var plot = new Option<string>("--plot") { Description = "PNG to write the throughput/latency plot to.", DefaultValueFactory = _ => "throughput.png" };
-        var command = new Command("load", "Throughput and latency of the cluster against the number of concurrent jobs.")
+        var command = new Command("load", "Throughput and latency of the cluster against the number of concurrent jobs, stage vs step mode, against the in-process ceiling.")
         {
-            models, levels, images, steps, smallFraction, jobs, delay, plot,
+            models, levels, images, steps, smallFraction, jobs, modes, delay, plot,
         };
         command.SetAction(async (parse, ct) =>
         {
             var zoo = ModelZoo.OpenOrBuild(parse.GetValue(models)!);
-            await using var cluster = await LoopbackCluster.StartAsync(
-                new Dictionary<string, string> { ["small"] = zoo.ManifestPath("small"), ["large"] = zoo.ManifestPath("large") },
-                orchestratorArgs: ["--Orchestrator:MaxRunningJobs=1000"],
+            var pools = new Dictionary<string, string> { [ModelZoo.Small] = zoo.ManifestPath(ModelZoo.Small), [ModelZoo.Large] = zoo.ManifestPath(ModelZoo.Large) };
+            await using var cluster = await LoopbackCluster.StartAsync(pools, orchestratorArgs: ["--Orchestrator:MaxRunningJobs=1000"],
                 denoiserArgs: [$"--Denoiser:MaxBatchDelay={TimeSpan.FromMilliseconds(parse.GetValue(delay))}"], cancellationToken: ct);
-            using var channel = GrpcChannels.Create(cluster.OrchestratorAddress);
-            var client = new Orchestrator.OrchestratorClient(channel);
+            var (stepApp, stepAddress) = await LoopbackCluster.StartOrchestratorHostAsync(cluster.Pools, "",
+                ["--Orchestrator:MaxRunningJobs=1000", "--Orchestrator:RunMode=step"], ct);
+            await using var _ = stepApp;
             var batchers = cluster.Denoisers.Values.Select(a => a.Services.GetRequiredService<DynamicBatcher>()).ToArray();
-            int imageCount = parse.GetValue(images), stepCount = parse.GetValue(steps), jobCount = parse.GetValue(jobs);
-            double r = parse.GetValue(smallFraction);
+            var load = new Load(parse.GetValue(images), parse.GetValue(steps), parse.GetValue(smallFraction), parse.GetValue(jobs), batchers);
+            var addresses = new Dictionary<string, string> { ["stage"] = cluster.OrchestratorAddress, ["step"] = stepAddress };
+            var chosen = parse.GetValue(modes)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            var concurrency = parse.GetValue(levels)!.Split(',').Select(int.Parse).ToArray();
 
-            GenerateRequest Job(int i)
-            {
-                var g = new GenerateRequest { Steps = stepCount, SmallFraction = r, Seed = (ulong)i, Sampler = "ddim", Output = OutputKind.Raw };
-                g.ClassLabels.AddRange(Enumerable.Range(i, imageCount).Select(k => k % 10));
-                return g;
-            }
-
-            await client.GenerateAsync(Job(0), cancellationToken: ct); // warm-up
+            double ceiling = await CeilingAsync(zoo, load, concurrency.Max() * load.Images, ct);
+            AnsiConsole.MarkupLine($"[grey]ceiling: {ceiling:F1} images/s (in process, one batch of {concurrency.Max() * load.Images}, ORT only)[/]");
             var rows = new List<Level>();
-            foreach (var level in parse.GetValue(levels)!.Split(',').Select(int.Parse))
-            {
-                int total = Math.Max(jobCount, level);
-                var before = batchers.Select(b => b.Counters).ToArray();
-                var latencies = new List<double>();
-                int next = 0;
-                var clock = Stopwatch.StartNew();
-                await Task.WhenAll(Enumerable.Range(0, level).Select(async _ =>
+            foreach (var level in concurrency)
+                foreach (var mode in chosen)
                 {
-                    int i;
-                    while ((i = Interlocked.Increment(ref next)) <= total)
-                    {
-                        long start = Stopwatch.GetTimestamp();
-                        await client.GenerateAsync(Job(i), cancellationToken: ct);
-                        lock (latencies) latencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-                    }
-                }));
-                double seconds = clock.Elapsed.TotalSeconds;
-                var after = batchers.Select(b => b.Counters).ToArray();
-                long runs = after.Zip(before, (a, b) => a.Runs - b.Runs).Sum(), batchRows = after.Zip(before, (a, b) => a.Rows - b.Rows).Sum();
-                latencies.Sort();
-                var row = new Level(level, total, total / seconds, Stats.Percentile(latencies, 0.5), Stats.Percentile(latencies, 0.95), (double)batchRows / runs);
-                rows.Add(row);
-                AnsiConsole.MarkupLine($"[grey]{level} concurrent: {row.JobsPerSecond:F2} jobs/s, p50 {row.P50:F0} ms, p95 {row.P95:F0} ms, {row.MeanRows:F1} rows/run[/]");
-            }
-            Report(rows, imageCount, stepCount, r, parse.GetValue(plot)!);
+                    using var channel = GrpcChannels.Create(addresses[mode]);
+                    var row = await load.RunAsync(mode, new Orchestrator.OrchestratorClient(channel), level, ct);
+                    rows.Add(row);
+                    AnsiConsole.MarkupLine($"[grey]{mode}, {level} concurrent: {row.ImagesPerSecond:F1} images/s, p50 {row.P50:F0} ms, p95 {row.P95:F0} ms, {row.MeanRows:F1} rows/run[/]");
+                }
+            Report(rows, load, ceiling, parse.GetValue(plot)!);
             return 0;
         });
         return command;
     }
 
-    private sealed record Level(int Concurrency, int Jobs, double JobsPerSecond, double P50, double P95, double MeanRows);
+    private sealed record Level(string Mode, int Concurrency, int Jobs, double ImagesPerSecond, double P50, double P95, double MeanRows);
 
-    private static void Report(List<Level> rows, int images, int steps, double r, string plotPath)
+    /// <summary>One kind of job (images, steps, r) sent by N clients back to back.</summary>
+    private sealed class Load(int images, int steps, double r, int jobs, DynamicBatcher[] batchers)
     {
-        var baseline = rows.First();
-        var table = new Table().Title($"{images} images x {steps} DDIM steps per job, small for r = {r}; jobs run back to back by each of N clients")
-            .AddColumns("concurrent jobs", "jobs", "jobs/s", "images/s", "x sequential", "p50 ms", "p95 ms", "mean rows per ORT run");
+        public int Images => images;
+        public int Steps => steps;
+        public double SmallFraction => r;
+
+        public GenerateRequest Job(int i)
+        {
+            var g = new GenerateRequest { Steps = steps, SmallFraction = r, Seed = (ulong)i, Sampler = "ddim", Output = OutputKind.Raw };
+            g.ClassLabels.AddRange(Enumerable.Range(i, images).Select(k => k % 10));
+            return g;
+        }
+
+        public async Task<Level> RunAsync(string mode, Orchestrator.OrchestratorClient client, int level, CancellationToken ct)
+        {
+            await client.GenerateAsync(Job(0), cancellationToken: ct); // warm-up of this orchestrator's channels
+            int total = Math.Max(jobs, level), next = 0;
+            var before = batchers.Select(b => b.Counters).ToArray();
+            var latencies = new List<double>();
+            var clock = Stopwatch.StartNew();
+            await Task.WhenAll(Enumerable.Range(0, level).Select(async _ =>
+            {
+                int i;
+                while ((i = Interlocked.Increment(ref next)) <= total)
+                {
+                    long start = Stopwatch.GetTimestamp();
+                    await client.GenerateAsync(Job(i), cancellationToken: ct);
+                    lock (latencies) latencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                }
+            }));
+            double seconds = clock.Elapsed.TotalSeconds;
+            var after = batchers.Select(b => b.Counters).ToArray();
+            long runs = after.Zip(before, (a, b) => a.Runs - b.Runs).Sum(), rows = after.Zip(before, (a, b) => a.Rows - b.Rows).Sum();
+            return new Level(mode, level, total, total * images / seconds, Stats.Percentile(latencies, 0.5), Stats.Percentile(latencies, 0.95), (double)rows / runs);
+        }
+    }
+
+    /// <summary>Images/s of the same schedule in process as one batch of <paramref name="batch"/>, straight on ONNX Runtime: median of 5 runs after a warm-up.</summary>
+    private static async Task<double> CeilingAsync(ModelZoo zoo, Load load, int batch, CancellationToken ct)
+    {
+        using var small = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Small));
+        using var large = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Large));
+        var models = new Dictionary<string, IDenoiser> { [ModelZoo.Small] = small, [ModelZoo.Large] = large };
+        var labels = Enumerable.Range(0, batch).Select(i => i % 10).ToArray();
+        var times = new List<double>();
+        for (int i = -1; i < 5; i++)
+        {
+            var trajectory = new Trajectory(new TrajectoryRequest(labels, load.Steps, SamplerKind.Ddim,
+                SwitchSchedule.SmallThenLarge(load.SmallFraction, ModelZoo.Small, ModelZoo.Large), 1f, 7), models);
+            double ms = await Stats.TimeAsync(() => trajectory.RunAsync(trajectory.Start(), cancellationToken: ct));
+            if (i >= 0) times.Add(ms);
+        }
+        return batch / (Stats.Median(times) / 1000);
+    }
+
+    private static void Report(List<Level> rows, Load load, double ceiling, string plotPath)
+    {
+        var table = new Table().Title($"{load.Images} images x {load.Steps} DDIM steps per job, small for r = {load.SmallFraction}; jobs run back to back by each of N clients")
+            .AddColumns("mode", "concurrent jobs", "jobs", "images/s", "x 1 job", "of ceiling", "p50 ms", "p95 ms", "rows per ORT run");
         foreach (var l in rows)
-            table.AddRow(l.Concurrency.ToString(), l.Jobs.ToString(), $"{l.JobsPerSecond:F2}", $"{l.JobsPerSecond * images:F1}",
-                $"{l.JobsPerSecond / baseline.JobsPerSecond:F2}x", $"{l.P50:F0}", $"{l.P95:F0}", $"{l.MeanRows:F1}");
+        {
+            var single = rows.First(x => x.Mode == l.Mode);
+            table.AddRow(l.Mode, l.Concurrency.ToString(), l.Jobs.ToString(), $"{l.ImagesPerSecond:F1}", $"{l.ImagesPerSecond / single.ImagesPerSecond:F2}x",
+                $"{l.ImagesPerSecond / ceiling:F2}", $"{l.P50:F0}", $"{l.P95:F0}", $"{l.MeanRows:F1}");
+        }
+        table.AddRow("ceiling", "", "", $"{ceiling:F1}", "", "1.00", "", "", "in process, one batch, ORT only");
         AnsiConsole.Write(table);
 
         var plot = new Plot();
-        double[] xs = rows.Select(l => (double)l.Concurrency).ToArray();
-        var throughput = plot.Add.Scatter(xs, rows.Select(l => l.JobsPerSecond).ToArray());
-        throughput.LegendText = "throughput (jobs/s, left)";
-        var p50 = plot.Add.Scatter(xs, rows.Select(l => l.P50).ToArray());
-        p50.LegendText = "p50 latency (ms, right)";
-        p50.Axes.YAxis = plot.Axes.Right;
-        var p95 = plot.Add.Scatter(xs, rows.Select(l => l.P95).ToArray());
-        p95.LegendText = "p95 latency (ms, right)";
-        p95.Axes.YAxis = plot.Axes.Right;
+        foreach (var mode in rows.Select(l => l.Mode).Distinct())
+        {
+            var mine = rows.Where(l => l.Mode == mode).ToArray();
+            var line = plot.Add.Scatter(mine.Select(l => (double)l.Concurrency).ToArray(), mine.Select(l => l.ImagesPerSecond).ToArray());
+            line.LegendText = $"{mode} mode (images/s)";
+        }
+        var top = plot.Add.HorizontalLine(ceiling);
+        top.LegendText = "in-process ceiling";
+        top.LinePattern = LinePattern.Dashed;
         plot.Axes.Bottom.Label.Text = "concurrent jobs";
-        plot.Axes.Left.Label.Text = "jobs / s";
-        plot.Axes.Right.Label.Text = "latency (ms)";
-        plot.Title($"TStitch cluster throughput ({images} images x {steps} steps, r = {r})");
-        plot.ShowLegend(Alignment.UpperLeft);
+        plot.Axes.Left.Label.Text = "images / s";
+        plot.Title($"TStitch cluster throughput ({load.Images} images x {load.Steps} steps, r = {load.SmallFraction})");
+        plot.ShowLegend(Alignment.LowerRight);
         plot.SavePng(plotPath, 900, 520);
         AnsiConsole.MarkupLine($"plot written to [bold]{Markup.Escape(plotPath)}[/]");
     }
