@@ -1,5 +1,4 @@
 using Grpc.Core;
-using Grpc.Health.V1;
 using Microsoft.Extensions.DependencyInjection;
 using TStitch.Contracts;
 using TStitch.Orchestration;
