@@ -14,6 +14,13 @@ public sealed class JobFollower(JobManager jobs, IJobStore store, IHostApplicati
 {
     private static readonly TimeSpan ElsewherePollInterval = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>
+    /// A call that ends this close to its deadline ended because of it. The client's own deadline timer
+    /// fires first and resets the stream, which this server sees as a disconnect up to a network latency
+    /// before its copy of the deadline (grpc-timeout is relative, so the server's deadline is later).
+    /// </summary>
+    private static readonly TimeSpan DeadlineSlack = TimeSpan.FromSeconds(1);
+
     public async Task<JobRecord> GenerateAsync(string id, JobSpec spec, RunningJob.ProgressHandler? progress, DateTime deadline,
         CancellationToken cancellationToken)
     {
@@ -45,7 +52,7 @@ public sealed class JobFollower(JobManager jobs, IJobStore store, IHostApplicati
         var running = waiter.Job;
         using var onCallEnd = cancellationToken.Register(() => waiter.Leave(
             lifetime.ApplicationStopping.IsCancellationRequested ? StopReason.Shutdown
-            : deadline <= DateTime.UtcNow ? StopReason.DeadlineExceeded
+            : deadline - DateTime.UtcNow <= DeadlineSlack ? StopReason.DeadlineExceeded
             : StopReason.CallerLeft));
         try
         {

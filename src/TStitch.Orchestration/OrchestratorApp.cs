@@ -22,12 +22,15 @@ public static class OrchestratorApp
         if (redis)
         {
             // abortConnect=false lets the service start (NOT_SERVING, errors per call) while Redis is still coming up.
-            builder.Services.AddSingleton<IConnectionMultiplexer>(sp =>
+            builder.Services.AddSingleton(sp =>
             {
                 var config = ConfigurationOptions.Parse(sp.GetRequiredService<IOptions<OrchestratorOptions>>().Value.Redis);
                 config.AbortOnConnectFail = false;
-                return ConnectionMultiplexer.Connect(config);
+                return config;
             });
+            builder.Services.AddSingleton<IConnectionMultiplexer>(sp => ConnectionMultiplexer.Connect(sp.GetRequiredService<ConfigurationOptions>()));
+            // First hosted service: wrong credentials stop the host before anything serves.
+            builder.Services.AddHostedService<JobStoreStartupCheck>();
             builder.Services.AddSingleton<IJobStore>(sp => new RedisJobStore(sp.GetRequiredService<IConnectionMultiplexer>(),
                 sp.GetRequiredService<IOptions<OrchestratorOptions>>().Value.FinishedJobTtl, sp.GetRequiredService<TimeProvider>()));
             builder.Services.AddHealthChecks().AddCheck<JobStoreHealthCheck>("job-store");

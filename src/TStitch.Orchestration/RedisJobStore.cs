@@ -136,6 +136,8 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
         else
         {
             _ = tx.SetAddAsync(UnfinishedKey, job.Id);
+            // A resumable job requeued by a resubmit had the finished TTL: it must not expire while it runs again.
+            _ = tx.KeyPersistAsync(key);
         }
     }
 
@@ -147,7 +149,22 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
         {
             throw new ServiceFailureException(FailureKind.StoreUnavailable, $"The job store (Redis) is unreachable: {ex.GetType().Name}.", ex);
         }
+        catch (RedisServerException ex) when (IsTransient(ex) || IsAuthenticationError(ex))
+        {
+            // A Redis that just restarted answers LOADING while it reads its AOF; one whose password
+            // changed answers NOAUTH/WRONGPASS: the store is unavailable, not the request at fault.
+            throw new ServiceFailureException(FailureKind.StoreUnavailable, $"The job store (Redis) is unavailable: {ex.Message.Split(' ')[0]}.", ex);
+        }
     }
+
+    /// <summary>Redis refused our credentials (wrong password or user, or none given).</summary>
+    public static bool IsAuthenticationError(RedisServerException ex) =>
+        ex.Message.StartsWith("WRONGPASS", StringComparison.Ordinal) || ex.Message.StartsWith("NOAUTH", StringComparison.Ordinal);
+
+    /// <summary>Redis is (re)starting or failing over: the same command succeeds shortly.</summary>
+    private static bool IsTransient(RedisServerException ex) =>
+        ex.Message.StartsWith("LOADING", StringComparison.Ordinal) || ex.Message.StartsWith("MASTERDOWN", StringComparison.Ordinal)
+        || ex.Message.StartsWith("READONLY", StringComparison.Ordinal);
 
     private static byte[] Bytes(float[]? values) => values is null ? [] : TensorMessages.ToBytes(values);
 

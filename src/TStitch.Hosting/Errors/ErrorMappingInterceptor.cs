@@ -53,8 +53,19 @@ public sealed partial class ErrorMappingInterceptor(ILogger<ErrorMappingIntercep
         return new RpcException(new Status(ErrorTable.ToStatus(kind), detail));
     }
 
-    public static string Truncate(string message) =>
-        message.Length <= MaxDetailLength ? message : string.Concat(message.AsSpan(0, MaxDetailLength), "...");
+    /// <summary>
+    /// At most <see cref="MaxDetailLength"/> characters of <paramref name="message"/>, with control
+    /// characters shown as '?' (line breaks and tabs as spaces): a message quoting the caller's input (a pool name, a sampler) can then
+    /// carry neither megabytes nor terminal escapes into the status detail or the log.
+    /// </summary>
+    public static string Truncate(string message)
+    {
+        var shown = message.Length <= MaxDetailLength ? message : string.Concat(message.AsSpan(0, MaxDetailLength), "...");
+        return shown.Any(char.IsControl) ? string.Create(shown.Length, shown, (span, s) =>
+        {
+            for (int i = 0; i < s.Length; i++) span[i] = s[i] is '\n' or '\r' or '\t' ? ' ' : char.IsControl(s[i]) ? '?' : s[i];
+        }) : shown;
+    }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Method} failed unexpectedly")]
     private static partial void LogUnexpected(ILogger logger, Exception exception, string method);

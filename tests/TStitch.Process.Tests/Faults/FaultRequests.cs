@@ -1,0 +1,36 @@
+using TStitch.Contracts;
+using TStitch.Models;
+using TStitch.Sampling;
+
+namespace TStitch.Process.Tests;
+
+/// <summary>
+/// The long job the fault tests interrupt (1000 steps, 16 images: a few seconds, long enough to kill
+/// something mid-job), and its bytes as the library computes them in this process (once).
+/// </summary>
+public static class FaultRequests
+{
+    public const int LongSteps = 1000;
+    public const double SmallFraction = 0.4;
+    private static readonly int[] Labels = Enumerable.Range(0, 16).Select(i => i % 10).ToArray();
+    private static Task<float[]>? _expected;
+
+    /// <summary>Bound on any one job of these tests, so nothing waits forever.</summary>
+    public static readonly TimeSpan JobDeadline = TimeSpan.FromSeconds(180);
+
+    public static GenerateRequest Long(string prefix) => new()
+    {
+        ClassLabels = { Labels }, Steps = LongSteps, SmallFraction = SmallFraction, Seed = 7, Output = OutputKind.Raw,
+        JobId = $"{prefix}-{Guid.NewGuid():N}",
+    };
+
+    /// <summary>What <see cref="Long"/> samples to with the library's Trajectory over OnnxDenoiser on the fixture's zoo.</summary>
+    public static Task<float[]> ExpectedAsync(ProcessCluster cluster) => _expected ??= Task.Run(async () =>
+    {
+        using var small = new OnnxDenoiser(Path.Combine(cluster.ZooDirectory, "small.json"));
+        using var large = new OnnxDenoiser(Path.Combine(cluster.ZooDirectory, "large.json"));
+        var request = new TrajectoryRequest(Labels, LongSteps, SamplerKind.Ddim, SwitchSchedule.SmallThenLarge(SmallFraction, "small", "large"), 1f, 7);
+        var trajectory = new Trajectory(request, new Dictionary<string, IDenoiser> { ["small"] = small, ["large"] = large });
+        return (await trajectory.RunAsync(trajectory.Start())).Latents;
+    });
+}
