@@ -42,6 +42,15 @@ public sealed class StageRunner(DynamicBatcher batcher, IOptions<DenoiserOptions
         activity?.SetTag("tstitch.from_step", from);
         activity?.SetTag("tstitch.to_step", request.ToStep);
         activity?.SetTag("tstitch.batch", trajectory.Batch);
+        long started = Stopwatch.GetTimestamp();
+        try { await RunStepsAsync(request, events, trajectory, state, from, cancellationToken); }
+        finally { DenoisingTelemetry.StageRan(info.Name, Stopwatch.GetElapsedTime(started)); }
+    }
+
+    private async Task RunStepsAsync(StageRunRequest request, IServerStreamWriter<StageRunEvent> events, Trajectory trajectory,
+        SamplerState state, int from, CancellationToken cancellationToken)
+    {
+        var info = batcher.Info;
         // Checkpoint messages wrap the live buffers: WriteAsync serialises them before it returns, and the
         // next step only starts after that.
         Task WriteCheckpointAsync() =>

@@ -26,11 +26,13 @@ public sealed class PoolClient(string name, string address, Contracts.Denoiser.D
         };
         request.Timesteps.AddRange(input.Timesteps);
         request.ClassLabels.AddRange(input.ClassLabels);
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         for (int attempt = 1; ; attempt++)
         {
             try
             {
                 var reply = await client.DenoiseAsync(request, deadline: DateTime.UtcNow + options.StepTimeout, cancellationToken: cancellationToken);
+                OrchestratorMetrics.Denoised(Name, System.Diagnostics.Stopwatch.GetElapsedTime(started));
                 return reply.Output.ToFloats("output");
             }
             catch (RpcException) when (cancellationToken.IsCancellationRequested)
