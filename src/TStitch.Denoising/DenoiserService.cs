@@ -3,6 +3,7 @@ using Grpc.Core;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TStitch.Contracts;
+using TStitch.Hosting;
 using TStitch.Models;
 using TStitch.Sampling;
 
@@ -14,8 +15,7 @@ public sealed class DenoiserService(DynamicBatcher batcher, OnnxDenoiser model, 
     : Contracts.Denoiser.DenoiserBase
 {
     /// <summary>The request's job id on every log line written while serving it (as JobRunner does in the orchestrator).</summary>
-    private IDisposable? JobScope(string jobId) =>
-        string.IsNullOrEmpty(jobId) ? null : logger.BeginScope(new Dictionary<string, object> { ["JobId"] = jobId });
+    private IDisposable? JobScope(string jobId) => JobLogScope.Begin(logger, jobId);
 
     public override async Task<DenoiseReply> Denoise(DenoiseRequest request, ServerCallContext context)
     {

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 using OpenTelemetry;
@@ -74,8 +75,12 @@ public static class ServiceDefaults
         }).AddCheck("self", () => Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy());
         var shutdownTimeout = builder.Configuration.GetValue<TimeSpan?>(ShutdownTimeoutKey) ?? DefaultShutdownTimeout;
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = shutdownTimeout);
-        // Scopes carry the job id (JobRunner, DenoiserService) onto every log line of a job.
-        builder.Services.Configure<Microsoft.Extensions.Logging.Console.SimpleConsoleFormatterOptions>(o => o.IncludeScopes = true);
+        // Scopes carry the job id (JobRunner, DenoiserService) onto every log line of a job; one line per
+        // entry keeps the id on the line itself (grep, container log collectors). Without a FormatterName
+        // the console logger ignores the formatter options, so "simple" is named unless one is configured.
+        builder.Services.Configure<ConsoleLoggerOptions>(o => o.FormatterName ??= ConsoleFormatterNames.Simple);
+        builder.Services.Configure<SimpleConsoleFormatterOptions>(o => (o.IncludeScopes, o.SingleLine) = (true, true));
+        builder.Services.Configure<JsonConsoleFormatterOptions>(o => o.IncludeScopes = true);
         builder.ConfigureOpenTelemetry(serviceName, metricsPort);
         return builder;
     }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TStitch.Contracts;
+using TStitch.Hosting;
 using TStitch.Hosting.Errors;
 using TStitch.Imaging;
 using TStitch.Sampling;
@@ -32,7 +33,7 @@ public sealed partial class JobRunner(IJobStore store, DenoiserPools pools, JobC
         activity?.SetTag("tstitch.schedule", job.Schedule);
         activity?.SetTag("tstitch.steps", job.Steps);
         activity?.SetTag("tstitch.run_mode", _options.RunMode.ToString().ToLowerInvariant());
-        using var scope = logger.BeginScope(new Dictionary<string, object> { ["JobId"] = job.Id });
+        using var scope = JobLogScope.Begin(logger, job.Id);
         var clock = Stopwatch.StartNew();
         int reported = job.CheckpointStep; // steps reported to callers; ahead of the checkpoint between checkpoints
         try
