@@ -51,6 +51,17 @@ public sealed class PoolClient(string name, string address, Contracts.Denoiser.D
     }
 
     /// <summary>
+    /// Reads the stream's end (its OK status) after the final state: disposing the call before that would
+    /// cancel it, and every successful stage would show as a cancelled (error) span in the job's trace.
+    /// The final state is already in hand, so a failure here changes nothing.
+    /// </summary>
+    private static async Task ReadToEndAsync(AsyncServerStreamingCall<StageRunEvent> call, CancellationToken cancellationToken)
+    {
+        try { while (await call.ResponseStream.MoveNext(cancellationToken)) { } }
+        catch (Exception ex) when (ex is RpcException or OperationCanceledException) { }
+    }
+
+    /// <summary>
     /// Runs a stage on the pool and returns the state at its end. A call that breaks, or sends nothing
     /// for <see cref="OrchestratorOptions.StepTimeout"/>, is started again from the last checkpoint it sent
     /// (attempts count from the last checkpoint, so a long stage survives several replica failures).
@@ -87,7 +98,9 @@ public sealed class PoolClient(string name, string address, Contracts.Denoiser.D
                             await run.OnCheckpoint(resumeFrom);
                             break;
                         case StageRunEvent.EventOneofCase.Final:
-                            return e.Final.ToState(batch, Info, "final");
+                            var final = e.Final.ToState(batch, Info, "final");
+                            await ReadToEndAsync(call, stall.Token);
+                            return final;
                     }
                 }
                 throw new RpcException(new Status(StatusCode.Unavailable, "the stage run ended without its final state"));

@@ -59,6 +59,8 @@ public static class TraceShape
         foreach (var step in stepSpans)
             if (step.Service != $"{step.Attribute("tstitch.model")}-denoiser")
                 TraceAssert.Fail(trace, $"Step {step} ran in {step.Service}, not in its model's pool.");
+        foreach (var span in trace.Spans.Where(s => s.StatusCode == OpenTelemetry.Proto.Trace.V1.Status.Types.StatusCode.Error))
+            TraceAssert.Fail(trace, $"Span {span} of a job that succeeded has an error status: {span.StatusMessage}");
         foreach (var span in trace.Spans.Where(s => OwnSpans.Any(m => m.Matches(s))))
             if (span.Attribute("tstitch.job") != jobId)
                 TraceAssert.Fail(trace, $"Span {span} should carry tstitch.job={jobId}, has '{span.Attribute("tstitch.job")}'.");
