@@ -1,18 +1,25 @@
 using System.Diagnostics;
 using Grpc.Core;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TStitch.Contracts;
+using TStitch.Hosting;
 using TStitch.Models;
 using TStitch.Sampling;
 
 namespace TStitch.Denoising;
 
 /// <summary>The Denoiser RPCs: decode and check against the manifest, run through the batcher, encode.</summary>
-public sealed class DenoiserService(DynamicBatcher batcher, OnnxDenoiser model, StageRunner stages, IOptions<DenoiserOptions> options)
+public sealed class DenoiserService(DynamicBatcher batcher, OnnxDenoiser model, StageRunner stages, IOptions<DenoiserOptions> options,
+    ILogger<DenoiserService> logger)
     : Contracts.Denoiser.DenoiserBase
 {
+    /// <summary>The request's job id on every log line written while serving it (as JobRunner does in the orchestrator).</summary>
+    private IDisposable? JobScope(string jobId) => JobLogScope.Begin(logger, jobId);
+
     public override async Task<DenoiseReply> Denoise(DenoiseRequest request, ServerCallContext context)
     {
+        using var scope = JobScope(request.JobId);
         var info = batcher.Info;
         int batch = request.Timesteps.Count;
         if (batch > options.Value.MaxSamplesPerCall)
@@ -26,16 +33,16 @@ public sealed class DenoiserService(DynamicBatcher batcher, OnnxDenoiser model, 
         activity?.SetTag("tstitch.job", request.JobId);
         long start = Stopwatch.GetTimestamp();
         var output = await batcher.DenoiseAsync(input, context.CancellationToken);
-        return new DenoiseReply
-        {
-            Output = TensorMessages.WrapFloats(output, shape),
-            Model = info.Name,
-            RunMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds, // queue wait + run
-        };
+        var elapsed = Stopwatch.GetElapsedTime(start); // queue wait + run
+        DenoisingTelemetry.Denoised(info.Name, elapsed);
+        return new DenoiseReply { Output = TensorMessages.WrapFloats(output, shape), Model = info.Name, RunMs = elapsed.TotalMilliseconds };
     }
 
-    public override Task RunStage(StageRunRequest request, IServerStreamWriter<StageRunEvent> responseStream, ServerCallContext context) =>
-        stages.RunAsync(request, responseStream, context.CancellationToken);
+    public override async Task RunStage(StageRunRequest request, IServerStreamWriter<StageRunEvent> responseStream, ServerCallContext context)
+    {
+        using var scope = JobScope(request.JobId);
+        await stages.RunAsync(request, responseStream, context.CancellationToken);
+    }
 
     public override Task<ModelInfo> GetModelInfo(GetModelInfoRequest request, ServerCallContext context) =>
         Task.FromResult(ModelInfoMessages.ToMessage(model.Info, model.Manifest.LearnedSigma, model.Manifest.CostMsPerSample, options.Value.MaxSamplesPerCall));

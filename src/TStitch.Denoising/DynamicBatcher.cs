@@ -19,9 +19,6 @@ namespace TStitch.Denoising;
 /// </summary>
 public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
 {
-    private static readonly Histogram<int> BatchRows = DenoisingTelemetry.Meter.CreateHistogram<int>("tstitch.denoiser.batch_rows", description: "Rows per model run");
-    private static readonly Histogram<double> QueueWait = DenoisingTelemetry.Meter.CreateHistogram<double>("tstitch.denoiser.queue_wait", "ms", "Time a call waited before its run");
-
     private readonly IModelRunner _model;
     private readonly BatchingOptions _options;
     private readonly KeyValuePair<string, object?> _modelTag;
@@ -38,13 +35,17 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         if (options.MaxRows < 1) throw new ArgumentOutOfRangeException(nameof(options), "MaxRows must be >= 1.");
         _model = model;
         _options = options;
-        _modelTag = new("tstitch.model", model.Info.Name);
+        _modelTag = DenoisingTelemetry.ModelTag(model.Info.Name);
         _loop = Task.Run(LoopAsync);
+        DenoisingTelemetry.Track(this);
     }
 
     public DenoiserInfo Info => _model.Info;
     /// <summary>Model runs, rows run and calls served so far (a mean batch is Rows / Runs).</summary>
     public (long Runs, long Rows, long Calls) Counters => (Interlocked.Read(ref _runs), Interlocked.Read(ref _rows), Interlocked.Read(ref _calls));
+
+    /// <summary>Calls queued for a model run now (the queue-depth gauge).</summary>
+    public int Waiting => Volatile.Read(ref _waiting);
 
     /// <summary>The queue is over 90 % full: the replica should shed traffic (see <see cref="DenoiserHealthCheck"/>).</summary>
     public bool Saturated => Volatile.Read(ref _waiting) >= 0.9 * _options.QueueCapacity;
@@ -88,7 +89,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         var rows = Guidance.IsNeeded(input.GuidanceScale) ? Guidance.WithUnconditionalHalf(input, Info.NullClassId) : input;
         var output = _model.Run(rows, cancellationToken);
         Count(rows.Batch, calls: 1, [span]);
-        QueueWait.Record(0, _modelTag);
+        DenoisingTelemetry.QueueWait.Record(0, _modelTag);
         return Checked(ReferenceEquals(rows, input) ? output : Guidance.Combine(output, input.GuidanceScale), input);
     }
 
@@ -154,7 +155,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     {
         Interlocked.Decrement(ref _waiting);
         double waited = Stopwatch.GetElapsedTime(pending.Enqueued).TotalMilliseconds;
-        QueueWait.Record(waited, _modelTag);
+        DenoisingTelemetry.QueueWait.Record(waited, _modelTag);
         pending.Span?.SetTag("tstitch.queue_wait_ms", waited);
         if (!pending.Result.Task.IsCompleted) return false;
         pending.Registration.Dispose();
@@ -221,7 +222,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         Interlocked.Increment(ref _runs);
         Interlocked.Add(ref _rows, rows);
         Interlocked.Add(ref _calls, calls);
-        BatchRows.Record(rows, _modelTag);
+        DenoisingTelemetry.BatchRows.Record(rows, _modelTag);
         foreach (var span in spans) span?.SetTag("tstitch.run_rows", rows);
     }
 
@@ -246,6 +247,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         var span = DenoisingTelemetry.ActivitySource.StartActivity("batcher.call");
         if (span is null) return null;
         Activity.Current = span.Parent;
+        JobTag.Inherit(span); // IDenoiser calls do not name their job; the caller's span (stage.run, denoise) does
         span.SetTag("tstitch.model", Info.Name);
         span.SetTag("tstitch.rows", rows);
         return span;
@@ -261,6 +263,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        DenoisingTelemetry.Untrack(this);
         _stopping.Cancel();
         _queue.Writer.TryComplete();
         await _loop;

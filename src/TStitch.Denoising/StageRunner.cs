@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Grpc.Core;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TStitch.Contracts;
 using TStitch.Hosting.Errors;
@@ -15,7 +16,8 @@ namespace TStitch.Denoising;
 /// cancellation stops it within a step; a replica that starts shutting down stops after the step in
 /// flight and hands the stage back with a checkpoint.
 /// </summary>
-public sealed class StageRunner(DynamicBatcher batcher, IOptions<DenoiserOptions> options, IHostApplicationLifetime lifetime)
+public sealed partial class StageRunner(DynamicBatcher batcher, IOptions<DenoiserOptions> options, IHostApplicationLifetime lifetime,
+    ILogger<StageRunner> logger)
 {
     /// <summary>Longest a step event waits in the write buffer, so progress stays live for long steps.</summary>
     public static readonly TimeSpan ProgressFlushInterval = TimeSpan.FromMilliseconds(20);
@@ -42,6 +44,15 @@ public sealed class StageRunner(DynamicBatcher batcher, IOptions<DenoiserOptions
         activity?.SetTag("tstitch.from_step", from);
         activity?.SetTag("tstitch.to_step", request.ToStep);
         activity?.SetTag("tstitch.batch", trajectory.Batch);
+        long started = Stopwatch.GetTimestamp();
+        try { await RunStepsAsync(request, events, trajectory, state, from, cancellationToken); }
+        finally { DenoisingTelemetry.StageRan(info.Name, Stopwatch.GetElapsedTime(started)); }
+    }
+
+    private async Task RunStepsAsync(StageRunRequest request, IServerStreamWriter<StageRunEvent> events, Trajectory trajectory,
+        SamplerState state, int from, CancellationToken cancellationToken)
+    {
+        var info = batcher.Info;
         // Checkpoint messages wrap the live buffers: WriteAsync serialises them before it returns, and the
         // next step only starts after that.
         Task WriteCheckpointAsync() =>
@@ -68,10 +79,14 @@ public sealed class StageRunner(DynamicBatcher batcher, IOptions<DenoiserOptions
             if (lifetime.ApplicationStopping.IsCancellationRequested)
             {
                 await WriteCheckpointAsync();
+                LogHandedBack(logger, request.JobId, state.Step, request.ToStep);
                 throw new ServiceFailureException(FailureKind.ShuttingDown,
                     $"The '{info.Name}' replica is shutting down; it handed the stage back at step {state.Step}: resume from that checkpoint.");
             }
         }
         await events.WriteAsync(new StageRunEvent { Final = StageRunMessages.ToCheckpoint(state, info, copy: false) }, cancellationToken);
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Shutting down: the stage run of job {Job} was handed back at step {Step} (of {ToStep}) with a checkpoint")]
+    private static partial void LogHandedBack(ILogger logger, string job, int step, int toStep);
 }

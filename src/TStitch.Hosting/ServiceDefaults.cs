@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 using OpenTelemetry;
@@ -25,12 +26,19 @@ public static class ServiceDefaults
 {
     /// <summary>Activity sources of our own that traces should include.</summary>
     public static readonly string[] ActivitySources = ["TStitch.Sampling", "TStitch.Orchestrator", "TStitch.Denoising"];
-    /// <summary>Meters of our own (batch sizes, queue waits).</summary>
-    public static readonly string[] Meters = ["TStitch.Denoising"];
+    /// <summary>Meters of our own (OrchestratorMetrics, DenoisingTelemetry; see docs/observability.md).</summary>
+    public static readonly string[] Meters = ["TStitch.Orchestrator", "TStitch.Denoising"];
     /// <summary>gRPC health service name that reports only whether the process is alive (not whether it takes traffic).</summary>
     public const string LivenessService = "liveness";
     /// <summary>gRPC's length-prefixed framing: 1 byte compressed flag + 4 bytes length per message.</summary>
     public const int GrpcFrameHeaderBytes = 5;
+    /// <summary>Configuration key of the graceful-shutdown bound (HostOptions.ShutdownTimeout), e.g. "00:00:30".</summary>
+    public const string ShutdownTimeoutKey = "ShutdownTimeout";
+    /// <summary>
+    /// Long enough for a denoiser to finish its step in flight and hand its stage runs back, and for an
+    /// orchestrator to release its jobs; Kubernetes' terminationGracePeriodSeconds must exceed it plus preStop.
+    /// </summary>
+    public static readonly TimeSpan DefaultShutdownTimeout = TimeSpan.FromSeconds(30);
 
     public static IHostApplicationBuilder AddServiceDefaults(this WebApplicationBuilder builder, string serviceName)
     {
@@ -75,6 +83,14 @@ public static class ServiceDefaults
             o.UseHealthChecksCache = false;
             o.Services.Map(LivenessService, c => c.Name == "self");
         }).AddCheck("self", () => Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy());
+        var shutdownTimeout = builder.Configuration.GetValue<TimeSpan?>(ShutdownTimeoutKey) ?? DefaultShutdownTimeout;
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = shutdownTimeout);
+        // Scopes carry the job id (JobRunner, DenoiserService) onto every log line of a job; one line per
+        // entry keeps the id on the line itself (grep, container log collectors). Without a FormatterName
+        // the console logger ignores the formatter options, so "simple" is named unless one is configured.
+        builder.Services.Configure<ConsoleLoggerOptions>(o => o.FormatterName ??= ConsoleFormatterNames.Simple);
+        builder.Services.Configure<SimpleConsoleFormatterOptions>(o => (o.IncludeScopes, o.SingleLine) = (true, true));
+        builder.Services.Configure<JsonConsoleFormatterOptions>(o => o.IncludeScopes = true);
         builder.ConfigureOpenTelemetry(serviceName, metricsPort);
         return builder;
     }

@@ -23,7 +23,10 @@ public sealed partial class JobCheckpoints(IJobStore store, OrchestratorInstance
         {
             try
             {
-                if (await store.SaveAsync(job))
+                long started = System.Diagnostics.Stopwatch.GetTimestamp();
+                bool saved = await store.SaveAsync(job);
+                OrchestratorMetrics.CheckpointWritten(System.Diagnostics.Stopwatch.GetElapsedTime(started));
+                if (saved)
                 {
                     if (running.StoreOutageSince is not null) LogStoreBack(logger, job.Id);
                     running.StoreOutageSince = null;

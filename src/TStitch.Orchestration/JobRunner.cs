@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TStitch.Contracts;
+using TStitch.Hosting;
 using TStitch.Hosting.Errors;
 using TStitch.Imaging;
 using TStitch.Sampling;
@@ -32,12 +33,13 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
         activity?.SetTag("tstitch.schedule", job.Schedule);
         activity?.SetTag("tstitch.steps", job.Steps);
         activity?.SetTag("tstitch.run_mode", _options.RunMode.ToString().ToLowerInvariant());
-        using var scope = logger.BeginScope(new Dictionary<string, object> { ["JobId"] = job.Id });
+        using var scope = JobLogScope.Begin(logger, job.Id);
         var clock = Stopwatch.StartNew();
         int reported = job.CheckpointStep; // steps reported to callers; ahead of the checkpoint between checkpoints
         try
         {
             await admission(ct);
+            OrchestratorMetrics.JobStarted();
             var request = job.Spec.ToTrajectory();
             var clients = await pools.ResolveAsync(request.Schedule.ModelIds, ct);
             var trajectory = new Trajectory(request, clients.ToDictionary(c => c.Key, c => (IDenoiser)new RemoteDenoiser(c.Value, job.Id)));
@@ -56,6 +58,7 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
             {
                 if (step <= reported) return; // re-run after a replica failed: reported already
                 reported = step;
+                OrchestratorMetrics.StepDone(pool);
                 await running.ReportAsync(new StepProgress
                 {
                     Step = step, Steps = request.Steps, Pool = pool, Timestep = timestep, ElapsedMs = clock.Elapsed.TotalMilliseconds,
@@ -82,6 +85,7 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
                 stage?.SetTag("tstitch.from_step", state.Step);
                 stage?.SetTag("tstitch.to_step", span.To);
                 stage?.SetTag("tstitch.batch", trajectory.Batch);
+                long stageStart = Stopwatch.GetTimestamp();
                 if (_options.RunMode == RunMode.Stage)
                 {
                     state = await pool.RunStageAsync(new StageRun(request, state, span.To, _options.CheckpointEvery, job.Id,
@@ -98,17 +102,18 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
                         if (completed < span.To && (completed - from) % _options.CheckpointEvery == 0) await Checkpoint(done.State.Clone());
                     }, ct);
                 }
+                OrchestratorMetrics.StageRan(pool.Name, _options.RunMode, Stopwatch.GetElapsedTime(stageStart));
                 if (state.Step < request.Steps) await Checkpoint(_options.RunMode == RunMode.Step ? state.Clone() : state);
             }
 
             var output = job.Spec.Output;
-            return await checkpoints.EndAsync(running, job.Finish(JobStatus.Succeeded, FailureKind.None, "", time.GetUtcNow()) with
+            return Ended(await checkpoints.EndAsync(running, job.Finish(JobStatus.Succeeded, FailureKind.None, "", time.GetUtcNow()) with
             {
                 Step = request.Steps, CheckpointStep = request.Steps, Latents = null, PreviousX0 = null, CallsPerPool = Calls(job, request.Steps),
                 Png = output is ResultFormat.Png or ResultFormat.PngAndRaw
                     ? ImageGrid.ToPng(state.Latents, trajectory.Batch, shape.Channels, shape.Height, shape.Width, trajectory.Batch) : null,
                 Samples = output is ResultFormat.Raw or ResultFormat.PngAndRaw ? state.Latents : null,
-            });
+            }));
         }
         catch (Exception) when (running.StopReason == StopReason.LeaseLost)
         {
@@ -134,7 +139,7 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
                 _ => (JobStatus.Failed, FailureKind.DeadlineExceeded,
                     $"deadline exceeded at step {reported}; submit the same request (job_id) again to resume from step {job.CheckpointStep}"),
             };
-            return await checkpoints.EndAsync(running, job.Finish(status, kind, error, time.GetUtcNow()) with { Step = reported, CallsPerPool = Calls(job, reported) });
+            return Ended(await checkpoints.EndAsync(running, job.Finish(status, kind, error, time.GetUtcNow()) with { Step = reported, CallsPerPool = Calls(job, reported) }));
         }
         catch (Exception ex)
         {
@@ -142,12 +147,19 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
             var kind = ErrorTable.KindOf(ex);
             if (kind == FailureKind.Internal && ex is not ServiceFailureException) LogCrashed(logger, ex, job.Id, job.Step);
             else LogFailed(logger, job.Id, job.Step, kind, ex.Message);
-            await checkpoints.EndAsync(running, job.Finish(JobStatus.Failed, kind, ex.Message, time.GetUtcNow()) with { Step = reported, CallsPerPool = Calls(job, reported) });
+            Ended(await checkpoints.EndAsync(running, job.Finish(JobStatus.Failed, kind, ex.Message, time.GetUtcNow()) with { Step = reported, CallsPerPool = Calls(job, reported) }));
             throw;
         }
         finally
         {
             activity?.SetTag("tstitch.elapsed_ms", clock.Elapsed.TotalMilliseconds);
+        }
+
+        // How the job ended, counted once, where it is recorded (a run stopped by shutdown or a takeover did not end).
+        JobRecord Ended(JobRecord ended)
+        {
+            OrchestratorMetrics.JobEnded(ended.Status, ended.Failure, clock.Elapsed);
+            return ended;
         }
     }
 

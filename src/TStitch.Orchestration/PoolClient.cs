@@ -26,11 +26,13 @@ public sealed class PoolClient(string name, string address, Contracts.Denoiser.D
         };
         request.Timesteps.AddRange(input.Timesteps);
         request.ClassLabels.AddRange(input.ClassLabels);
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         for (int attempt = 1; ; attempt++)
         {
             try
             {
                 var reply = await client.DenoiseAsync(request, deadline: DateTime.UtcNow + options.StepTimeout, cancellationToken: cancellationToken);
+                OrchestratorMetrics.Denoised(Name, System.Diagnostics.Stopwatch.GetElapsedTime(started));
                 return reply.Output.ToFloats("output");
             }
             catch (RpcException) when (cancellationToken.IsCancellationRequested)
@@ -46,6 +48,17 @@ public sealed class PoolClient(string name, string address, Contracts.Denoiser.D
                 throw PoolRetry.Failure(Name, Address, ex.StatusCode, ex.Status.Detail, ex);
             }
         }
+    }
+
+    /// <summary>
+    /// Reads the stream's end (its OK status) after the final state: disposing the call before that would
+    /// cancel it, and every successful stage would show as a cancelled (error) span in the job's trace.
+    /// The final state is already in hand, so a failure here changes nothing.
+    /// </summary>
+    private static async Task ReadToEndAsync(AsyncServerStreamingCall<StageRunEvent> call, CancellationToken cancellationToken)
+    {
+        try { while (await call.ResponseStream.MoveNext(cancellationToken)) { } }
+        catch (Exception ex) when (ex is RpcException or OperationCanceledException) { }
     }
 
     /// <summary>
@@ -85,7 +98,9 @@ public sealed class PoolClient(string name, string address, Contracts.Denoiser.D
                             await run.OnCheckpoint(resumeFrom);
                             break;
                         case StageRunEvent.EventOneofCase.Final:
-                            return e.Final.ToState(batch, Info, "final");
+                            var final = e.Final.ToState(batch, Info, "final");
+                            await ReadToEndAsync(call, stall.Token);
+                            return final;
                     }
                 }
                 throw new RpcException(new Status(StatusCode.Unavailable, "the stage run ended without its final state"));

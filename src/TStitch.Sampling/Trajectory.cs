@@ -89,6 +89,7 @@ public sealed class Trajectory
         string modelId = ModelAt(step);
         int t = Sampler.Plan.Timesteps[step];
         using var activity = ActivitySource.StartActivity("trajectory.step");
+        JobTag.Inherit(activity);
         activity?.SetTag("tstitch.step", step);
         activity?.SetTag("tstitch.model", modelId);
         activity?.SetTag("tstitch.timestep", t);

@@ -340,6 +340,35 @@ public sealed class DriftTests
         }
     }
 
+    /// <summary>
+    /// A stopping service gets SIGTERM after its preStop hook and then has the host's shutdown timeout
+    /// (ServiceDefaults.ShutdownTimeout) to hand its stage runs or jobs back: the kill that follows the
+    /// grace period must come later than both, or a graceful stop turns into kill -9.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Services))]
+    public void GracePeriods_OutlastPreStopAndTheHostsShutdownTimeout(string name, string project)
+    {
+        _ = project;
+        var errors = new List<string>();
+        TimeSpan Shutdown(IReadOnlyDictionary<string, string?> env) =>
+            env.TryGetValue(ServiceDefaults.ShutdownTimeoutKey, out var v) && v is not null ? TimeSpan.Parse(v) : ServiceDefaults.DefaultShutdownTimeout;
+
+        var deployment = Find("Deployment", name)!;
+        int grace = IntOf(Str(deployment, "spec", "template", "spec", "terminationGracePeriodSeconds"));
+        var preStop = List(Container(name), "lifecycle", "preStop", "exec", "command").Select(c => c?.ToString()).ToList();
+        int sleep = preStop is ["sleep", var n] ? IntOf(n) : 0;
+        var k8sNeeds = TimeSpan.FromSeconds(sleep) + Shutdown(K8sEnv(name));
+        if (TimeSpan.FromSeconds(grace) <= k8sNeeds)
+            errors.Add($"k8s Deployment {name}: terminationGracePeriodSeconds {grace} must exceed preStop {sleep} s + ShutdownTimeout {Shutdown(K8sEnv(name)).TotalSeconds} s");
+
+        var composeGrace = Str(ComposeService(name), "stop_grace_period");
+        var composeSeconds = composeGrace.EndsWith('s') ? IntOf(composeGrace[..^1]) : composeGrace.EndsWith('m') ? 60 * IntOf(composeGrace[..^1]) : -1;
+        if (TimeSpan.FromSeconds(composeSeconds) <= Shutdown(ComposeEnv(name)))
+            errors.Add($"compose {name}: stop_grace_period {composeGrace} must exceed ShutdownTimeout {Shutdown(ComposeEnv(name)).TotalSeconds} s");
+        Assert.True(errors.Count == 0, string.Join("\n", errors));
+    }
+
     // ---- helpers ------------------------------------------------------------------------------
 
     public sealed record K8sWorkload(string Kind, string Name, Dictionary<string, object?> Labels, List<Dictionary<string, object?>> Containers);

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using TStitch.Hosting;
 
 namespace TStitch.Deploy.Tests;
@@ -110,6 +111,19 @@ public sealed class HostingEndpointTests
         Assert.Equal(["http://localhost:5000"], ServiceUrls.Configured(new ConfigurationBuilder().Build()));
         var metricsFirst = new ConfigurationBuilder().AddInMemoryCollection([KeyValuePair.Create("urls", (string?)"http://0.0.0.0:9464;http://0.0.0.0:5101")]).Build();
         Assert.Equal("http://127.0.0.1:5101", ServiceUrls.LoopbackAddress(metricsFirst, skipPort: 9464));
+    }
+
+    /// <summary>The graceful-stop bound (a stage hand-back, a job release) is the configured ShutdownTimeout, 30 s by default.</summary>
+    [Theory]
+    [InlineData(null, 30)]
+    [InlineData("00:00:50", 50)]
+    public void ShutdownTimeout_IsConfigurable_With30SecondsByDefault(string? configured, int expectedSeconds)
+    {
+        var builder = WebApplication.CreateBuilder(configured is null ? [] : [$"--{ServiceDefaults.ShutdownTimeoutKey}={configured}"]);
+        builder.AddServiceDefaults("deploy-test");
+        using var app = builder.Build();
+        var options = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Microsoft.Extensions.Hosting.HostOptions>>().Value;
+        Assert.Equal(TimeSpan.FromSeconds(expectedSeconds), options.ShutdownTimeout);
     }
 
     private static async Task<WebApplication> StartAsync(string[] args)

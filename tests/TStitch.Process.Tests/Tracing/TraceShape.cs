@@ -9,7 +9,7 @@ namespace TStitch.Process.Tests.Tracing;
 /// pool (one RunStage call per stage), so every model call sits at the end of
 ///     job -> stage -> RunStage client call -> RunStage server span (denoiser process) -> stage.run
 ///        -> trajectory.step -> batcher.call
-/// with the step spans in the denoiser process that ran them.
+/// with the step spans in the denoiser process that ran them, and each of our own spans tagged with the job id.
 /// </summary>
 public static class TraceShape
 {
@@ -23,6 +23,9 @@ public static class TraceShape
 
     /// <summary>From the root down to each span where a model runs.</summary>
     public static SpanMatch[] ModelRunChain => [Job, Stage, StageCall, StageServed, StageRun, Step, ModelCall];
+
+    /// <summary>Our own spans (not gRPC's): each names its job in tstitch.job, set or inherited from its caller's span.</summary>
+    public static SpanMatch[] OwnSpans => [Job, Stage, StageRun, Step, ModelCall];
 
     /// <summary>Every process of the cluster takes part in a stitched job.</summary>
     public static readonly string[] Services = [Orchestrator, Small, Large];
@@ -56,6 +59,11 @@ public static class TraceShape
         foreach (var step in stepSpans)
             if (step.Service != $"{step.Attribute("tstitch.model")}-denoiser")
                 TraceAssert.Fail(trace, $"Step {step} ran in {step.Service}, not in its model's pool.");
+        foreach (var span in trace.Spans.Where(s => s.StatusCode == OpenTelemetry.Proto.Trace.V1.Status.Types.StatusCode.Error))
+            TraceAssert.Fail(trace, $"Span {span} of a job that succeeded has an error status: {span.StatusMessage}");
+        foreach (var span in trace.Spans.Where(s => OwnSpans.Any(m => m.Matches(s))))
+            if (span.Attribute("tstitch.job") != jobId)
+                TraceAssert.Fail(trace, $"Span {span} should carry tstitch.job={jobId}, has '{span.Attribute("tstitch.job")}'.");
     }
 
     private static string Show(IReadOnlyDictionary<string, int> counts) => "{" + string.Join(", ", counts.OrderBy(p => p.Key).Select(p => $"{p.Key}: {p.Value}")) + "}";
