@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using TStitch.Sampling;
 
 namespace TStitch.Denoising;
 
@@ -35,4 +36,24 @@ public static class DenoisingTelemetry
 
     public static void Denoised(string model, TimeSpan elapsed) => DenoiseDuration.Record(elapsed.TotalMilliseconds, ModelTag(model));
     public static void StageRan(string model, TimeSpan elapsed) => StageRunDuration.Record(elapsed.TotalMilliseconds, ModelTag(model));
+
+    /// <summary>A span per call (its rows, queue wait and the rows of the run it shared), not left as the caller's current span.</summary>
+    internal static Activity? StartCallSpan(string model, int rows)
+    {
+        var span = DenoisingTelemetry.ActivitySource.StartActivity("batcher.call");
+        if (span is null) return null;
+        Activity.Current = span.Parent;
+        JobTag.Inherit(span); // IDenoiser calls do not name their job; the caller's span (stage.run, denoise) does
+        span.SetTag("tstitch.model", model);
+        span.SetTag("tstitch.rows", rows);
+        return span;
+    }
+
+    internal static void EndWhenAnswered(Activity span, Task answer) =>
+        answer.ContinueWith(static (t, state) =>
+        {
+            var a = (Activity)state!;
+            if (t.IsFaulted) a.SetStatus(ActivityStatusCode.Error, t.Exception?.InnerException?.Message);
+            a.Stop();
+        }, span, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 }

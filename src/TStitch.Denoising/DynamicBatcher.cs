@@ -22,7 +22,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     private readonly IModelRunner _model;
     private readonly BatchingOptions _options;
     private readonly KeyValuePair<string, object?> _modelTag;
-    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<QueuedCall> _queue = Channel.CreateUnbounded<QueuedCall>(new UnboundedChannelOptions { SingleReader = true });
     /// <summary>Held by whoever runs the model: an inline caller or the batching loop.</summary>
     private readonly SemaphoreSlim _modelFree = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
@@ -68,7 +68,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
             Interlocked.Decrement(ref _waiting);
             throw new QueueFullException($"The '{Info.Name}' pool's queue is full ({_options.QueueCapacity} calls waiting); retry with backoff or add replicas.");
         }
-        var pending = new Pending(input, Rows(input), StartSpan(Rows(input)));
+        var pending = new QueuedCall(input, Rows(input), DenoisingTelemetry.StartCallSpan(Info.Name, Rows(input)));
         pending.Registration = cancellationToken.Register(() => pending.Result.TrySetCanceled(cancellationToken));
         if (!_queue.Writer.TryWrite(pending))
         {
@@ -76,7 +76,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
             pending.Registration.Dispose();
             throw new ServiceFailureException(FailureKind.ShuttingDown, $"The '{Info.Name}' replica is shutting down; retry on another replica.");
         }
-        if (pending.Span is { } span) EndSpanWhenAnswered(span, pending.Result.Task);
+        if (pending.Span is { } span) DenoisingTelemetry.EndWhenAnswered(span, pending.Result.Task);
         return pending.Result.Task;
     }
 
@@ -85,18 +85,18 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
 
     private float[] RunInline(DenoiseInput input, CancellationToken cancellationToken)
     {
-        using var span = StartSpan(Rows(input));
+        using var span = DenoisingTelemetry.StartCallSpan(Info.Name, Rows(input));
         var rows = Guidance.IsNeeded(input.GuidanceScale) ? Guidance.WithUnconditionalHalf(input, Info.NullClassId) : input;
         var output = _model.Run(rows, cancellationToken);
         Count(rows.Batch, calls: 1, [span]);
         DenoisingTelemetry.QueueWait.Record(0, _modelTag);
-        return Checked(ReferenceEquals(rows, input) ? output : Guidance.Combine(output, input.GuidanceScale), input);
+        return BatchInputs.Checked(Info, ReferenceEquals(rows, input) ? output : Guidance.Combine(output, input.GuidanceScale), input);
     }
 
     private async Task LoopAsync()
     {
         var reader = _queue.Reader;
-        Pending? carried = null;
+        QueuedCall? carried = null;
         try
         {
             while (carried is not null || await reader.WaitToReadAsync(_stopping.Token))
@@ -115,9 +115,9 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     }
 
     /// <summary>Forms one batch from the queue (and a call carried over from the last) and runs it; returns the call that did not fit.</summary>
-    private async Task<Pending?> RunNextAsync(ChannelReader<Pending> reader, Pending? carried)
+    private async Task<QueuedCall?> RunNextAsync(ChannelReader<QueuedCall> reader, QueuedCall? carried)
     {
-        var batch = new List<Pending>();
+        var batch = new List<QueuedCall>();
         int rows = 0;
         if (carried is not null && !carried.Result.Task.IsCompleted) { batch.Add(carried); rows = carried.Rows; }
         else carried?.Registration.Dispose();
@@ -142,7 +142,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     }
 
     /// <summary>Waits up to <paramref name="remaining"/> for another call (MaxDelay batching); false if none came.</summary>
-    private async Task<bool> WaitForMoreAsync(ChannelReader<Pending> reader, TimeSpan remaining)
+    private async Task<bool> WaitForMoreAsync(ChannelReader<QueuedCall> reader, TimeSpan remaining)
     {
         using var wait = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
         wait.CancelAfter(remaining);
@@ -151,7 +151,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     }
 
     /// <summary>Takes a call off the queue; true if its caller had already gone (then it never runs).</summary>
-    private bool Dequeued(Pending pending)
+    private bool Dequeued(QueuedCall pending)
     {
         Interlocked.Decrement(ref _waiting);
         double waited = Stopwatch.GetElapsedTime(pending.Enqueued).TotalMilliseconds;
@@ -163,13 +163,13 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     }
 
     /// <summary>One model run over every queued call's rows (a lone unguided call as it is, without copies), split back per call.</summary>
-    private void Run(List<Pending> batch, int rows)
+    private void Run(List<QueuedCall> batch, int rows)
     {
         try
         {
             float[] output;
             if (batch is [{ Rows: var single } only] && single == only.Input.Batch) output = _model.Run(only.Input, _stopping.Token);
-            else output = _model.Run(Merge(batch, rows), _stopping.Token);
+            else output = _model.Run(BatchInputs.Merge(batch, rows, Info), _stopping.Token);
             Count(rows, batch.Count, batch.Select(p => p.Span));
             int offset = 0, sampleSize = Info.SampleSize;
             foreach (var p in batch)
@@ -179,7 +179,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
                 try
                 {
                     var answer = p.Rows == p.Input.Batch ? (batch.Count == 1 ? output : mine.ToArray()) : Guidance.Combine(mine, p.Input.GuidanceScale);
-                    p.Result.TrySetResult(Checked(answer, p.Input));
+                    p.Result.TrySetResult(BatchInputs.Checked(Info, answer, p.Input));
                 }
                 catch (Exception ex) { p.Result.TrySetException(ex); }
                 p.Registration.Dispose();
@@ -195,28 +195,6 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         }
     }
 
-    /// <summary>Every call's rows in one input; guided calls add their null-class rows (all calls were validated on entry).</summary>
-    private DenoiseInput Merge(List<Pending> batch, int rows)
-    {
-        int sampleSize = Info.SampleSize, row = 0;
-        var latents = new float[rows * sampleSize];
-        var timesteps = new int[rows];
-        var labels = new int[rows];
-        foreach (var p in batch)
-        {
-            var input = p.Input;
-            for (int half = 0; half < p.Rows / input.Batch; half++)
-            {
-                input.Latents.CopyTo(latents, row * sampleSize);
-                input.Timesteps.CopyTo(timesteps, row);
-                if (half == 0) input.ClassLabels.CopyTo(labels, row);
-                else Array.Fill(labels, Info.NullClassId, row, input.Batch);
-                row += input.Batch;
-            }
-        }
-        return new DenoiseInput(latents, timesteps, labels, 1f);
-    }
-
     private void Count(int rows, int calls, IEnumerable<Activity?> spans)
     {
         Interlocked.Increment(ref _runs);
@@ -226,41 +204,6 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         foreach (var span in spans) span?.SetTag("tstitch.run_rows", rows);
     }
 
-    /// <summary>
-    /// The model's answer, unless it has non-finite values: then the call fails, naming the model and the
-    /// timestep, instead of handing NaNs to a sampler that would carry them to the image.
-    /// </summary>
-    private float[] Checked(float[] output, DenoiseInput input)
-    {
-        // One SIMD pass: any NaN or infinity makes the sum non-finite (a finite sum proves them absent).
-        if (float.IsFinite(TensorPrimitives.Sum(output))) return output;
-        int bad = Array.FindIndex(output, v => !float.IsFinite(v));
-        if (bad < 0) return output; // the sum overflowed; every value is finite
-        throw new ServiceFailureException(FailureKind.Internal,
-            $"Model '{Info.Name}' produced a non-finite value ({output[bad]}) at timestep {input.Timesteps[bad / Info.SampleSize]}; " +
-            "its inputs were finite, so the model or its export is at fault.");
-    }
-
-    /// <summary>A span per call (its rows, queue wait and the rows of the run it shared), not left as the caller's current span.</summary>
-    private Activity? StartSpan(int rows)
-    {
-        var span = DenoisingTelemetry.ActivitySource.StartActivity("batcher.call");
-        if (span is null) return null;
-        Activity.Current = span.Parent;
-        JobTag.Inherit(span); // IDenoiser calls do not name their job; the caller's span (stage.run, denoise) does
-        span.SetTag("tstitch.model", Info.Name);
-        span.SetTag("tstitch.rows", rows);
-        return span;
-    }
-
-    private static void EndSpanWhenAnswered(Activity span, Task answer) =>
-        answer.ContinueWith(static (t, state) =>
-        {
-            var a = (Activity)state!;
-            if (t.IsFaulted) a.SetStatus(ActivityStatusCode.Error, t.Exception?.InnerException?.Message);
-            a.Stop();
-        }, span, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-
     public async ValueTask DisposeAsync()
     {
         DenoisingTelemetry.Untrack(this);
@@ -268,16 +211,5 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         _queue.Writer.TryComplete();
         await _loop;
         _stopping.Dispose();
-    }
-
-    private sealed class Pending(DenoiseInput input, int rows, Activity? span)
-    {
-        public DenoiseInput Input { get; } = input;
-        /// <summary>Rows this call adds to a run: its batch, twice when guided.</summary>
-        public int Rows { get; } = rows;
-        public Activity? Span { get; } = span;
-        public long Enqueued { get; } = Stopwatch.GetTimestamp();
-        public TaskCompletionSource<float[]> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        public CancellationTokenRegistration Registration { get; set; }
     }
 }

@@ -81,12 +81,23 @@ public sealed class LoopbackCluster : IAsyncDisposable
         return (app, Address(port));
     }
 
-    /// <summary>A free loopback port: bind port 0, read what the OS chose, release it.</summary>
+    private static readonly HashSet<int> HandedOut = [];
+
+    /// <summary>
+    /// A free loopback port: bind port 0, read what the OS chose, release it. Never the same port twice
+    /// in one process: a port handed out is only bound later (by a host or a child process), and the OS
+    /// may offer it again in between.
+    /// </summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        while (true)
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+            lock (HandedOut)
+                if (HandedOut.Add(port)) return port;
+        }
     }
 
     /// <summary>Stops the orchestrator first (its jobs stay resumable), then the pools.</summary>

@@ -139,7 +139,7 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
                 _ => (JobStatus.Failed, FailureKind.DeadlineExceeded,
                     $"deadline exceeded at step {reported}; submit the same request (job_id) again to resume from step {job.CheckpointStep}"),
             };
-            return Ended(await checkpoints.EndAsync(running, job.Finish(status, kind, error, time.GetUtcNow()) with { Step = reported, CallsPerPool = Calls(job, reported) }));
+            return Ended(await checkpoints.EndAsync(running, job.Finish(status, kind, error, time.GetUtcNow()) with { Step = Math.Max(reported, job.CheckpointStep), CallsPerPool = Calls(job, Math.Max(reported, job.CheckpointStep)) }));
         }
         catch (Exception ex)
         {
@@ -147,7 +147,7 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
             var kind = ErrorTable.KindOf(ex);
             if (kind == FailureKind.Internal && ex is not ServiceFailureException) LogCrashed(logger, ex, job.Id, job.Step);
             else LogFailed(logger, job.Id, job.Step, kind, ex.Message);
-            Ended(await checkpoints.EndAsync(running, job.Finish(JobStatus.Failed, kind, ex.Message, time.GetUtcNow()) with { Step = reported, CallsPerPool = Calls(job, reported) }));
+            Ended(await checkpoints.EndAsync(running, job.Finish(JobStatus.Failed, kind, ex.Message, time.GetUtcNow()) with { Step = Math.Max(reported, job.CheckpointStep), CallsPerPool = Calls(job, Math.Max(reported, job.CheckpointStep)) }));
             throw;
         }
         finally

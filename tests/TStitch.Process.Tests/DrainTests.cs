@@ -1,3 +1,4 @@
+using TStitch.LocalCluster;
 using System.Diagnostics;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -35,9 +36,9 @@ public sealed class DrainTests(ProcessCluster cluster, ITestOutputHelper output)
         const int steps = 400;
         // Distinct service names, so each replica's OTLP metrics (also exported on shutdown) can be told apart.
         string[] names = ["large-a", "large-b"];
-        var replicas = names.Select(n => cluster.CreateDenoiser(n, "LargeDenoiser", "large", LoopbackPorts.Free(),
+        var replicas = names.Select(n => cluster.CreateDenoiser(n, "LargeDenoiser", "large", LoopbackCluster.FreePort(),
             new Dictionary<string, string> { ["OTEL_SERVICE_NAME"] = n })).ToArray();
-        int port = LoopbackPorts.Free();
+        int port = LoopbackCluster.FreePort();
         var orchestrator = cluster.CreateOrchestrator("orchestrator-drain", port, new Dictionary<string, string>
         {
             ["small"] = cluster.Address(ProcessCluster.Small),
@@ -46,7 +47,7 @@ public sealed class DrainTests(ProcessCluster cluster, ITestOutputHelper output)
         await using var cleanup = new Processes([.. replicas, orchestrator]);
         await Task.WhenAll(replicas.Select(r => r.StartAsync(ProcessCluster.StartTimeout)));
         await orchestrator.StartAsync(ProcessCluster.StartTimeout);
-        using var channel = GrpcChannels.Create(LoopbackPorts.Http(port));
+        using var channel = GrpcChannels.Create(LoopbackCluster.Address(port));
         var client = new Contracts.Orchestrator.OrchestratorClient(channel);
 
         var request = LongJob("drain-denoiser", steps);
@@ -84,17 +85,17 @@ public sealed class DrainTests(ProcessCluster cluster, ITestOutputHelper output)
     {
         const int steps = 300;
         // Their own Redis, so only these two orchestrators can pick the job up.
-        var redis = cluster.CreateRedis(LoopbackPorts.Free(), "redis-drain");
+        var redis = cluster.CreateRedis(LoopbackCluster.FreePort(), "redis-drain");
         var pools = new Dictionary<string, string> { ["small"] = cluster.Address(ProcessCluster.Small), ["large"] = cluster.Address(ProcessCluster.Large) };
-        int portA = LoopbackPorts.Free(), portB = LoopbackPorts.Free();
+        int portA = LoopbackCluster.FreePort(), portB = LoopbackCluster.FreePort();
         var extra = new Dictionary<string, string> { ["Orchestrator__Redis"] = $"127.0.0.1:{PortOf(redis)}" };
         var a = cluster.CreateOrchestrator("orchestrator-a", portA, pools, extra);
         var b = cluster.CreateOrchestrator("orchestrator-b", portB, pools, extra);
         await using var cleanup = new Processes([a, b, redis]);
         await redis.StartAsync(ProcessCluster.StartTimeout);
         await Task.WhenAll(a.StartAsync(ProcessCluster.StartTimeout), b.StartAsync(ProcessCluster.StartTimeout));
-        using var channelA = GrpcChannels.Create(LoopbackPorts.Http(portA));
-        using var channelB = GrpcChannels.Create(LoopbackPorts.Http(portB));
+        using var channelA = GrpcChannels.Create(LoopbackCluster.Address(portA));
+        using var channelB = GrpcChannels.Create(LoopbackCluster.Address(portB));
         var clientB = new Contracts.Orchestrator.OrchestratorClient(channelB);
 
         var request = LongJob("drain-orchestrator", steps);

@@ -1,3 +1,4 @@
+using TStitch.LocalCluster;
 using System.Diagnostics;
 using Grpc.Core;
 using TStitch.Contracts;
@@ -23,13 +24,13 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
     public async Task A_replica_killed_mid_stage_hands_the_job_to_its_sibling_with_identical_bytes_and_a_bounded_rerun()
     {
         var clock = Stopwatch.StartNew();
-        int siblingPort = LoopbackPorts.Free(), orchestratorPort = LoopbackPorts.Free();
+        int siblingPort = LoopbackCluster.FreePort(), orchestratorPort = LoopbackCluster.FreePort();
         await using var sibling = cluster.CreateDenoiser("large-b", "LargeDenoiser", "large", siblingPort);
         await using var orchestrator = cluster.CreateOrchestrator("orchestrator-replicas", orchestratorPort,
-            new Dictionary<string, string> { ["small"] = cluster.Address(ProcessCluster.Small), ["large"] = $"{cluster.Address(ProcessCluster.Large)},{LoopbackPorts.Http(siblingPort)}" },
+            new Dictionary<string, string> { ["small"] = cluster.Address(ProcessCluster.Small), ["large"] = $"{cluster.Address(ProcessCluster.Large)},{LoopbackCluster.Address(siblingPort)}" },
             new Dictionary<string, string> { ["Orchestrator__CheckpointEvery"] = CheckpointEvery.ToString(), ["Orchestrator__HealthCheckInterval"] = "00:00:00.500" });
         await Task.WhenAll(sibling.StartAsync(ProcessCluster.StartTimeout), orchestrator.StartAsync(ProcessCluster.StartTimeout));
-        using var channel = GrpcChannels.Create(LoopbackPorts.Http(orchestratorPort));
+        using var channel = GrpcChannels.Create(LoopbackCluster.Address(orchestratorPort));
         var client = new Contracts.Orchestrator.OrchestratorClient(channel);
         var replicas = new Dictionary<string, ServiceProcess> { [ProcessCluster.Large] = cluster[ProcessCluster.Large], ["large-b"] = sibling };
         try
@@ -77,13 +78,13 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
         var lease = TimeSpan.FromSeconds(2);
         var settings = new Dictionary<string, string> { ["Orchestrator__JobLease"] = lease.ToString(), ["Orchestrator__CheckpointEvery"] = CheckpointEvery.ToString() };
         var pools = new Dictionary<string, string> { ["small"] = cluster.Address(ProcessCluster.Small), ["large"] = cluster.Address(ProcessCluster.Large) };
-        int firstPort = LoopbackPorts.Free(), secondPort = LoopbackPorts.Free();
+        int firstPort = LoopbackCluster.FreePort(), secondPort = LoopbackCluster.FreePort();
         await using var first = cluster.CreateOrchestrator("orchestrator-first", firstPort, pools, settings);
         await using var second = cluster.CreateOrchestrator("orchestrator-second", secondPort, pools, settings);
         await first.StartAsync(ProcessCluster.StartTimeout);
         var request = FaultRequests.Long("orchestrator-kill");
         var expected = FaultRequests.ExpectedAsync(cluster);
-        using (var channel = GrpcChannels.Create(LoopbackPorts.Http(firstPort)))
+        using (var channel = GrpcChannels.Create(LoopbackCluster.Address(firstPort)))
         {
             using var stream = new JobStream(new Contracts.Orchestrator.OrchestratorClient(channel), request);
             Assert.True(await stream.WaitForStepAsync(100, StepWait), Describe(stream));
@@ -92,7 +93,7 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
         }
         await second.StartAsync(ProcessCluster.StartTimeout);
         var ready = Stopwatch.StartNew();
-        using var secondChannel = GrpcChannels.Create(LoopbackPorts.Http(secondPort));
+        using var secondChannel = GrpcChannels.Create(LoopbackCluster.Address(secondPort));
         var client = new Contracts.Orchestrator.OrchestratorClient(secondChannel);
         // The first's lease ran out while the second started; the second's first maintenance round resumes it.
         var bound = lease + lease / 3 + TimeSpan.FromSeconds(5);
@@ -165,7 +166,7 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
     public async Task A_wrong_redis_password_stops_the_orchestrator_at_start_up_naming_the_setting()
     {
         var server = new[] { "/usr/bin/redis-server", "/usr/local/bin/redis-server" }.First(File.Exists);
-        int redisPort = LoopbackPorts.Free();
+        int redisPort = LoopbackCluster.FreePort();
         var logs = Path.Combine(cluster.LogDirectory);
         await using var redis = new ServiceProcess("redis-auth", server,
             ["--port", redisPort.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--requirepass", "right-password"],
@@ -174,7 +175,7 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
         var pools = new Dictionary<string, string> { ["small"] = cluster.Address(ProcessCluster.Small), ["large"] = cluster.Address(ProcessCluster.Large) };
         foreach (var (name, connection) in new[] { ("orchestrator-wrongpass", $"127.0.0.1:{redisPort},password=wrong-password"), ("orchestrator-nopass", $"127.0.0.1:{redisPort}") })
         {
-            await using var orchestrator = cluster.CreateOrchestrator(name, LoopbackPorts.Free(), pools,
+            await using var orchestrator = cluster.CreateOrchestrator(name, LoopbackCluster.FreePort(), pools,
                 new Dictionary<string, string> { ["Orchestrator__Redis"] = connection });
             var failed = await Assert.ThrowsAsync<ServiceStartException>(() => orchestrator.StartAsync(ProcessCluster.StartTimeout));
             Assert.True(orchestrator.ExitCode is { } code && code != 0, $"{name}: {failed.Message}");

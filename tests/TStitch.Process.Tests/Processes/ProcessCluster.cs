@@ -1,3 +1,4 @@
+using TStitch.LocalCluster;
 using System.Diagnostics;
 using Grpc.Net.Client;
 using TStitch.Models.Zoo;
@@ -40,9 +41,9 @@ public sealed class ProcessCluster : IAsyncLifetime
     public IReadOnlyDictionary<string, ServiceProcess> Processes => _processes;
     public ServiceProcess this[string name] => _processes.TryGetValue(name, out var p) ? p : throw new KeyNotFoundException($"No process '{name}' (known: {string.Join(", ", _processes.Keys)}).");
     public int Port(string name) => _ports[name];
-    public string Address(string name) => LoopbackPorts.Http(_ports[name]);
+    public string Address(string name) => LoopbackCluster.Address(_ports[name]);
     /// <summary>Where a service process serves Prometheus /metrics (HTTP/1.1).</summary>
-    public string MetricsAddress(string name) => LoopbackPorts.Http(_metricsPorts[name]);
+    public string MetricsAddress(string name) => LoopbackCluster.Address(_metricsPorts[name]);
     public string RedisEndpoint => $"127.0.0.1:{_ports[Redis]}";
 
     /// <summary>A client of the orchestrator process (its channel reconnects after a restart).</summary>
@@ -56,7 +57,7 @@ public sealed class ProcessCluster : IAsyncLifetime
         {
             Directory.CreateDirectory(LogDirectory);
             Otlp = await OtlpReceiver.StartAsync();
-            foreach (var name in new[] { Redis, Small, Large, Orchestrator }) _ports[name] = LoopbackPorts.Free();
+            foreach (var name in new[] { Redis, Small, Large, Orchestrator }) _ports[name] = LoopbackCluster.FreePort();
 
             var redis = Add(CreateRedis(_ports[Redis]));
             var redisStart = redis.StartAsync(StartTimeout);
@@ -123,9 +124,9 @@ public sealed class ProcessCluster : IAsyncLifetime
     private ServiceProcess CreateService(string name, string project, int port, Dictionary<string, string> env, IReadOnlyDictionary<string, string>? extra)
     {
         var dll = RepoPaths.ServiceDll(project);
-        env["Urls"] = LoopbackPorts.Http(port);
+        env["Urls"] = LoopbackCluster.Address(port);
         // Each process scrapes on its own free port (the appsettings' fixed ones would collide between runs).
-        _metricsPorts[name] = LoopbackPorts.Free();
+        _metricsPorts[name] = LoopbackCluster.FreePort();
         env["Telemetry__MetricsPort"] = _metricsPorts[name].ToString();
         env["DOTNET_ENVIRONMENT"] = "Production";
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = Otlp.Endpoint;
@@ -136,7 +137,7 @@ public sealed class ProcessCluster : IAsyncLifetime
         env["Logging__LogLevel__Microsoft.AspNetCore"] = "Warning";
         foreach (var (key, value) in extra ?? new Dictionary<string, string>()) env[key] = value;
         // The service's own folder is its content root, so its appsettings.json applies under the environment.
-        return new ServiceProcess(name, "dotnet", [dll], env, ReadinessProbes.GrpcHealth(LoopbackPorts.Http(port)), LogFile(name), Path.GetDirectoryName(dll));
+        return new ServiceProcess(name, "dotnet", [dll], env, ReadinessProbes.GrpcHealth(LoopbackCluster.Address(port)), LogFile(name), Path.GetDirectoryName(dll));
     }
 
     private string LogFile(string name) => Path.Combine(LogDirectory, name + ".log");

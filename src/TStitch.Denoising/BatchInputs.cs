@@ -1,0 +1,46 @@
+using System.Numerics.Tensors;
+using TStitch.Hosting.Errors;
+using TStitch.Sampling;
+
+namespace TStitch.Denoising;
+
+/// <summary>What goes into a batched model run and what is allowed out of it.</summary>
+internal static class BatchInputs
+{
+    /// <summary>Every call's rows in one input; guided calls add their null-class rows (all calls were validated on entry).</summary>
+    public static DenoiseInput Merge(IReadOnlyList<QueuedCall> batch, int rows, DenoiserInfo info)
+    {
+        int sampleSize = info.SampleSize, row = 0;
+        var latents = new float[rows * sampleSize];
+        var timesteps = new int[rows];
+        var labels = new int[rows];
+        foreach (var p in batch)
+        {
+            var input = p.Input;
+            for (int half = 0; half < p.Rows / input.Batch; half++)
+            {
+                input.Latents.CopyTo(latents, row * sampleSize);
+                input.Timesteps.CopyTo(timesteps, row);
+                if (half == 0) input.ClassLabels.CopyTo(labels, row);
+                else Array.Fill(labels, info.NullClassId, row, input.Batch);
+                row += input.Batch;
+            }
+        }
+        return new DenoiseInput(latents, timesteps, labels, 1f);
+    }
+
+    /// <summary>
+    /// The model's answer, unless it has non-finite values: then the call fails, naming the model and the
+    /// timestep, instead of handing NaNs to a sampler that would carry them to the image.
+    /// </summary>
+    public static float[] Checked(DenoiserInfo info, float[] output, DenoiseInput input)
+    {
+        // One SIMD pass: any NaN or infinity makes the sum non-finite (a finite sum proves them absent).
+        if (float.IsFinite(TensorPrimitives.Sum(output))) return output;
+        int bad = Array.FindIndex(output, v => !float.IsFinite(v));
+        if (bad < 0) return output; // the sum overflowed; every value is finite
+        throw new ServiceFailureException(FailureKind.Internal,
+            $"Model '{info.Name}' produced a non-finite value ({output[bad]}) at timestep {input.Timesteps[bad / info.SampleSize]}; " +
+            "its inputs were finite, so the model or its export is at fault.");
+    }
+}
