@@ -26,7 +26,7 @@ public static class ServiceDefaults
     /// <summary>Activity sources of our own that traces should include.</summary>
     public static readonly string[] ActivitySources = ["TStitch.Sampling", "TStitch.Orchestrator", "TStitch.Denoising"];
     /// <summary>Meters of our own (batch sizes, queue waits).</summary>
-    public static readonly string[] Meters = ["TStitch.Denoising"];
+    public static readonly string[] Meters = ["TStitch.Denoising", "TStitch.Orchestrator.Load"];
     /// <summary>gRPC health service name that reports only whether the process is alive (not whether it takes traffic).</summary>
     public const string LivenessService = "liveness";
     /// <summary>gRPC's length-prefixed framing: 1 byte compressed flag + 4 bytes length per message.</summary>

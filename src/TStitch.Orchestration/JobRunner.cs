@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using TStitch.Contracts;
 using TStitch.Hosting.Errors;
 using TStitch.Imaging;
+using TStitch.Orchestration.Frontier;
 using TStitch.Sampling;
 
 namespace TStitch.Orchestration;
@@ -16,7 +17,7 @@ namespace TStitch.Orchestration;
 /// the result, and records how the job ended. It holds one latent batch per job.
 /// </summary>
 public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkpoints, IOptions<OrchestratorOptions> options,
-    TimeProvider time, ILogger<JobRunner> logger)
+    TimeProvider time, ILogger<JobRunner> logger, PoolStepTimes? stepTimes = null)
 {
     public static readonly ActivitySource ActivitySource = new("TStitch.Orchestrator");
     private readonly OrchestratorOptions _options = options.Value;
@@ -32,6 +33,8 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
         activity?.SetTag("tstitch.schedule", job.Schedule);
         activity?.SetTag("tstitch.steps", job.Steps);
         activity?.SetTag("tstitch.run_mode", _options.RunMode.ToString().ToLowerInvariant());
+        if (job.Spec.ScheduleReason is { } reason) activity?.SetTag("tstitch.schedule_reason", reason);
+        if (job.Spec.ScheduleAsk is not null) activity?.SetTag("tstitch.load_shift", job.Spec.LoadShift);
         using var scope = logger.BeginScope(new Dictionary<string, object> { ["JobId"] = job.Id });
         var clock = Stopwatch.StartNew();
         int reported = job.CheckpointStep; // steps reported to callers; ahead of the checkpoint between checkpoints
@@ -52,9 +55,14 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
             await checkpoints.SaveAsync(job, running, final: true);
             if (resuming) LogResumed(logger, job.Id, job.Step, job.Steps);
             reported = state.Step;
+            long lastStepAt = Stopwatch.GetTimestamp();
             async ValueTask ReportStep(string pool, int step, int timestep)
             {
                 if (step <= reported) return; // re-run after a replica failed: reported already
+                // The live step cost the schedule chooser and the load controller predict with.
+                long now = Stopwatch.GetTimestamp();
+                stepTimes?.Observe(pool, Stopwatch.GetElapsedTime(lastStepAt, now).TotalMilliseconds / (step - reported), request.ClassLabels.Count);
+                lastStepAt = now;
                 reported = step;
                 await running.ReportAsync(new StepProgress
                 {
@@ -82,6 +90,7 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
                 stage?.SetTag("tstitch.from_step", state.Step);
                 stage?.SetTag("tstitch.to_step", span.To);
                 stage?.SetTag("tstitch.batch", trajectory.Batch);
+                lastStepAt = Stopwatch.GetTimestamp(); // the gap between stages (checkpoint write) is no pool's step cost
                 if (_options.RunMode == RunMode.Stage)
                 {
                     state = await pool.RunStageAsync(new StageRun(request, state, span.To, _options.CheckpointEvery, job.Id,
