@@ -55,13 +55,15 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
             await checkpoints.SaveAsync(job, running, final: true);
             if (resuming) LogResumed(logger, job.Id, job.Step, job.Steps);
             reported = state.Step;
-            long lastStepAt = Stopwatch.GetTimestamp();
+            long lastStepAt = 0;
             async ValueTask ReportStep(string pool, int step, int timestep)
             {
                 if (step <= reported) return; // re-run after a replica failed: reported already
-                // The live step cost the schedule chooser and the load controller predict with.
+                // The live step cost the schedule chooser and the load controller predict with. A stage's
+                // first step also pays for starting the call, which is no step's steady cost.
                 long now = Stopwatch.GetTimestamp();
-                stepTimes?.Observe(pool, Stopwatch.GetElapsedTime(lastStepAt, now).TotalMilliseconds / (step - reported), request.ClassLabels.Count);
+                if (lastStepAt != 0)
+                    stepTimes?.Observe(pool, Stopwatch.GetElapsedTime(lastStepAt, now).TotalMilliseconds / (step - reported), request.ClassLabels.Count);
                 lastStepAt = now;
                 reported = step;
                 await running.ReportAsync(new StepProgress
@@ -90,7 +92,7 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
                 stage?.SetTag("tstitch.from_step", state.Step);
                 stage?.SetTag("tstitch.to_step", span.To);
                 stage?.SetTag("tstitch.batch", trajectory.Batch);
-                lastStepAt = Stopwatch.GetTimestamp(); // the gap between stages (checkpoint write) is no pool's step cost
+                lastStepAt = 0;
                 if (_options.RunMode == RunMode.Stage)
                 {
                     state = await pool.RunStageAsync(new StageRun(request, state, span.To, _options.CheckpointEvery, job.Id,
