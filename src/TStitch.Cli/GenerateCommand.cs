@@ -19,6 +19,8 @@ internal static class GenerateCommand
         var steps = new Option<int>("--steps") { Description = "Sampling steps.", DefaultValueFactory = _ => 50 };
         var smallFraction = new Option<double>("--small-fraction") { Description = "Fraction of the steps run by the small pool (then large).", DefaultValueFactory = _ => 0.4 };
         var stages = new Option<string?>("--stages") { Description = "Stages as pool:fraction, e.g. small:0.3,base:0.3,large:0.4 (overrides --small-fraction)." };
+        var tier = new Option<string?>("--tier") { Description = "best, balanced or fast: a schedule from the orchestrator's frontier profile (instead of --small-fraction)." };
+        var budget = new Option<double?>("--budget-ms") { Description = "Latency budget in ms: the best-quality frontier schedule predicted to fit (instead of --small-fraction)." };
         var sampler = new Option<string>("--sampler") { Description = "ddim, ddpm or dpm-solver++.", DefaultValueFactory = _ => "ddim" };
         var seed = new Option<ulong>("--seed") { Description = "Noise seed.", DefaultValueFactory = _ => 1UL };
         var guidance = new Option<float>("--guidance") { Description = "Classifier-free guidance scale (1 = none, 0 = unconditional).", DefaultValueFactory = _ => 1f };
@@ -33,7 +35,7 @@ internal static class GenerateCommand
         var caCert = new Option<string?>("--ca-cert") { Description = "For an https:// orchestrator: PEM or DER file of the CA (or self-signed certificate) to trust instead of the system roots." };
         var command = new Command("generate", "Generate images on a running orchestrator (gRPC GenerateStream) and write them as a PNG.")
         {
-            orchestrator, classes, steps, smallFraction, stages, sampler, seed, guidance, eta, jobId, output, apiKey, caCert,
+            orchestrator, classes, steps, smallFraction, stages, tier, budget, sampler, seed, guidance, eta, jobId, output, apiKey, caCert,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -57,6 +59,16 @@ internal static class GenerateCommand
                     return 1;
                 }
             }
+            else if (parse.GetValue(tier) is { Length: > 0 } tierText)
+            {
+                if (!Enum.TryParse<Tier>(tierText, ignoreCase: true, out var parsed) || parsed == Tier.Unspecified || !Enum.IsDefined(parsed))
+                {
+                    AnsiConsole.MarkupLine($"[red]--tier must be best, balanced or fast, got '{Markup.Escape(tierText)}'.[/]");
+                    return 1;
+                }
+                request.Tier = parsed;
+            }
+            else if (parse.GetValue(budget) is { } ms) request.LatencyBudgetMs = ms; // the orchestrator checks it
             else request.SmallFraction = parse.GetValue(smallFraction);
 
             GrpcChannel channel;
@@ -83,6 +95,7 @@ internal static class GenerateCommand
                 var calls = string.Join(", ", job.CallsPerPool.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"));
                 AnsiConsole.MarkupLine($"job [bold]{Markup.Escape(job.JobId)}[/] ({Markup.Escape(job.Schedule)}): {job.Status}, {job.Step}/{job.Steps} steps" +
                                        (job.ResumedFromStep > 0 ? $", resumed from step {job.ResumedFromStep}" : ""));
+                if (job.ScheduleReason.Length > 0) AnsiConsole.MarkupLine($"schedule: {Markup.Escape(job.ScheduleReason)}");
                 AnsiConsole.MarkupLine($"calls per pool: {Markup.Escape(calls)}");
                 AnsiConsole.MarkupLine($"elapsed: {result.ElapsedMs:F0} ms on the orchestrator, {clock.Elapsed.TotalMilliseconds:F0} ms end to end");
                 if (progressEvents == 0 && !string.IsNullOrEmpty(request.JobId))

@@ -26,8 +26,8 @@ public static class ServiceDefaults
 {
     /// <summary>Activity sources of our own that traces should include.</summary>
     public static readonly string[] ActivitySources = ["TStitch.Sampling", "TStitch.Orchestrator", "TStitch.Denoising"];
-    /// <summary>Meters of our own (OrchestratorMetrics, DenoisingTelemetry; see docs/observability.md).</summary>
-    public static readonly string[] Meters = ["TStitch.Orchestrator", "TStitch.Denoising"];
+    /// <summary>Meters of our own (OrchestratorMetrics, the load controller, DenoisingTelemetry; see docs/observability.md).</summary>
+    public static readonly string[] Meters = ["TStitch.Orchestrator", "TStitch.Orchestrator.Load", "TStitch.Denoising"];
     /// <summary>gRPC health service name that reports only whether the process is alive (not whether it takes traffic).</summary>
     public const string LivenessService = "liveness";
     /// <summary>gRPC's length-prefixed framing: 1 byte compressed flag + 4 bytes length per message.</summary>

@@ -19,10 +19,13 @@ public sealed partial class JobManager(IJobStore store, JobRunner runner, JobChe
 {
     private readonly ConcurrentDictionary<string, RunningJob> _running = new();
     private readonly SemaphoreSlim _slots = new(options.Value.MaxRunningJobs, options.Value.MaxRunningJobs);
+    private int _waiting;
 
     public string InstanceId => instance.Id;
     public IReadOnlyDictionary<string, RunningJob> RunningJobs => _running;
     public RunningJob? Running(string id) => _running.TryGetValue(id, out var job) ? job : null;
+    /// <summary>Jobs started here that wait for a running slot (the queue the load controller watches).</summary>
+    public int Waiting => Volatile.Read(ref _waiting);
 
     /// <summary>
     /// Creates the job, claimed by this orchestrator in the same write, or finds the one with the same id
@@ -110,7 +113,9 @@ public sealed partial class JobManager(IJobStore store, JobRunner runner, JobChe
                 using var onShutdown = lifetime.ApplicationStopping.Register(() => running.Stop(StopReason.Shutdown));
                 return await runner.RunAsync(job, running, async ct =>
                 {
-                    await _slots.WaitAsync(ct);
+                    Interlocked.Increment(ref _waiting);
+                    try { await _slots.WaitAsync(ct); }
+                    finally { Interlocked.Decrement(ref _waiting); }
                     slot = true;
                 });
             }

@@ -1,4 +1,5 @@
 using TStitch.Contracts;
+using TStitch.Orchestration.Frontier;
 using TStitch.Sampling;
 
 namespace TStitch.Orchestration;
@@ -7,17 +8,21 @@ namespace TStitch.Orchestration;
 /// GenerateRequest (wire) -> <see cref="JobSpec"/> (domain), once, at submit. Each rule is checked by
 /// the library that owns it (<see cref="TrajectoryLimits"/>, <see cref="SwitchSchedule"/>,
 /// <see cref="Sampler.Parse"/>); what is the orchestrator's own (its pools, its batch limit, which pools
-/// small_fraction means) is checked here.
+/// small_fraction means) is checked here. A tier, a latency budget or (in load-adaptive mode) no
+/// schedule is turned into a concrete schedule here too, once: the job runs what was chosen at submit.
 /// </summary>
 public static class JobRequestMapping
 {
-    public static (string Id, JobSpec Spec) ToJob(GenerateRequest request, OrchestratorOptions options)
+    public static (string Id, JobSpec Spec) ToJob(GenerateRequest request, OrchestratorOptions options,
+        ScheduleChooser? chooser = null, LoadController? load = null)
     {
         string id = string.IsNullOrEmpty(request.JobId) ? JobIds.New() : JobIds.Check(request.JobId);
         if (request.ClassLabels.Count > options.MaxImagesPerRequest)
             throw new InvalidRequestException("class_labels",
                 $"class_labels asks for {request.ClassLabels.Count} images; this orchestrator's maximum batch is {options.MaxImagesPerRequest} (Orchestrator:MaxImagesPerRequest).");
-        var schedule = request.SwitchScheduleCase switch
+        var sampler = string.IsNullOrWhiteSpace(request.Sampler) ? SamplerKind.Ddim : Sampler.Parse(request.Sampler);
+        var (ask, choice) = Choose(request, sampler, options, chooser, load);
+        var schedule = choice is not null ? new SwitchSchedule(choice.Stages) : request.SwitchScheduleCase switch
         {
             GenerateRequest.SwitchScheduleOneofCase.Stages => new SwitchSchedule(request.Stages.Stages.Select(s => new SwitchStage(s.Pool, s.Fraction))),
             GenerateRequest.SwitchScheduleOneofCase.SmallFraction => SwitchSchedule.SmallThenLarge(request.SmallFraction, options.SmallPool, options.LargePool),
@@ -30,14 +35,41 @@ public static class JobRequestMapping
         var spec = new JobSpec(
             request.ClassLabels.ToArray(),
             request.Steps,
-            string.IsNullOrWhiteSpace(request.Sampler) ? SamplerKind.Ddim : Sampler.Parse(request.Sampler),
+            sampler,
             schedule.Stages,
             request.HasGuidanceScale ? request.GuidanceScale : 1f,
             request.Seed,
             request.Eta,
-            Output(request.Output));
+            Output(request.Output))
+        {
+            ScheduleAsk = ask?.ToString(),
+            ScheduleReason = choice?.Reason ?? (ask is not null ? $"default schedule {schedule} (no load shift)" : null),
+            LoadShift = choice?.Shift ?? 0,
+        };
         spec.ToTrajectory().Validate();
         return (id, spec);
+    }
+
+    /// <summary>
+    /// What the request leaves to the orchestrator and what the frontier picks for it. Explicit schedules
+    /// (stages, small_fraction) are never touched; a request with no schedule is the orchestrator's to
+    /// move only in load-adaptive mode.
+    /// </summary>
+    private static (ScheduleAsk? Ask, ScheduleChoice? Choice) Choose(GenerateRequest request, SamplerKind sampler, OrchestratorOptions options,
+        ScheduleChooser? chooser, LoadController? load)
+    {
+        var ask = request.SwitchScheduleCase switch
+        {
+            GenerateRequest.SwitchScheduleOneofCase.Tier => new ScheduleAsk(request.Tier),
+            GenerateRequest.SwitchScheduleOneofCase.LatencyBudgetMs => new ScheduleAsk(BudgetMs: request.LatencyBudgetMs),
+            GenerateRequest.SwitchScheduleOneofCase.None when load is { Enabled: true } => ScheduleAsk.Default,
+            _ => null,
+        };
+        if (ask is null) return (null, null);
+        if (request.SwitchScheduleCase == GenerateRequest.SwitchScheduleOneofCase.Tier && request.Tier == Tier.Unspecified)
+            throw new InvalidRequestException("tier", "tier is TIER_UNSPECIFIED; use TIER_BEST, TIER_BALANCED or TIER_FAST (or leave the schedule out).");
+        chooser ??= new ScheduleChooser(FrontierProfiles.None, new PoolStepTimes(), Microsoft.Extensions.Options.Options.Create(options));
+        return (ask, chooser.Choose(ask, sampler, request.Steps, request.ClassLabels.Count, load?.Shift ?? 0));
     }
 
     private static ResultFormat Output(OutputKind kind) => kind switch

@@ -5,6 +5,7 @@ using TStitch.Contracts;
 using TStitch.Hosting;
 using TStitch.Hosting.Errors;
 using TStitch.Imaging;
+using TStitch.Orchestration.Frontier;
 using TStitch.Sampling;
 
 namespace TStitch.Orchestration;
@@ -17,7 +18,7 @@ namespace TStitch.Orchestration;
 /// the result, and records how the job ended. It holds one latent batch per job.
 /// </summary>
 public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkpoints, IOptions<OrchestratorOptions> options,
-    TimeProvider time, ILogger<JobRunner> logger)
+    TimeProvider time, ILogger<JobRunner> logger, PoolStepTimes? stepTimes = null)
 {
     public static readonly ActivitySource ActivitySource = new("TStitch.Orchestrator");
     private readonly OrchestratorOptions _options = options.Value;
@@ -33,6 +34,8 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
         activity?.SetTag("tstitch.schedule", job.Schedule);
         activity?.SetTag("tstitch.steps", job.Steps);
         activity?.SetTag("tstitch.run_mode", _options.RunMode.ToString().ToLowerInvariant());
+        if (job.Spec.ScheduleReason is { } reason) activity?.SetTag("tstitch.schedule_reason", reason);
+        if (job.Spec.ScheduleAsk is not null) activity?.SetTag("tstitch.load_shift", job.Spec.LoadShift);
         using var scope = JobLogScope.Begin(logger, job.Id);
         var clock = Stopwatch.StartNew();
         int reported = job.CheckpointStep; // steps reported to callers; ahead of the checkpoint between checkpoints
@@ -54,9 +57,16 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
             await checkpoints.SaveAsync(job, running, final: true);
             if (resuming) LogResumed(logger, job.Id, job.Step, job.Steps);
             reported = state.Step;
+            long lastStepAt = 0;
             async ValueTask ReportStep(string pool, int step, int timestep)
             {
                 if (step <= reported) return; // re-run after a replica failed: reported already
+                // The live step cost the schedule chooser and the load controller predict with. A stage's
+                // first step also pays for starting the call, which is no step's steady cost.
+                long now = Stopwatch.GetTimestamp();
+                if (lastStepAt != 0)
+                    stepTimes?.Observe(pool, Stopwatch.GetElapsedTime(lastStepAt, now).TotalMilliseconds / (step - reported), request.ClassLabels.Count);
+                lastStepAt = now;
                 reported = step;
                 OrchestratorMetrics.StepDone(pool);
                 await running.ReportAsync(new StepProgress
@@ -86,6 +96,7 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
                 stage?.SetTag("tstitch.to_step", span.To);
                 stage?.SetTag("tstitch.batch", trajectory.Batch);
                 long stageStart = Stopwatch.GetTimestamp();
+                lastStepAt = 0;
                 if (_options.RunMode == RunMode.Stage)
                 {
                     state = await pool.RunStageAsync(new StageRun(request, state, span.To, _options.CheckpointEvery, job.Id,

@@ -21,6 +21,23 @@ public sealed record JobSpec(
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
 
+    // The schedule-choice fields are left out when unset, so specs with an explicit schedule serialise as before.
+
+    /// <summary>
+    /// What the request left to the orchestrator ("tier:balanced", "budget:120ms", "default" under
+    /// load-adaptive mode); null when it named its schedule. <see cref="Stages"/> holds what was chosen.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public string? ScheduleAsk { get; init; }
+
+    /// <summary>Why <see cref="Stages"/> were chosen (null for an explicit schedule).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public string? ScheduleReason { get; init; }
+
+    /// <summary>Frontier points the load controller shifted the choice by at submit.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public int LoadShift { get; init; }
+
     public SwitchSchedule Schedule => new(Stages);
 
     public TrajectoryRequest ToTrajectory() => new(ClassLabels, Steps, Sampler, Schedule, GuidanceScale, Seed, Eta);
@@ -30,6 +47,12 @@ public sealed record JobSpec(
     public static JobSpec FromJson(string json) =>
         JsonSerializer.Deserialize<JobSpec>(json, Json) ?? throw new InvalidDataException("A stored job spec is empty.");
 
-    /// <summary>Same request, value for value (records compare lists by reference, so compare their canonical JSON).</summary>
-    public bool SameAs(JobSpec other) => ToJson() == other.ToJson();
+    /// <summary>
+    /// Same request, value for value (records compare lists by reference, so compare their canonical JSON).
+    /// A schedule the orchestrator chose is not part of the request: resubmitting the same tier or budget
+    /// finds the job even if load or timings would choose differently now.
+    /// </summary>
+    public bool SameAs(JobSpec other) => Request().ToJson() == other.Request().ToJson();
+
+    private JobSpec Request() => ScheduleAsk is null ? this : this with { Stages = [new("(chosen)", 1)], ScheduleReason = null, LoadShift = 0 };
 }

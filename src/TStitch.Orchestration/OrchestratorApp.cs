@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 using TStitch.Hosting;
 using TStitch.Hosting.Auth;
+using TStitch.Orchestration.Frontier;
 
 namespace TStitch.Orchestration;
 
@@ -51,6 +52,17 @@ public static class OrchestratorApp
         builder.Services.AddSingleton<JobFollower>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<JobManager>());
         builder.Services.AddHostedService<JobLeases>();
+        // Frontier profiles (validated with the options at start), the live step costs and the load controller.
+        builder.Services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<OrchestratorOptions>>().Value;
+            return o.Profiles.Count == 0 ? FrontierProfiles.None : FrontierProfiles.Load(o.Profiles, o.Pools.Keys);
+        });
+        builder.Services.AddSingleton<PoolStepTimes>();
+        builder.Services.AddSingleton<ScheduleChooser>();
+        builder.Services.AddSingleton(sp => new LoadController(sp.GetRequiredService<ScheduleChooser>(), () => sp.GetRequiredService<JobManager>().Waiting,
+            sp.GetRequiredService<IOptions<OrchestratorOptions>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LoadController>>()));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<LoadController>());
         var app = builder.Build();
         app.MapGrpcService<OrchestratorService>();
         app.MapDefaultEndpoints();

@@ -90,6 +90,29 @@ public sealed class OrchestratorOptions : IValidatableObject
     /// </summary>
     public TimeSpan JobLease { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>
+    /// Frontier profiles (`tstitch sweep --profile`): files or folders of *.json. They let requests ask for
+    /// a tier or a latency budget instead of a schedule; each is validated at start.
+    /// </summary>
+    public List<string> Profiles { get; set; } = [];
+
+    /// <summary>
+    /// Load-adaptive mode: when set (> 0), new jobs that left the schedule to the orchestrator are moved
+    /// along the frontier towards speed while the estimated latency of a new job exceeds this.
+    /// </summary>
+    public TimeSpan LatencyTarget { get; set; } = TimeSpan.Zero;
+
+    /// <summary>The furthest load-adaptive mode may go: the largest share of steps off the large pool.</summary>
+    [Range(0.0, 1.0)]
+    public double WorstSchedule { get; set; } = 0.5;
+
+    /// <summary>How often the load controller re-evaluates (one frontier point per step at most).</summary>
+    public TimeSpan ControlInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Images of the reference job whose latency the load controller estimates.</summary>
+    [Range(1, 4096)]
+    public int ControlReferenceImages { get; set; } = 4;
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (Pools.Count == 0)
@@ -105,5 +128,13 @@ public sealed class OrchestratorOptions : IValidatableObject
         foreach (var (name, spec) in Pools)
             if (PoolChannel.Validate(name, spec, PoolTls) is { } error)
                 yield return new ValidationResult(error);
+        if (LatencyTarget < TimeSpan.Zero)
+            yield return new ValidationResult($"Orchestrator:LatencyTarget must be >= 0 (0 = load-adaptive mode off), got {LatencyTarget}.");
+        if (LatencyTarget > TimeSpan.Zero && Profiles.Count == 0)
+            yield return new ValidationResult("Orchestrator:LatencyTarget needs a frontier profile to move along: set Orchestrator:Profiles (written by `tstitch sweep --profile`).");
+        if (ControlInterval <= TimeSpan.Zero)
+            yield return new ValidationResult($"Orchestrator:ControlInterval must be positive, got {ControlInterval}.");
+        foreach (var problem in Frontier.FrontierProfiles.Check(Profiles, Pools.Keys))
+            yield return new ValidationResult(problem);
     }
 }

@@ -3,17 +3,19 @@ using Grpc.Core;
 using Microsoft.Extensions.Options;
 using TStitch.Contracts;
 using TStitch.Hosting.Errors;
+using TStitch.Orchestration.Frontier;
 
 namespace TStitch.Orchestration;
 
 /// <summary>The Orchestrator RPCs: map the request once, hand it to the job layer, map the answer. Errors map in the interceptor.</summary>
-public sealed class OrchestratorService(JobFollower follower, JobManager jobs, IJobStore store, IOptions<OrchestratorOptions> options)
+public sealed class OrchestratorService(JobFollower follower, JobManager jobs, IJobStore store, IOptions<OrchestratorOptions> options,
+    ScheduleChooser chooser, LoadController load)
     : Contracts.Orchestrator.OrchestratorBase
 {
     public override async Task<GenerateResult> Generate(GenerateRequest request, ServerCallContext context)
     {
         long started = Stopwatch.GetTimestamp();
-        var (id, spec) = JobRequestMapping.ToJob(request, options.Value);
+        var (id, spec) = JobRequestMapping.ToJob(request, options.Value, chooser, load);
         var job = await follower.GenerateAsync(id, spec, null, context.Deadline, context.CancellationToken);
         return JobMessages.ToResult(job, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
     }
@@ -21,7 +23,7 @@ public sealed class OrchestratorService(JobFollower follower, JobManager jobs, I
     public override async Task GenerateStream(GenerateRequest request, IServerStreamWriter<GenerateEvent> responseStream, ServerCallContext context)
     {
         long started = Stopwatch.GetTimestamp();
-        var (id, spec) = JobRequestMapping.ToJob(request, options.Value);
+        var (id, spec) = JobRequestMapping.ToJob(request, options.Value, chooser, load);
         var job = await follower.GenerateAsync(id, spec, p => new ValueTask(responseStream.WriteAsync(new GenerateEvent { Progress = p })),
             context.Deadline, context.CancellationToken);
         await responseStream.WriteAsync(new GenerateEvent { Result = JobMessages.ToResult(job, Stopwatch.GetElapsedTime(started).TotalMilliseconds) });

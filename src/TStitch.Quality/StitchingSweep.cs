@@ -37,6 +37,30 @@ public static class StitchingSweep
         return points;
     }
 
+    /// <summary>
+    /// Quality and latency of one schedule of any family, in process: the samples run in chunks of
+    /// <see cref="SweepOptions.Batch"/> images, one trajectory after another, timed end to end.
+    /// </summary>
+    public static async Task<ScheduleSweepPoint> MeasureAsync(IReadOnlyDictionary<string, IDenoiser> models, FidProxy metric, SwitchSchedule schedule,
+        SweepOptions options, CancellationToken cancellationToken = default)
+    {
+        var timed = schedule.ModelIds.ToDictionary(m => m, m => new TimedDenoiser(models[m]));
+        var labels = Enumerable.Range(0, options.Samples).Select(i => i % metric.Classes).ToArray();
+        int batch = options.Batch <= 0 ? options.Samples : Math.Min(options.Batch, options.Samples);
+        var images = new List<float>();
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        for (int from = 0, chunk = 0; from < options.Samples; from += batch, chunk++)
+        {
+            var chunkLabels = labels[from..Math.Min(options.Samples, from + batch)];
+            var request = new TrajectoryRequest(chunkLabels, options.Steps, options.Sampler, schedule, options.GuidanceScale, options.Seed + (ulong)chunk);
+            var trajectory = new Trajectory(request, timed.ToDictionary(t => t.Key, t => (IDenoiser)t.Value));
+            images.AddRange((await trajectory.RunAsync(trajectory.Start(), cancellationToken: cancellationToken)).Latents);
+        }
+        double ms = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        return new ScheduleSweepPoint(schedule, metric.Evaluate(images.ToArray(), labels), ms / options.Samples,
+            timed.Where(t => !double.IsNaN(t.Value.MsPerImageStep)).ToDictionary(t => t.Key, t => t.Value.MsPerImageStep));
+    }
+
     /// <summary>Loads every model of a zoo in process.</summary>
     public static Dictionary<string, IDenoiser> LoadZoo(ModelZoo zoo, OnnxSessionOptions? options = null) =>
         zoo.ModelNames.ToDictionary(n => n, n => (IDenoiser)new OnnxDenoiser(zoo.ManifestPath(n), options));

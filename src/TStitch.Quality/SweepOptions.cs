@@ -13,4 +13,6 @@ public sealed record SweepOptions
     public ulong Seed { get; init; } = 7;
     public string Small { get; init; } = ModelZoo.Small;
     public string Large { get; init; } = ModelZoo.Large;
+    /// <summary>Images per trajectory when measuring latency (chunk c is seeded Seed + c); 0 = all samples in one batch.</summary>
+    public int Batch { get; init; }
 }

@@ -1,0 +1,56 @@
+using TStitch.Contracts;
+using TStitch.Orchestration.Frontier;
+
+namespace TStitch.Cluster.Tests;
+
+/// <summary>Tier and budget requests over the zoo: the orchestrator runs the schedule it chose from a profile made here.</summary>
+[Collection(ClusterCollection.Name)]
+public class FrontierClusterTests(ClusterFixture cluster) : ClusterTestBase(cluster)
+{
+    [Fact]
+    public async Task A_tier_and_a_budget_run_the_frontier_schedule_they_chose()
+    {
+        var points = new[] { (0.0, 0.379), (0.2, 0.390), (0.4, 0.600) }.Select(p => new FrontierPoint
+        {
+            Stages = [new("small", p.Item1), new("large", 1 - p.Item1)], Fd = p.Item2, Precision = 0.9, Recall = 0.3, ClassAccuracy = 0.6,
+            LatencyMsPerImage = 20 * ((1 - p.Item1) + p.Item1 * 0.1),
+        });
+        var profile = new FrontierProfile
+        {
+            Family = "zoo ddim-20 (test)", Sampler = "ddim", Steps = 20, Samples = 10, Batch = 1, MeasuredOn = "test",
+            StepMsPerImage = new() { ["small"] = 0.1, ["large"] = 1.0 }, Points = ParetoFront.Mark(points),
+        };
+        var path = Path.Combine(Path.GetTempPath(), $"tstitch-profile-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(path, profile.ToJson());
+        try
+        {
+            await using var orchestrator = await Cluster.StartOrchestratorAsync($"--Orchestrator:Profiles:0={path}");
+
+            var balanced = Request(steps: 20, jobId: NewJobId(), output: OutputKind.Raw, labels: [2]);
+            balanced.Tier = Tier.Balanced; // FD 0.390 is within 5 % of 0.379: r = 0.2 (no live timing yet: the profile's costs rank the front)
+            var result = await orchestrator.Client.GenerateAsync(balanced);
+            Assert.Equal("small:0.2 -> large:0.8", result.Job.Schedule);
+            Assert.Contains("tier balanced", result.Job.ScheduleReason);
+            Assert.Equal(4, result.Job.CallsPerPool["small"]);
+            Assert.Equal(16, result.Job.CallsPerPool["large"]);
+            var stored = await Cluster.Store.GetAsync(balanced.JobId);
+            Assert.Equal("tier:balanced", stored!.Spec.ScheduleAsk);
+            Assert.Equal(result.Job.ScheduleReason, stored.Spec.ScheduleReason);
+
+            // After a job, live step timings rank the front, so which schedule is fastest is the machine's
+            // business; what must hold is that the job runs the schedule it reports.
+            var tight = Request(steps: 20, jobId: NewJobId(), output: OutputKind.Raw, labels: [2]);
+            tight.LatencyBudgetMs = 0.001; // below any schedule's prediction: the fastest, said so
+            result = await orchestrator.Client.GenerateAsync(tight);
+            Assert.Contains("no frontier schedule fits the budget", result.Job.ScheduleReason);
+            var chosen = profile.Points.Single(p => p.ToString() == result.Job.Schedule);
+            int small = (int)Math.Round(chosen.Stages[0].Fraction * 20);
+            Assert.Equal(small, result.Job.CallsPerPool.GetValueOrDefault("small"));
+            Assert.Equal(20 - small, result.Job.CallsPerPool["large"]);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}
