@@ -16,14 +16,14 @@ internal static class GenerateCommand
     {
         var orchestrator = new Option<string>("--orchestrator") { Description = "Address of the Orchestrator service.", DefaultValueFactory = _ => "http://localhost:5100" };
         var classes = new Option<int[]>("--class") { Description = "Class label of one image (repeat for more images).", DefaultValueFactory = _ => [3], AllowMultipleArgumentsPerToken = true };
-        var steps = new Option<int>("--steps") { Description = "Sampling steps.", DefaultValueFactory = _ => 50 };
-        var smallFraction = new Option<double>("--small-fraction") { Description = "Fraction of the steps run by the small pool (then large).", DefaultValueFactory = _ => 0.4 };
+        var steps = CliOptions.Steps();
+        var smallFraction = CliOptions.SmallFraction();
         var stages = new Option<string?>("--stages") { Description = "Stages as pool:fraction, e.g. small:0.3,base:0.3,large:0.4 (overrides --small-fraction)." };
         var tier = new Option<string?>("--tier") { Description = "best, balanced or fast: a schedule from the orchestrator's frontier profile (instead of --small-fraction)." };
         var budget = new Option<double?>("--budget-ms") { Description = "Latency budget in ms: the best-quality frontier schedule predicted to fit (instead of --small-fraction)." };
-        var sampler = new Option<string>("--sampler") { Description = "ddim, ddpm or dpm-solver++.", DefaultValueFactory = _ => "ddim" };
-        var seed = new Option<ulong>("--seed") { Description = "Noise seed.", DefaultValueFactory = _ => 1UL };
-        var guidance = new Option<float>("--guidance") { Description = "Classifier-free guidance scale (1 = none, 0 = unconditional).", DefaultValueFactory = _ => 1f };
+        var sampler = CliOptions.Sampler();
+        var seed = CliOptions.Seed();
+        var guidance = CliOptions.Guidance();
         var eta = new Option<double>("--eta") { Description = "DDIM eta (0 = deterministic).", DefaultValueFactory = _ => 0.0 };
         var jobId = new Option<string?>("--job-id") { Description = "Client job id: the same id returns the same job and never runs twice." };
         var output = new Option<string>("--out") { Description = "PNG file to write.", DefaultValueFactory = _ => "sample.png" };

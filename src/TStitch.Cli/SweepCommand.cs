@@ -24,7 +24,7 @@ internal static class SweepCommand
         var samples = new Option<int>("--samples") { Description = "Images per point (labels cycle over classes).", DefaultValueFactory = _ => 1000 };
         var steps = CliOptions.Steps();
         var sampler = CliOptions.Sampler();
-        var seed = new Option<ulong>("--seed") { Description = "Noise seed (chunk c of a point uses seed + c).", DefaultValueFactory = _ => 7UL };
+        var seed = CliOptions.Seed(); // chunk c of a point uses seed + c
         var guidance = CliOptions.Guidance();
         var pools = new Option<string>("--pools") { Description = "The family, cheapest first: small,large (an r grid, --fractions) or small,base,large (a grid, --grid).", DefaultValueFactory = _ => "small,large" };
         var fractionsOpt = new Option<string>("--fractions") { Description = "Two pools: comma-separated fractions of the first.", DefaultValueFactory = _ => "0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1" };
