@@ -27,16 +27,19 @@ internal static class DemoCommand
         var smallFraction = CliOptions.SmallFraction();
         var rows = new Option<int>("--rows") { Description = "Rows of the grid (images per class).", DefaultValueFactory = _ => 8 };
         var repeats = new Option<int>("--repeats") { Description = "Timed jobs per r for the latency medians (after one warm-up).", DefaultValueFactory = _ => 7 };
-        var batch = new Option<int>("--batch") { Description = "Images per timed job (labels cycle over the classes; 64 is the orchestrator's default batch limit).", DefaultValueFactory = _ => 64 };
+        var batch = new Option<int>("--batch") { Description = "Images per timed job (labels cycle over the classes; 64 is the " +
+            "orchestrator's default batch limit).", DefaultValueFactory = _ => 64 };
         var redis = CliOptions.Redis();
-        var command = new Command("demo", "Start small + large denoisers and the orchestrator in process, generate a stitched grid over gRPC and measure the speedup.")
+        var command = new Command("demo",
+            "Start small + large denoisers and the orchestrator in process, generate a stitched grid over gRPC and measure the speedup.")
         {
             models, output, steps, smallFraction, rows, repeats, batch, redis,
         };
         command.SetAction(async (parse, ct) =>
         {
             double r = parse.GetValue(smallFraction);
-            int stepCount = parse.GetValue(steps), rowCount = parse.GetValue(rows), repeatCount = Math.Max(1, parse.GetValue(repeats)), batchSize = Math.Max(1, parse.GetValue(batch));
+            int stepCount = parse.GetValue(steps), rowCount = parse.GetValue(rows), repeatCount = Math.Max(1,
+                parse.GetValue(repeats)), batchSize = Math.Max(1, parse.GetValue(batch));
             var zoo = ModelZoo.OpenOrBuild(parse.GetValue(models)!, log: l => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(l)}[/]"));
             var small = ModelManifest.Load(zoo.ManifestPath("small"));
             var large = ModelManifest.Load(zoo.ManifestPath("large"));
@@ -47,7 +50,8 @@ internal static class DemoCommand
             try
             {
                 string store = string.IsNullOrWhiteSpace(redisAddress) ? "in-memory job store" : $"Redis job store at {redisAddress}";
-                AnsiConsole.MarkupLine($"small denoiser [bold]{cluster.Pools["small"]}[/], large denoiser [bold]{cluster.Pools["large"]}[/], orchestrator [bold]{cluster.OrchestratorAddress}[/] ({Markup.Escape(store)})");
+                AnsiConsole.MarkupLine($"small denoiser [bold]{cluster.Pools["small"]}[/], large denoiser " +
+                    $"[bold]{cluster.Pools["large"]}[/], orchestrator [bold]{cluster.OrchestratorAddress}[/] ({Markup.Escape(store)})");
 
                 using var channel = GrpcChannels.Create(cluster.OrchestratorAddress);
                 var client = new Orchestrator.OrchestratorClient(channel);
@@ -64,7 +68,8 @@ internal static class DemoCommand
                         var task = ctx.AddTask($"grid: {rowCount} x {classes}, small for r = {r:0.##}", maxValue: rowCount);
                         for (int row = 0; row < rowCount; row++)
                         {
-                            var result = await client.GenerateAsync(Request(classes, stepCount, r, seed: 1UL + (ulong)row, OutputKind.Raw), cancellationToken: ct);
+                            var result = await client.GenerateAsync(Request(classes, stepCount, r, seed: 1UL + (ulong)row, OutputKind.Raw),
+                                cancellationToken: ct);
                             grid.AddRange(result.Samples.ToFloats("samples"));
                             task.Increment(1);
                         }
@@ -72,22 +77,26 @@ internal static class DemoCommand
                 var path = parse.GetValue(output)!;
                 var png = ImageGrid.ToPng(grid.ToArray(), rowCount * classes, shape[0], shape[1], shape[2], columns: classes);
                 await File.WriteAllBytesAsync(path, png, ct);
-                AnsiConsole.MarkupLine($"{rowCount * classes} images (one column per class, small:{r:0.##} -> large:{1 - r:0.##}, {stepCount} DDIM steps) " +
+                AnsiConsole.MarkupLine($"{rowCount * classes} images (one column per class, small:{r:0.##} -> large:{1 - r:0.##}, " +
+                    $"{stepCount} DDIM steps) " +
                                        $"written to [bold]{Markup.Escape(path)}[/] in {clock.Elapsed.TotalSeconds:F1} s");
 
                 // Latency: the same request at r = 0 (large only) and r, interleaved so drift hits both equally.
                 var timings = new Dictionary<double, List<double>> { [0] = [], [r] = [] };
                 var calls = new Dictionary<double, string>();
-                await AnsiConsole.Status().StartAsync($"timing {repeatCount} jobs of {batchSize} images at r = 0 and r = {r:0.##}...", async _ =>
+                await AnsiConsole.Status().StartAsync($"timing {repeatCount} jobs of {batchSize} images at r = 0 and r = {r:0.##}...",
+                    async _ =>
                 {
                     for (int i = -1; i < repeatCount; i++)
                     foreach (var fraction in timings.Keys.ToArray())
                     {
                         long start = Stopwatch.GetTimestamp();
-                        var result = await client.GenerateAsync(Request(batchSize, stepCount, fraction, seed: 100, OutputKind.Raw, classes), cancellationToken: ct);
+                        var result = await client.GenerateAsync(Request(batchSize, stepCount, fraction, seed: 100, OutputKind.Raw,
+                            classes), cancellationToken: ct);
                         double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
                         if (i >= 0) timings[fraction].Add(ms); // i = -1 is the warm-up
-                        calls[fraction] = string.Join(", ", result.Job.CallsPerPool.OrderByDescending(kv => kv.Key).Select(kv => $"{kv.Key} {kv.Value}"));
+                        calls[fraction] = string.Join(", ",
+                            result.Job.CallsPerPool.OrderByDescending(kv => kv.Key).Select(kv => $"{kv.Key} {kv.Value}"));
                     }
                 });
                 double c = small.RelativeCost / large.RelativeCost;
@@ -98,8 +107,10 @@ internal static class DemoCommand
                 table.AddRow("0", calls[0], $"{baseline:F1}", $"{timings[0].Min():F1}", "1.00x");
                 table.AddRow($"{r:0.##}", calls[r], $"{stitched:F1}", $"{timings[r].Min():F1}", $"[bold]{baseline / stitched:F2}x[/]");
                 AnsiConsole.Write(table);
-                AnsiConsole.MarkupLine($"compute bound 1/((1-r)+r*c) = [bold]{bound:F2}x[/] with c = small/large relative cost = {small.RelativeCost:F3}/{large.RelativeCost:F3} = {c:F3} (from the manifests)");
-                AnsiConsole.MarkupLine("[grey]Measured speedup falls short of the bound by the fixed per-step costs (gRPC hops, sampler maths, job-store writes).[/]");
+                AnsiConsole.MarkupLine($"compute bound 1/((1-r)+r*c) = [bold]{bound:F2}x[/] with c = small/large relative cost = " +
+                    $"{small.RelativeCost:F3}/{large.RelativeCost:F3} = {c:F3} (from the manifests)");
+                AnsiConsole.MarkupLine("[grey]Measured speedup falls short of the bound by the fixed per-step costs (gRPC hops, sampler " +
+                    "maths, job-store writes).[/]");
                 return 0;
             }
             catch (Grpc.Core.RpcException ex)

@@ -18,9 +18,12 @@ internal static class GenerateCommand
         var classes = new Option<int[]>("--class") { Description = "Class label of one image (repeat for more images).", DefaultValueFactory = _ => [3], AllowMultipleArgumentsPerToken = true };
         var steps = CliOptions.Steps();
         var smallFraction = CliOptions.SmallFraction();
-        var stages = new Option<string?>("--stages") { Description = "Stages as pool:fraction, e.g. small:0.3,base:0.3,large:0.4 (overrides --small-fraction)." };
-        var tier = new Option<string?>("--tier") { Description = "best, balanced or fast: a schedule from the orchestrator's frontier profile (instead of --small-fraction)." };
-        var budget = new Option<double?>("--budget-ms") { Description = "Latency budget in ms: the best-quality frontier schedule predicted to fit (instead of --small-fraction)." };
+        var stages = new Option<string?>("--stages") { Description = "Stages as pool:fraction, e.g. small:0.3,base:0.3,large:0.4 " +
+            "(overrides --small-fraction)." };
+        var tier = new Option<string?>("--tier") { Description = "best, balanced or fast: a schedule from the orchestrator's frontier " +
+            "profile (instead of --small-fraction)." };
+        var budget = new Option<double?>("--budget-ms") { Description = "Latency budget in ms: the best-quality frontier schedule " +
+            "predicted to fit (instead of --small-fraction)." };
         var sampler = CliOptions.Sampler();
         var seed = CliOptions.Seed();
         var guidance = CliOptions.Guidance();
@@ -29,10 +32,12 @@ internal static class GenerateCommand
         var output = new Option<string>("--out") { Description = "PNG file to write.", DefaultValueFactory = _ => "sample.png" };
         var apiKey = new Option<string?>("--api-key")
         {
-            Description = $"API key of the orchestrator (sent as 'authorization: Bearer <key>'); default: the {ApiKeyVariable} environment variable, which keeps it out of shell history.",
+            Description = $"API key of the orchestrator (sent as 'authorization: Bearer <key>'); default: the {ApiKeyVariable} " +
+                $"environment variable, which keeps it out of shell history.",
             DefaultValueFactory = _ => Environment.GetEnvironmentVariable(ApiKeyVariable),
         };
-        var caCert = new Option<string?>("--ca-cert") { Description = "For an https:// orchestrator: PEM or DER file of the CA (or self-signed certificate) to trust instead of the system roots." };
+        var caCert = new Option<string?>("--ca-cert") { Description = "For an https:// orchestrator: PEM or DER file of the CA (or " +
+            "self-signed certificate) to trust instead of the system roots." };
         var command = new Command("generate", "Generate images on a running orchestrator (gRPC GenerateStream) and write them as a PNG.")
         {
             orchestrator, classes, steps, smallFraction, stages, tier, budget, sampler, seed, guidance, eta, jobId, output, apiKey, caCert,
@@ -61,7 +66,8 @@ internal static class GenerateCommand
             }
             else if (parse.GetValue(tier) is { Length: > 0 } tierText)
             {
-                if (!Enum.TryParse<Tier>(tierText, ignoreCase: true, out var parsed) || parsed == Tier.Unspecified || !Enum.IsDefined(parsed))
+                if (!Enum.TryParse<Tier>(tierText, ignoreCase: true,
+                    out var parsed) || parsed == Tier.Unspecified || !Enum.IsDefined(parsed))
                 {
                     AnsiConsole.MarkupLine($"[red]--tier must be best, balanced or fast, got '{Markup.Escape(tierText)}'.[/]");
                     return 1;
@@ -92,14 +98,18 @@ internal static class GenerateCommand
                 }
                 await File.WriteAllBytesAsync(path, result.Png.ToByteArray(), ct);
                 var job = result.Job;
-                var calls = string.Join(", ", job.CallsPerPool.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"));
-                AnsiConsole.MarkupLine($"job [bold]{Markup.Escape(job.JobId)}[/] ({Markup.Escape(job.Schedule)}): {job.Status}, {job.Step}/{job.Steps} steps" +
+                var calls = string.Join(", ", job.CallsPerPool.OrderBy(kv => kv.Key,
+                    StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"));
+                AnsiConsole.MarkupLine($"job [bold]{Markup.Escape(job.JobId)}[/] ({Markup.Escape(job.Schedule)}): {job.Status}, " +
+                    $"{job.Step}/{job.Steps} steps" +
                                        (job.ResumedFromStep > 0 ? $", resumed from step {job.ResumedFromStep}" : ""));
                 if (job.ScheduleReason.Length > 0) AnsiConsole.MarkupLine($"schedule: {Markup.Escape(job.ScheduleReason)}");
                 AnsiConsole.MarkupLine($"calls per pool: {Markup.Escape(calls)}");
-                AnsiConsole.MarkupLine($"elapsed: {result.ElapsedMs:F0} ms on the orchestrator, {clock.Elapsed.TotalMilliseconds:F0} ms end to end");
+                AnsiConsole.MarkupLine($"elapsed: {result.ElapsedMs:F0} ms on the orchestrator, {clock.Elapsed.TotalMilliseconds:F0} ms " +
+                    $"end to end");
                 if (progressEvents == 0 && !string.IsNullOrEmpty(request.JobId))
-                    AnsiConsole.MarkupLine($"[grey]job {Markup.Escape(job.JobId)} had already run: this is its stored result (the request's other fields were not used)[/]");
+                    AnsiConsole.MarkupLine($"[grey]job {Markup.Escape(job.JobId)} had already run: this is its stored result (the " +
+                        $"request's other fields were not used)[/]");
                 AnsiConsole.MarkupLine($"PNG written to [bold]{Markup.Escape(path)}[/]");
                 return 0;
             }
@@ -112,12 +122,14 @@ internal static class GenerateCommand
         return command;
     }
 
-    private static async Task<(GenerateResult Result, int ProgressEvents)> RunWithProgressAsync(Orchestrator.OrchestratorClient client, GenerateRequest request, CancellationToken ct)
+    private static async Task<(GenerateResult Result, int ProgressEvents)> RunWithProgressAsync(Orchestrator.OrchestratorClient client,
+        GenerateRequest request, CancellationToken ct)
     {
         GenerateResult? result = null;
         int events = 0;
         await AnsiConsole.Progress()
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new SpinnerColumn())
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(),
+                new SpinnerColumn())
             .StartAsync(async ctx =>
             {
                 var task = ctx.AddTask("[grey]queued[/]", maxValue: request.Steps);

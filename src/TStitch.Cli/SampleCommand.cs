@@ -38,7 +38,8 @@ internal static class SampleCommand
             var state = await trajectory.RunAsync(trajectory.Start(), cancellationToken: ct);
             var png = ImageGrid.ToPng(state.Latents, labels.Length, info.Channels, info.Height, info.Width, info.NumClasses);
             await File.WriteAllBytesAsync(parse.GetValue(output)!, png, ct);
-            AnsiConsole.MarkupLine($"{labels.Length} images ({request.Schedule}) written to [bold]{Markup.Escape(parse.GetValue(output)!)}[/]");
+            AnsiConsole.MarkupLine($"{labels.Length} images ({request.Schedule}) written to " +
+                $"[bold]{Markup.Escape(parse.GetValue(output)!)}[/]");
             return 0;
         });
         return command;

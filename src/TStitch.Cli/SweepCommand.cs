@@ -26,15 +26,23 @@ internal static class SweepCommand
         var sampler = CliOptions.Sampler();
         var seed = CliOptions.Seed(); // chunk c of a point uses seed + c
         var guidance = CliOptions.Guidance();
-        var pools = new Option<string>("--pools") { Description = "The family, cheapest first: small,large (an r grid, --fractions) or small,base,large (a grid, --grid).", DefaultValueFactory = _ => "small,large" };
+        var pools = new Option<string>("--pools") { Description = "The family, cheapest first: small,large (an r grid, --fractions) or " +
+            "small,base,large (a grid, --grid).", DefaultValueFactory = _ => "small,large" };
         var fractionsOpt = new Option<string>("--fractions") { Description = "Two pools: comma-separated fractions of the first.", DefaultValueFactory = _ => "0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1" };
-        var grid = new Option<string>("--grid") { Description = "Three pools: comma-separated first/second fractions, e.g. 0.1/0.1,0.2/0.1 (the last pool runs the rest).", DefaultValueFactory = _ => "0/0,0.1/0.1,0.2/0.1,0.1/0.2,0.2/0.2,0.3/0.1" };
-        var batch = new Option<int>("--batch") { Description = "Images per trajectory (per request on a cluster) when measuring latency; 0 = all samples at once (in process only).", DefaultValueFactory = _ => 8 };
-        var orchestratorOpt = new Option<string?>("--orchestrator") { Description = "Measure through this running orchestrator (its pools must have the family's names) instead of in process." };
-        var profileOpt = new Option<string?>("--profile") { Description = "Write the frontier profile (JSON) here, for Orchestrator:Profiles." };
+        var grid = new Option<string>("--grid") { Description = "Three pools: comma-separated first/second fractions, e.g. " +
+            "0.1/0.1,0.2/0.1 (the last pool runs the rest).", DefaultValueFactory = _ => "0/0,0.1/0.1,0.2/0.1,0.1/0.2,0.2/0.2,0.3/0.1" };
+        var batch = new Option<int>("--batch") { Description = "Images per trajectory (per request on a cluster) when measuring latency; " +
+            "0 = all samples at once (in process only).", DefaultValueFactory = _ => 8 };
+        var orchestratorOpt = new Option<string?>("--orchestrator") { Description = "Measure through this running orchestrator (its " +
+            "pools must have the family's names) instead of in process." };
+        var profileOpt = new Option<string?>("--profile") { Description = "Write the frontier profile (JSON) here, for " +
+            "Orchestrator:Profiles." };
         var plotOpt = new Option<string?>("--plot") { Description = "Write a PNG of FD against latency per image, the Pareto front marked." };
-        var family = new Option<string?>("--family") { Description = "Name of the model family in the profile (default: pools, sampler and steps)." };
-        var command = new Command("sweep", "Measure quality (FD proxy, precision, recall, class accuracy) and latency across a family of switch schedules; write a frontier profile and plot.")
+        var family = new Option<string?>("--family") { Description = "Name of the model family in the profile (default: pools, sampler " +
+            "and steps)." };
+        var command = new Command("sweep",
+            "Measure quality (FD proxy, precision, recall, class accuracy) and latency across a family of switch schedules; write a " +
+                "frontier profile and plot.")
         {
             models, samples, steps, sampler, seed, guidance, pools, fractionsOpt, grid, batch, orchestratorOpt, profileOpt, plotOpt, family,
         };
@@ -60,7 +68,8 @@ internal static class SweepCommand
             Grpc.Net.Client.GrpcChannel? channel = orchestrator is null ? null : GrpcChannels.Create(orchestrator);
             var client = channel is null ? null : new Orchestrator.OrchestratorClient(channel);
             string where = orchestrator ?? "in-process";
-            AnsiConsole.MarkupLine($"{string.Join(" -> ", poolNames)}, {options.Sampler} {options.Steps} steps, {options.Samples} samples, batch {options.Batch}, guidance {options.GuidanceScale}, seed {options.Seed}, {Markup.Escape(where)}");
+            AnsiConsole.MarkupLine($"{string.Join(" -> ",
+                poolNames)}, {options.Sampler} {options.Steps} steps, {options.Samples} samples, batch {options.Batch}, guidance {options.GuidanceScale}, seed {options.Seed}, {Markup.Escape(where)}");
             AnsiConsole.MarkupLine($"reference: k-NN accuracy on held-out real images {metric.ReferenceClassAccuracy:F3}");
             // Warm-up, unmeasured: ORT sessions and the pools' first calls are slower than their steady state.
             var warm = options with { Samples = Math.Max(2, options.Batch), Steps = 5 };
@@ -87,7 +96,8 @@ internal static class SweepCommand
                             ? await StitchingSweep.MeasureAsync(loaded!, metric, schedule, options, ct)
                             : await MeasureOnClusterAsync(client, metric, schedule, options, ct);
                         points.Add(p);
-                        table.AddRow(Markup.Escape(p.Schedule.ToString()), $"{p.Quality.FrechetDistance:F3}", $"{p.Quality.Precision:F3}", $"{p.Quality.Recall:F3}",
+                        table.AddRow(Markup.Escape(p.Schedule.ToString()), $"{p.Quality.FrechetDistance:F3}", $"{p.Quality.Precision:F3}",
+                            $"{p.Quality.Recall:F3}",
                             $"{p.Quality.ClassAccuracy:F3}", $"{p.LatencyMsPerImage:F2}", $"{clock.Elapsed.TotalSeconds:F1}");
                     }
                 });
@@ -102,8 +112,10 @@ internal static class SweepCommand
                 foreach (var m in loaded?.Values.ToList() ?? []) (m as IDisposable)?.Dispose();
                 channel?.Dispose();
             }
-            var profile = Profile(points, options, parse.GetValue(family) ?? $"{string.Join("-", poolNames)} {Sampler.Name(options.Sampler)}-{options.Steps}", where);
-            AnsiConsole.MarkupLine("Pareto front: " + Markup.Escape(string.Join(" | ", profile.Front.Select(p => $"{p} (FD {p.Fd:F3}, {p.LatencyMsPerImage:F2} ms)"))));
+            var profile = Profile(points, options, parse.GetValue(family) ?? $"{string.Join("-",
+                poolNames)} {Sampler.Name(options.Sampler)}-{options.Steps}", where);
+            AnsiConsole.MarkupLine("Pareto front: " + Markup.Escape(string.Join(" | ",
+                profile.Front.Select(p => $"{p} (FD {p.Fd:F3}, {p.LatencyMsPerImage:F2} ms)"))));
             if (parse.GetValue(profileOpt) is { Length: > 0 } profilePath)
             {
                 await File.WriteAllTextAsync(profilePath, profile.ToJson(), ct);
@@ -123,12 +135,14 @@ internal static class SweepCommand
     public static List<SwitchSchedule> Schedules(string[] pools, string fractions, string grid)
     {
         static double Parse(string s) => double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture);
-        var entries = (pools.Length == 2 ? fractions : grid).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var entries = (pools.Length == 2 ? fractions : grid).Split(',',
+            StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         return pools.Length switch
         {
             2 => entries.Select(f => SwitchSchedule.SmallThenLarge(Parse(f), pools[0], pools[1])).ToList(),
             3 => entries.Select(e => e.Split('/') is [var a, var b]
-                    ? new SwitchSchedule([new(pools[0], Parse(a)), new(pools[1], Parse(b)), new(pools[2], Math.Round(1 - Parse(a) - Parse(b), 12))])
+                    ? new SwitchSchedule([new(pools[0], Parse(a)), new(pools[1], Parse(b)), new(pools[2],
+                        Math.Round(1 - Parse(a) - Parse(b), 12))])
                     : throw new ArgumentException($"--grid entry '{e}' is not first/second, e.g. 0.1/0.2.")).ToList(),
             _ => throw new ArgumentException($"--pools names {pools.Length} pools; give two (small,large) or three (small,base,large)."),
         };
@@ -139,7 +153,8 @@ internal static class SweepCommand
     /// latency is wall-clock per image, the per-pool step costs come from the progress events (a stage's
     /// first step, which also starts the call, left out, as the orchestrator does).
     /// </summary>
-    private static async Task<ScheduleSweepPoint> MeasureOnClusterAsync(Orchestrator.OrchestratorClient client, FidProxy metric, SwitchSchedule schedule,
+    private static async Task<ScheduleSweepPoint> MeasureOnClusterAsync(Orchestrator.OrchestratorClient client, FidProxy metric,
+        SwitchSchedule schedule,
         SweepOptions options, CancellationToken ct)
     {
         var labels = Enumerable.Range(0, options.Samples).Select(i => i % metric.Classes).ToArray();
@@ -166,7 +181,8 @@ internal static class SweepCommand
                     if (previous is not null && previous.Pool == p.Pool)
                     {
                         var (ms, n) = stepMs.GetValueOrDefault(p.Pool);
-                        stepMs[p.Pool] = (ms + p.ElapsedMs - previous.ElapsedMs, n + (long)(p.Step - previous.Step) * request.ClassLabels.Count);
+                        stepMs[p.Pool] = (ms + p.ElapsedMs - previous.ElapsedMs,
+                            n + (long)(p.Step - previous.Step) * request.ClassLabels.Count);
                     }
                     previous = p;
                 }

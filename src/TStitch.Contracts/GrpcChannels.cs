@@ -22,7 +22,8 @@ public static class GrpcChannels
 
     /// <param name="caCertificateFile">For https addresses: trust only this CA (or self-signed certificate), PEM or DER, instead of the system roots.</param>
     public static GrpcChannel Create(string address, string? caCertificateFile = null) =>
-        GrpcChannel.ForAddress(address, Options(string.IsNullOrWhiteSpace(caCertificateFile) ? null : CertificateTrust.Load(caCertificateFile)));
+        GrpcChannel.ForAddress(address,
+            Options(string.IsNullOrWhiteSpace(caCertificateFile) ? null : CertificateTrust.Load(caCertificateFile)));
 
     /// <summary>The options <see cref="Create"/> uses, for callers that add balancing or retries.</summary>
     public static GrpcChannelOptions Options(X509Certificate2Collection? trustedRoots = null)

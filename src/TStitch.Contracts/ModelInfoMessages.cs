@@ -21,7 +21,8 @@ public static class ModelInfoMessages
     public static DenoiserInfo ToInfo(this ModelInfo m)
     {
         if (m.LatentShape.Count != 3)
-            throw new InvalidDataException($"Model '{m.Name}' reports latent shape [{string.Join(", ", m.LatentShape)}]; [C, H, W] expected.");
+            throw new InvalidDataException($"Model '{m.Name}' reports latent shape [{string.Join(", ",
+                m.LatentShape)}]; [C, H, W] expected.");
         return new DenoiserInfo(m.Name, m.LatentShape[0], m.LatentShape[1], m.LatentShape[2],
             Enum.Parse<PredictionKind>(m.Prediction, ignoreCase: true), m.NumClasses, m.NullClassId,
             ParseSchedule(m.Schedule, "schedule"), m.TrainingSteps, m.RelativeCost);

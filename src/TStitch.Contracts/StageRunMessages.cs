@@ -26,11 +26,13 @@ public static class StageRunMessages
         var schedule = ModelInfoMessages.ParseSchedule(p.NoiseSchedule, "trajectory.noise_schedule");
         if (schedule != model.Schedule || p.TrainingSteps != model.TrainingSteps)
             throw new InvalidRequestException("trajectory.noise_schedule",
-                $"trajectory.noise_schedule is {p.NoiseSchedule} over {p.TrainingSteps} training steps; model '{model.Name}' was trained with {ModelInfoMessages.Name(model.Schedule)} over {model.TrainingSteps}.");
+                $"trajectory.noise_schedule is {p.NoiseSchedule} over {p.TrainingSteps} training steps; model '{model.Name}' was trained " +
+                    $"with {ModelInfoMessages.Name(model.Schedule)} over {model.TrainingSteps}.");
         var sampler = string.IsNullOrWhiteSpace(p.Sampler)
             ? throw new InvalidRequestException("trajectory.sampler", "trajectory.sampler is empty; use ddim, ddpm or dpm-solver++.")
             : Sampler.Parse(p.Sampler);
-        return new TrajectoryRequest(p.ClassLabels.ToArray(), p.Steps, sampler, SwitchSchedule.OneModel(model.Name), p.GuidanceScale, p.Seed, p.Eta)
+        return new TrajectoryRequest(p.ClassLabels.ToArray(), p.Steps, sampler, SwitchSchedule.OneModel(model.Name), p.GuidanceScale,
+            p.Seed, p.Eta)
             .Validate();
     }
 
@@ -56,7 +58,8 @@ public static class StageRunMessages
 
     /// <summary>The state a stage run starts from: the request's, or x_T drawn from the seed when it starts at step 0 without latents.</summary>
     public static SamplerState FromStartCheckpoint(SamplerCheckpoint? checkpoint, Trajectory trajectory) =>
-        checkpoint is { Step: 0, Latents: null, PreviousX0: null } ? trajectory.Start() : checkpoint.ToState(trajectory.Batch, trajectory.Shape);
+        checkpoint is { Step: 0, Latents: null, PreviousX0: null } ? trajectory.Start() : checkpoint.ToState(trajectory.Batch,
+            trajectory.Shape);
 
     public static SamplerState ToState(this SamplerCheckpoint? checkpoint, int batch, DenoiserInfo shape, string field = "state")
     {

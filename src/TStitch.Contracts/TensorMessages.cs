@@ -34,12 +34,14 @@ public static class TensorMessages
     {
         if (tensor is null) throw new InvalidRequestException(field, $"{field} is missing.");
         if (expectedShape.Length > 0 && !tensor.Shape.SequenceEqual(expectedShape))
-            throw new InvalidRequestException(field, $"{field} has shape [{string.Join(", ", tensor.Shape)}]; the receiver expects [{string.Join(", ", expectedShape)}].");
+            throw new InvalidRequestException(field, $"{field} has shape [{string.Join(", ",
+                tensor.Shape)}]; the receiver expects [{string.Join(", ", expectedShape)}].");
         if (tensor.Data.Length % sizeof(float) != 0)
             throw new InvalidRequestException(field, $"{field} has {tensor.Data.Length} bytes, not a whole number of float32 values.");
         long expected = tensor.Shape.Aggregate(1L, (a, d) => a * d);
         if (tensor.Shape.Any(d => d < 0) || expected * sizeof(float) != tensor.Data.Length)
-            throw new InvalidRequestException(field, $"{field} has shape [{string.Join(", ", tensor.Shape)}] but {tensor.Data.Length / sizeof(float)} values.");
+            throw new InvalidRequestException(field, $"{field} has shape [{string.Join(", ",
+                tensor.Shape)}] but {tensor.Data.Length / sizeof(float)} values.");
         return FromBytes(tensor.Data.Span);
     }
 

@@ -35,7 +35,8 @@ public sealed class LoopbackCluster : IAsyncDisposable
         try
         {
             foreach (var (pool, manifest) in poolManifests)
-                (cluster.Denoisers[pool], cluster.Pools[pool]) = await cluster.StartDenoiserAsync(pool, manifest, denoiserArgs, cancellationToken);
+                (cluster.Denoisers[pool], cluster.Pools[pool]) = await cluster.StartDenoiserAsync(pool, manifest, denoiserArgs,
+                    cancellationToken);
             await cluster.StartOrchestratorAsync(redis, orchestratorArgs ?? [], cancellationToken);
             return cluster;
         }
@@ -46,7 +47,8 @@ public sealed class LoopbackCluster : IAsyncDisposable
         }
     }
 
-    public async Task<(WebApplication App, string Address)> StartDenoiserAsync(string pool, string manifest, IEnumerable<string>? extra = null,
+    public async Task<(WebApplication App, string Address)> StartDenoiserAsync(string pool, string manifest,
+        IEnumerable<string>? extra = null,
         CancellationToken cancellationToken = default)
     {
         var started = await StartDenoiserHostAsync(pool, manifest, extra, cancellationToken);
@@ -65,13 +67,15 @@ public sealed class LoopbackCluster : IAsyncDisposable
         IEnumerable<string>? extra = null, CancellationToken cancellationToken = default)
     {
         int port = FreePort();
-        var app = DenoiserHost.Create([$"--urls={Address(port)}", $"--Denoiser:Model={Path.GetFullPath(manifest)}", .. QuietLogging, .. extra ?? []], $"{pool}-denoiser");
+        var app = DenoiserHost.Create([$"--urls={Address(port)}", $"--Denoiser:Model={Path.GetFullPath(manifest)}", .. QuietLogging,
+            .. extra ?? []], $"{pool}-denoiser");
         await app.StartAsync(cancellationToken);
         return (app, Address(port));
     }
 
     /// <summary>One started orchestrator over <paramref name="pools"/>; later <paramref name="extra"/> settings override earlier ones.</summary>
-    public static async Task<(WebApplication App, string Address)> StartOrchestratorHostAsync(IReadOnlyDictionary<string, string> pools, string redis,
+    public static async Task<(WebApplication App, string Address)> StartOrchestratorHostAsync(IReadOnlyDictionary<string, string> pools,
+        string redis,
         IEnumerable<string>? extra = null, CancellationToken cancellationToken = default)
     {
         int port = FreePort();

@@ -32,7 +32,8 @@ public sealed class OnnxDecoder : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
         var m = Manifest;
         if (latents.Length != batch * m.LatentSize)
-            throw new ArgumentException($"latents has {latents.Length} values; decoder '{m.Name}' expects {batch} x {string.Join(" x ", m.LatentShape)} = {batch * m.LatentSize}.", nameof(latents));
+            throw new ArgumentException($"latents has {latents.Length} values; decoder '{m.Name}' expects {batch} x {string.Join(" x ",
+                m.LatentShape)} = {batch * m.LatentSize}.", nameof(latents));
         var input = latents;
         if (!m.ScaleInGraph)
         {

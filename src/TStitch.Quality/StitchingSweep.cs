@@ -13,7 +13,8 @@ public static class StitchingSweep
     {
         var classes = models.Values.First().Info.NumClasses;
         var labels = Enumerable.Range(0, options.Samples).Select(i => i % classes).ToArray();
-        var trajectory = new Trajectory(new TrajectoryRequest(labels, options.Steps, options.Sampler, schedule, options.GuidanceScale, options.Seed), models);
+        var trajectory = new Trajectory(new TrajectoryRequest(labels, options.Steps, options.Sampler, schedule, options.GuidanceScale,
+            options.Seed), models);
         var state = await trajectory.RunAsync(trajectory.Start(), cancellationToken: cancellationToken);
         return state.Latents;
     }
@@ -41,7 +42,8 @@ public static class StitchingSweep
     /// Quality and latency of one schedule of any family, in process: the samples run in chunks of
     /// <see cref="SweepOptions.Batch"/> images, one trajectory after another, timed end to end.
     /// </summary>
-    public static async Task<ScheduleSweepPoint> MeasureAsync(IReadOnlyDictionary<string, IDenoiser> models, FidProxy metric, SwitchSchedule schedule,
+    public static async Task<ScheduleSweepPoint> MeasureAsync(IReadOnlyDictionary<string, IDenoiser> models, FidProxy metric,
+        SwitchSchedule schedule,
         SweepOptions options, CancellationToken cancellationToken = default)
     {
         var timed = schedule.ModelIds.ToDictionary(m => m, m => new TimedDenoiser(models[m]));
@@ -52,7 +54,8 @@ public static class StitchingSweep
         for (int from = 0, chunk = 0; from < options.Samples; from += batch, chunk++)
         {
             var chunkLabels = labels[from..Math.Min(options.Samples, from + batch)];
-            var request = new TrajectoryRequest(chunkLabels, options.Steps, options.Sampler, schedule, options.GuidanceScale, options.Seed + (ulong)chunk);
+            var request = new TrajectoryRequest(chunkLabels, options.Steps, options.Sampler, schedule, options.GuidanceScale,
+                options.Seed + (ulong)chunk);
             var trajectory = new Trajectory(request, timed.ToDictionary(t => t.Key, t => (IDenoiser)t.Value));
             images.AddRange((await trajectory.RunAsync(trajectory.Start(), cancellationToken: cancellationToken)).Latents);
         }

@@ -12,7 +12,8 @@ public sealed class TimedDenoiser(IDenoiser inner) : IDenoiser
     public DenoiserInfo Info => inner.Info;
 
     /// <summary>Milliseconds per image per step so far (NaN before any call).</summary>
-    public double MsPerImageStep => _images == 0 ? double.NaN : Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _ticks)).TotalMilliseconds / Interlocked.Read(ref _images);
+    public double MsPerImageStep => _images == 0 ? double.NaN : Stopwatch.GetElapsedTime(0,
+        Interlocked.Read(ref _ticks)).TotalMilliseconds / Interlocked.Read(ref _images);
 
     public async Task<float[]> DenoiseAsync(DenoiseInput input, CancellationToken cancellationToken = default)
     {

@@ -33,7 +33,8 @@ public sealed class NoiseSchedule
     {
         ValidateSteps(trainingSteps);
         if (!(betaStart > 0 && betaEnd < 1 && betaStart <= betaEnd))
-            throw new ArgumentOutOfRangeException(nameof(betaStart), $"Linear schedule needs 0 < betaStart ({betaStart}) <= betaEnd ({betaEnd}) < 1.");
+            throw new ArgumentOutOfRangeException(nameof(betaStart),
+                $"Linear schedule needs 0 < betaStart ({betaStart}) <= betaEnd ({betaEnd}) < 1.");
         var betas = new double[trainingSteps];
         for (int t = 0; t < trainingSteps; t++)
             betas[t] = trainingSteps == 1 ? betaStart : betaStart + (betaEnd - betaStart) * t / (trainingSteps - 1);

@@ -32,7 +32,8 @@ public static class Prediction
     public static float[] DropLearnedSigma(ReadOnlySpan<float> output, int batch, int sampleSize)
     {
         if (output.Length != batch * sampleSize * 2)
-            throw new ArgumentException($"Learned-sigma output has {output.Length} values, expected {batch} x 2 x {sampleSize}.", nameof(output));
+            throw new ArgumentException($"Learned-sigma output has {output.Length} values, expected {batch} x 2 x {sampleSize}.",
+                nameof(output));
         var result = new float[batch * sampleSize];
         for (int b = 0; b < batch; b++)
             output.Slice(b * 2 * sampleSize, sampleSize).CopyTo(result.AsSpan(b * sampleSize));

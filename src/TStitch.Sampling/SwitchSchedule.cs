@@ -26,7 +26,8 @@ public sealed class SwitchSchedule
             sum += TrajectoryLimits.Fraction(s.Fraction, $"stages[{k}].fraction");
         }
         if (Math.Abs(sum - 1) > SumTolerance)
-            throw new InvalidRequestException("stages", $"Stage fractions must sum to 1, got {sum:R} ({string.Join(" + ", list.Select(s => $"{s.ModelId} {s.Fraction}"))}).");
+            throw new InvalidRequestException("stages", $"Stage fractions must sum to 1, got {sum:R} ({string.Join(" + ",
+                list.Select(s => $"{s.ModelId} {s.Fraction}"))}).");
         Stages = list;
     }
 

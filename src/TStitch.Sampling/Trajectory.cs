@@ -22,7 +22,8 @@ public sealed class Trajectory
         Shape = CheckModels(request, models.ToDictionary(m => m.Key, m => m.Value.Info));
         Request = request;
         _models = models;
-        Sampler = Sampler.Create(request.Sampler, new SamplingPlan(NoiseSchedule.Create(Shape.Schedule, Shape.TrainingSteps), request.Steps), request.Eta);
+        Sampler = Sampler.Create(request.Sampler, new SamplingPlan(NoiseSchedule.Create(Shape.Schedule, Shape.TrainingSteps),
+            request.Steps), request.Eta);
     }
 
     /// <summary>
@@ -37,17 +38,24 @@ public sealed class Trajectory
         request.Validate();
         foreach (var id in request.Schedule.ModelIds)
             if (!models.ContainsKey(id))
-                throw new InvalidRequestException("stages", $"The switch schedule names model '{id}', which is not available (known: {string.Join(", ", models.Keys)}).");
+                throw new InvalidRequestException("stages",
+                    $"The switch schedule names model '{id}', which is not available (known: {string.Join(", ", models.Keys)}).");
         var used = request.Schedule.ModelIds.Select(id => models[id]).ToList();
         var shape = used[0];
         foreach (var info in used.Skip(1))
         {
             if ((info.Channels, info.Height, info.Width) != (shape.Channels, shape.Height, shape.Width))
-                throw new InvalidRequestException("stages", $"Models '{shape.Name}' ({shape.Channels}x{shape.Height}x{shape.Width}) and '{info.Name}' ({info.Channels}x{info.Height}x{info.Width}) have different latent shapes; stitched models must share one latent space.");
+                throw new InvalidRequestException("stages",
+                    $"Models '{shape.Name}' ({shape.Channels}x{shape.Height}x{shape.Width}) and '{info.Name}' " +
+                        $"({info.Channels}x{info.Height}x{info.Width}) have different latent shapes; stitched models must share one " +
+                            $"latent space.");
             if ((info.NumClasses, info.NullClassId) != (shape.NumClasses, shape.NullClassId))
-                throw new InvalidRequestException("stages", $"Models '{shape.Name}' and '{info.Name}' have different classes ({shape.NumClasses} vs {info.NumClasses}, null class {shape.NullClassId} vs {info.NullClassId}).");
+                throw new InvalidRequestException("stages",
+                    $"Models '{shape.Name}' and '{info.Name}' have different classes ({shape.NumClasses} vs {info.NumClasses}, null " +
+                        $"class {shape.NullClassId} vs {info.NullClassId}).");
             if (info.Schedule != shape.Schedule || info.TrainingSteps != shape.TrainingSteps)
-                throw new InvalidRequestException("stages", $"Models '{shape.Name}' and '{info.Name}' were trained with different noise schedules.");
+                throw new InvalidRequestException("stages",
+                    $"Models '{shape.Name}' and '{info.Name}' were trained with different noise schedules.");
         }
         TrajectoryLimits.ClassLabels(request.ClassLabels, shape.NumClasses);
         return shape;
@@ -68,10 +76,13 @@ public sealed class Trajectory
     public SamplerState CheckState(SamplerState state, string field = "latents")
     {
         if (state.Step < 0 || state.Step > Steps)
-            throw new InvalidRequestException("state.step", $"state.step (where the run starts) is {state.Step}, outside the trajectory's steps [0, {Steps}].");
+            throw new InvalidRequestException("state.step",
+                $"state.step (where the run starts) is {state.Step}, outside the trajectory's steps [0, {Steps}].");
         int expected = Batch * Shape.SampleSize;
         if (state.Latents.Length != expected)
-            throw new InvalidRequestException(field, $"{field} has {state.Latents.Length} values; {Batch} x {Shape.Channels} x {Shape.Height} x {Shape.Width} = {expected} expected.");
+            throw new InvalidRequestException(field,
+                $"{field} has {state.Latents.Length} values; {Batch} x {Shape.Channels} x {Shape.Height} x {Shape.Width} = {expected} " +
+                    $"expected.");
         if (state.PreviousX0 is { } prev && prev.Length != expected)
             throw new InvalidRequestException("previous_x0", $"previous_x0 has {prev.Length} values; {expected} expected.");
         if (Request.Sampler == SamplerKind.DpmSolverPP2M && state.Step > 0 && state.PreviousX0 is null)

@@ -23,7 +23,8 @@ internal static class BenchCommand
         var repeats = new Option<int>("--repeats") { Description = "Timed jobs per configuration (after one warm-up).", DefaultValueFactory = _ => 7 };
         var smallFraction = CliOptions.SmallFraction();
         var redis = CliOptions.Redis();
-        var command = new Command("bench", "Cluster (stage runs and per-step) vs in-process latency, and stitched speedup vs its compute bound.")
+        var command = new Command("bench",
+            "Cluster (stage runs and per-step) vs in-process latency, and stitched speedup vs its compute bound.")
         {
             models, batches, steps, repeats, smallFraction, redis,
         };
@@ -35,15 +36,19 @@ internal static class BenchCommand
             string redisAddress = parse.GetValue(redis)!;
             var pools = new Dictionary<string, string> { [ModelZoo.Small] = zoo.ManifestPath(ModelZoo.Small), [ModelZoo.Large] = zoo.ManifestPath(ModelZoo.Large) };
             await using var cluster = await LoopbackCluster.StartAsync(pools, redisAddress, cancellationToken: ct);
-            var (stepApp, stepAddress) = await LoopbackCluster.StartOrchestratorHostAsync(cluster.Pools, redisAddress, ["--Orchestrator:RunMode=step"], ct);
+            var (stepApp, stepAddress) = await LoopbackCluster.StartOrchestratorHostAsync(cluster.Pools, redisAddress,
+                ["--Orchestrator:RunMode=step"], ct);
             await using var _ = stepApp;
             using var small = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Small));
             using var large = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Large));
-            AnsiConsole.MarkupLine($"{s} DDIM steps, r = {r}, job store: {(string.IsNullOrEmpty(redisAddress) ? "in memory" : "Redis " + redisAddress)}; " +
-                                   $"medians of {n} interleaved rounds after one warm-up ({Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription})");
+            AnsiConsole.MarkupLine($"{s} DDIM steps, r = {r}, job store: " +
+                $"{(string.IsNullOrEmpty(redisAddress) ? "in memory" : "Redis " + redisAddress)}; " +
+                                   $"medians of {n} interleaved rounds after one warm-up ({Environment.ProcessorCount} cores, " +
+                                       $"{System.Runtime.InteropServices.RuntimeInformation.OSDescription})");
             foreach (int b in parse.GetValue(batches)!.Split(',').Select(int.Parse))
             {
-                var figures = await MeasureAsync(small, large, cluster.OrchestratorAddress, stepAddress, cluster.Pools[ModelZoo.Large], b, s, n, r, ct);
+                var figures = await MeasureAsync(small, large, cluster.OrchestratorAddress, stepAddress, cluster.Pools[ModelZoo.Large], b,
+                    s, n, r, ct);
                 Report(figures, b, s, r);
             }
             return 0;
@@ -54,7 +59,8 @@ internal static class BenchCommand
     private sealed record Figures(double OrtSmallMs, double OrtLargeMs, double EchoMs, double LocalLargeOnlyMs, double LocalStitchedMs,
         double DirectStageMs, double StageLargeOnlyMs, double StageStitchedMs, double StepLargeOnlyMs, double StepStitchedMs);
 
-    private static async Task<Figures> MeasureAsync(OnnxDenoiser small, OnnxDenoiser large, string stageAddress, string stepAddress, string largePool,
+    private static async Task<Figures> MeasureAsync(OnnxDenoiser small, OnnxDenoiser large, string stageAddress, string stepAddress,
+        string largePool,
         int batch, int steps, int repeats, double r, CancellationToken ct)
     {
         var local = new Dictionary<string, IDenoiser> { [ModelZoo.Small] = small, [ModelZoo.Large] = large };
@@ -85,14 +91,17 @@ internal static class BenchCommand
         }
         Task<double> LocalJob(double fraction) => Stats.TimeAsync(async () =>
         {
-            var t = new Trajectory(new TrajectoryRequest(labels, steps, SamplerKind.Ddim, SwitchSchedule.SmallThenLarge(fraction, ModelZoo.Small, ModelZoo.Large), 1f, 3), local);
+            var t = new Trajectory(new TrajectoryRequest(labels, steps, SamplerKind.Ddim, SwitchSchedule.SmallThenLarge(fraction,
+                ModelZoo.Small, ModelZoo.Large), 1f, 3), local);
             await t.RunAsync(t.Start(), cancellationToken: ct);
         });
         // The large pool running the whole trajectory as one stage, called straight (no orchestrator, no job store).
-        var trajectory = new Trajectory(new TrajectoryRequest(labels, steps, SamplerKind.Ddim, SwitchSchedule.OneModel(ModelZoo.Large), 1f, 3), local);
+        var trajectory = new Trajectory(new TrajectoryRequest(labels, steps, SamplerKind.Ddim, SwitchSchedule.OneModel(ModelZoo.Large), 1f,
+            3), local);
         var stageRun = new StageRunRequest
         {
-            Trajectory = StageRunMessages.ToParameters(trajectory.Request, large.Info), ToStep = steps, CheckpointEvery = 10, JobId = "bench",
+            Trajectory = StageRunMessages.ToParameters(trajectory.Request,
+                large.Info), ToStep = steps, CheckpointEvery = 10, JobId = "bench",
             State = StageRunMessages.ToCheckpoint(trajectory.Start(), large.Info, copy: true),
         };
         Task<double> DirectStage() => Stats.TimeAsync(async () =>
@@ -127,7 +136,8 @@ internal static class BenchCommand
             }
         });
         double M(string key) => Stats.Median(samples[key]);
-        return new Figures(M("ort-small"), M("ort-large"), M("echo"), M("local-0"), M("local-r"), M("direct-stage"), M("stage-0"), M("stage-r"), M("step-0"), M("step-r"));
+        return new Figures(M("ort-small"), M("ort-large"), M("echo"), M("local-0"), M("local-r"), M("direct-stage"), M("stage-0"),
+            M("stage-r"), M("step-0"), M("step-r"));
     }
 
     private static void Report(Figures f, int batch, int steps, double r)
@@ -143,16 +153,20 @@ internal static class BenchCommand
         t.AddRow("job in process, r = 0 / r", $"{f.LocalLargeOnlyMs:F1} / {f.LocalStitchedMs:F1} ms", "", "Trajectory over OnnxDenoisers");
         t.AddRow("r = 0 as one RunStage call straight to the large pool", $"{f.DirectStageMs:F1} ms", "",
             "no orchestrator, no job store: the replica's share of the overhead");
-        t.AddRow("job through the cluster, r = 0 / r", $"{f.StageLargeOnlyMs:F1} / {f.StageStitchedMs:F1} ms", $"{f.StepLargeOnlyMs:F1} / {f.StepStitchedMs:F1} ms",
+        t.AddRow("job through the cluster, r = 0 / r", $"{f.StageLargeOnlyMs:F1} / {f.StageStitchedMs:F1} ms",
+            $"{f.StepLargeOnlyMs:F1} / {f.StepStitchedMs:F1} ms",
             "Orchestrator.Generate, raw output");
-        t.AddRow("per step above in process (r = 0)", $"{(f.StageLargeOnlyMs - f.LocalLargeOnlyMs) / steps:F3} ms", $"{(f.StepLargeOnlyMs - f.LocalLargeOnlyMs) / steps:F3} ms",
+        t.AddRow("per step above in process (r = 0)", $"{(f.StageLargeOnlyMs - f.LocalLargeOnlyMs) / steps:F3} ms",
+            $"{(f.StepLargeOnlyMs - f.LocalLargeOnlyMs) / steps:F3} ms",
             "(cluster job - in-process job) / steps");
-        t.AddRow("[bold]cluster / in process (r = 0)[/]", $"[bold]{f.StageLargeOnlyMs / f.LocalLargeOnlyMs:F3}x[/]", $"{f.StepLargeOnlyMs / f.LocalLargeOnlyMs:F3}x",
+        t.AddRow("[bold]cluster / in process (r = 0)[/]", $"[bold]{f.StageLargeOnlyMs / f.LocalLargeOnlyMs:F3}x[/]",
+            $"{f.StepLargeOnlyMs / f.LocalLargeOnlyMs:F3}x",
             "goal <= 1.05x (stage mode)");
         t.AddRow("speedup at r, in process", $"{localSpeedup:F2}x", "", "job r = 0 / job r");
         t.AddRow("speedup at r, cluster", $"{stageSpeedup:F2}x", $"{stepSpeedup:F2}x", "job r = 0 / job r");
         t.AddRow("compute bound", $"{bound:F2}x", "", "1 / ((1 - r) + r c)");
-        t.AddRow("[bold]cluster speedup / bound[/]", $"[bold]{stageSpeedup / bound:F2}[/]", $"{stepSpeedup / bound:F2}", "goal >= 0.95 (stage mode)");
+        t.AddRow("[bold]cluster speedup / bound[/]", $"[bold]{stageSpeedup / bound:F2}[/]", $"{stepSpeedup / bound:F2}",
+            "goal >= 0.95 (stage mode)");
         AnsiConsole.Write(t);
     }
 }

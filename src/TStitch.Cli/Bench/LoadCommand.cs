@@ -32,7 +32,9 @@ internal static class LoadCommand
         var modes = new Option<string>("--modes") { Description = "Run modes to compare: stage, step or both.", DefaultValueFactory = _ => "stage,step" };
         var delay = new Option<double>("--batch-delay-ms") { Description = "Denoiser MaxBatchDelay in ms (0 = greedy batching).", DefaultValueFactory = _ => 0 };
         var plot = new Option<string>("--plot") { Description = "PNG to write the throughput/latency plot to.", DefaultValueFactory = _ => "throughput.png" };
-        var command = new Command("load", "Throughput and latency of the cluster against the number of concurrent jobs, stage vs step mode, against the in-process ceiling.")
+        var command = new Command("load",
+            "Throughput and latency of the cluster against the number of concurrent jobs, stage vs step mode, against the in-process " +
+                "ceiling.")
         {
             models, levels, images, steps, smallFraction, jobs, modes, delay, plot,
         };
@@ -46,13 +48,15 @@ internal static class LoadCommand
                 ["--Orchestrator:MaxRunningJobs=1000", "--Orchestrator:RunMode=step"], ct);
             await using var _ = stepApp;
             var batchers = cluster.Denoisers.Values.Select(a => a.Services.GetRequiredService<DynamicBatcher>()).ToArray();
-            var load = new Load(parse.GetValue(images), parse.GetValue(steps), parse.GetValue(smallFraction), parse.GetValue(jobs), batchers);
+            var load = new Load(parse.GetValue(images), parse.GetValue(steps), parse.GetValue(smallFraction), parse.GetValue(jobs),
+                batchers);
             var addresses = new Dictionary<string, string> { ["stage"] = cluster.OrchestratorAddress, ["step"] = stepAddress };
             var chosen = parse.GetValue(modes)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             var concurrency = parse.GetValue(levels)!.Split(',').Select(int.Parse).ToArray();
 
             double ceiling = await CeilingAsync(zoo, load, concurrency.Max() * load.Images, ct);
-            AnsiConsole.MarkupLine($"[grey]ceiling: {ceiling:F1} images/s (in process, one batch of {concurrency.Max() * load.Images}, ORT only)[/]");
+            AnsiConsole.MarkupLine($"[grey]ceiling: {ceiling:F1} images/s (in process, one batch of {concurrency.Max() * load.Images}, " +
+                $"ORT only)[/]");
             var rows = new List<Level>();
             foreach (var level in concurrency)
                 foreach (var mode in chosen)
@@ -60,7 +64,8 @@ internal static class LoadCommand
                     using var channel = GrpcChannels.Create(addresses[mode]);
                     var row = await load.RunAsync(mode, new Orchestrator.OrchestratorClient(channel), level, ct);
                     rows.Add(row);
-                    AnsiConsole.MarkupLine($"[grey]{mode}, {level} concurrent: {row.ImagesPerSecond:F1} images/s, p50 {row.P50:F0} ms, p95 {row.P95:F0} ms, {row.MeanRows:F1} rows/run[/]");
+                    AnsiConsole.MarkupLine($"[grey]{mode}, {level} concurrent: {row.ImagesPerSecond:F1} images/s, p50 {row.P50:F0} ms, " +
+                        $"p95 {row.P95:F0} ms, {row.MeanRows:F1} rows/run[/]");
                 }
             Report(rows, load, ceiling, parse.GetValue(plot)!);
             return 0;
@@ -104,7 +109,8 @@ internal static class LoadCommand
             double seconds = clock.Elapsed.TotalSeconds;
             var after = batchers.Select(b => b.Counters).ToArray();
             long runs = after.Zip(before, (a, b) => a.Runs - b.Runs).Sum(), rows = after.Zip(before, (a, b) => a.Rows - b.Rows).Sum();
-            return new Level(mode, level, total, total * images / seconds, Stats.Percentile(latencies, 0.5), Stats.Percentile(latencies, 0.95), (double)rows / runs);
+            return new Level(mode, level, total, total * images / seconds, Stats.Percentile(latencies, 0.5), Stats.Percentile(latencies,
+                0.95), (double)rows / runs);
         }
     }
 
@@ -128,12 +134,14 @@ internal static class LoadCommand
 
     private static void Report(List<Level> rows, Load load, double ceiling, string plotPath)
     {
-        var table = new Table().Title($"{load.Images} images x {load.Steps} DDIM steps per job, small for r = {load.SmallFraction}; jobs run back to back by each of N clients")
+        var table = new Table().Title($"{load.Images} images x {load.Steps} DDIM steps per job, small for r = {load.SmallFraction}; jobs " +
+            $"run back to back by each of N clients")
             .AddColumns("mode", "concurrent jobs", "jobs", "images/s", "x 1 job", "of ceiling", "p50 ms", "p95 ms", "rows per ORT run");
         foreach (var l in rows)
         {
             var single = rows.First(x => x.Mode == l.Mode);
-            table.AddRow(l.Mode, l.Concurrency.ToString(), l.Jobs.ToString(), $"{l.ImagesPerSecond:F1}", $"{l.ImagesPerSecond / single.ImagesPerSecond:F2}x",
+            table.AddRow(l.Mode, l.Concurrency.ToString(), l.Jobs.ToString(), $"{l.ImagesPerSecond:F1}",
+                $"{l.ImagesPerSecond / single.ImagesPerSecond:F2}x",
                 $"{l.ImagesPerSecond / ceiling:F2}", $"{l.P50:F0}", $"{l.P95:F0}", $"{l.MeanRows:F1}");
         }
         table.AddRow("ceiling", "", "", $"{ceiling:F1}", "", "1.00", "", "", "in process, one batch, ORT only");

@@ -25,9 +25,11 @@ public sealed class GraphBuilder(string graphName)
     public void AddOutput(string name, TensorProto.Types.DataType type, params object[] dims) =>
         _graph.Output.Add(ValueInfo(name, type, dims));
 
-    public string Constant(string hint, float[] values, params long[] dims) => Constant(hint, values, TensorProto.Types.DataType.Float, dims);
+    public string Constant(string hint, float[] values, params long[] dims) => Constant(hint, values, TensorProto.Types.DataType.Float,
+        dims);
 
-    public string Constant(string hint, long[] values, params long[] dims) => Constant(hint, values, TensorProto.Types.DataType.Int64, dims);
+    public string Constant(string hint, long[] values, params long[] dims) => Constant(hint, values, TensorProto.Types.DataType.Int64,
+        dims);
 
     /// <summary>An initializer holding <paramref name="values"/> as raw little-endian bytes.</summary>
     private string Constant<T>(string hint, T[] values, TensorProto.Types.DataType type, long[] dims) where T : unmanaged

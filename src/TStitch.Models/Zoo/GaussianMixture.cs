@@ -57,7 +57,8 @@ public sealed record GaussianMixture(float[] Means, float[] Variances, float[] W
     public static GaussianMixture Fit(LabelledImages data, int numClasses, int componentsPerClass, int iterations, int seed)
     {
         if (componentsPerClass < 1)
-            throw new ArgumentOutOfRangeException(nameof(componentsPerClass), $"componentsPerClass must be >= 1, got {componentsPerClass}.");
+            throw new ArgumentOutOfRangeException(nameof(componentsPerClass),
+                $"componentsPerClass must be >= 1, got {componentsPerClass}.");
         int d = data.SampleSize, kpc = componentsPerClass, k = numClasses * kpc;
         var means = new float[k * d];
         var variances = new float[k];

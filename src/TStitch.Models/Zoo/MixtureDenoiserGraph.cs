@@ -64,7 +64,8 @@ public static class MixtureDenoiserGraph
         string xx = g.Op("ReduceSum", [g.Op("Mul", [xf, xf]), axis1], GraphBuilder.Attr("keepdims", 1L));
         string xm = g.Op("MatMul", [xf, muTransposed]);                                           // [B,K]
         string dist = g.Op("Add", [g.Op("Sub", [xx, g.Op("Mul", [g.Op("Mul", [two, sa]), xm])]), g.Op("Mul", [a, muSq])]);
-        string logits = g.Op("Sub", [g.Op("Sub", [logW, g.Op("Mul", [halfD, g.Op("Log", [v])])]), g.Op("Div", [dist, g.Op("Mul", [two, v])])]);
+        string logits = g.Op("Sub", [g.Op("Sub", [logW, g.Op("Mul", [halfD, g.Op("Log", [v])])]), g.Op("Div", [dist, g.Op("Mul", [two,
+            v])])]);
         string masked = g.Op("Add", [logits, g.Op("Gather", [maskTable, LabelsName])]);
         string p = g.Op("Softmax", [masked], GraphBuilder.Attr("axis", 1L));
         string q = g.Op("Div", [p, v]);

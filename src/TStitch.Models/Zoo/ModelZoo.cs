@@ -29,7 +29,8 @@ public sealed class ModelZoo
     {
         var catalog = Path.Combine(directory, CatalogFile);
         if (!File.Exists(catalog))
-            throw new FileNotFoundException($"No model zoo in '{directory}' (missing {CatalogFile}); run `tstitch zoo build --out {directory}`.", catalog);
+            throw new FileNotFoundException($"No model zoo in '{directory}' (missing {CatalogFile}); run `tstitch zoo build --out " +
+                $"{directory}`.", catalog);
         var options = JsonSerializer.Deserialize<ZooOptions>(File.ReadAllText(catalog), ModelManifest.Json)
                       ?? throw new InvalidDataException($"{catalog} is empty.");
         return new ModelZoo(directory, options);
@@ -50,25 +51,30 @@ public sealed class ModelZoo
         var costs = new Dictionary<string, double>();
         foreach (var spec in options.Models)
         {
-            var mixture = GaussianMixture.Fit(train, ShapesDataset.Classes, spec.ComponentsPerClass, options.KMeansIterations, options.Seed * 1000);
-            var bytes = MixtureDenoiserGraph.Build(mixture, schedule, ShapesDataset.Classes, ShapesDataset.Channels, ShapesDataset.Size, spec.Name);
+            var mixture = GaussianMixture.Fit(train, ShapesDataset.Classes, spec.ComponentsPerClass, options.KMeansIterations,
+                options.Seed * 1000);
+            var bytes = MixtureDenoiserGraph.Build(mixture, schedule, ShapesDataset.Classes, ShapesDataset.Channels, ShapesDataset.Size,
+                spec.Name);
             File.WriteAllBytes(Path.Combine(directory, spec.Name + ".onnx"), bytes);
             var manifest = new ModelManifest
             {
                 Name = spec.Name,
                 Onnx = spec.Name + ".onnx",
-                Io = new ManifestIo(MixtureDenoiserGraph.LatentsName, MixtureDenoiserGraph.TimestepsName, MixtureDenoiserGraph.LabelsName, MixtureDenoiserGraph.OutputName),
+                Io = new ManifestIo(MixtureDenoiserGraph.LatentsName, MixtureDenoiserGraph.TimestepsName, MixtureDenoiserGraph.LabelsName,
+                    MixtureDenoiserGraph.OutputName),
                 LatentShape = [ShapesDataset.Channels, ShapesDataset.Size, ShapesDataset.Size],
                 Prediction = PredictionKind.Epsilon,
                 Schedule = new ManifestSchedule(options.Schedule, schedule.TrainingSteps),
                 NumClasses = ShapesDataset.Classes,
                 NullClassId = ShapesDataset.Classes,
                 CostBatch = options.CostBatch,
-                Description = $"Exact denoiser of a {mixture.Components}-component Gaussian mixture ({spec.ComponentsPerClass} per class) fit to the shapes data set (seed {options.Seed}).",
+                Description = $"Exact denoiser of a {mixture.Components}-component Gaussian mixture ({spec.ComponentsPerClass} per " +
+                    $"class) fit to the shapes data set (seed {options.Seed}).",
             };
             manifest.Save(Path.Combine(directory, spec.Name + ".json"));
             costs[spec.Name] = MeasureCostMs(Path.Combine(directory, spec.Name + ".json"), options.CostBatch);
-            log($"{spec.Name}: {mixture.Components} components, {bytes.Length / 1024} KiB, {costs[spec.Name]:F3} ms/sample at batch {options.CostBatch} ({clock.ElapsedMilliseconds} ms)");
+            log($"{spec.Name}: {mixture.Components} components, {bytes.Length / 1024} KiB, {costs[spec.Name]:F3} ms/sample at batch " +
+                $"{options.CostBatch} ({clock.ElapsedMilliseconds} ms)");
         }
         // Costs are relative to the biggest model (most components), the one stitching saves calls of.
         double referenceCost = costs[options.Models.MaxBy(m => m.ComponentsPerClass)!.Name];
