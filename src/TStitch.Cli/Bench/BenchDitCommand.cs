@@ -53,7 +53,9 @@ internal static class BenchDitCommand
     private static async Task RunAsync(string smallPath, string largePath, string[] also, string replicaDll, int steps, int repeats, double r,
         CancellationToken ct)
     {
-        Console.WriteLine($"{Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}; medians after one warm-up.\n");
+        // Other work on the machine inflates every timing: the load average says how much there was.
+        Console.WriteLine($"{Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}; medians after one warm-up; " +
+                          $"load average at start: {File.ReadAllText("/proc/loadavg").Trim()}.\n");
         Console.WriteLine("| model | parameters (published) | ONNX bytes | ORT batch 1 | ORT batch 8 | published GFLOPs |");
         Console.WriteLine("|---|---|---|---|---|---|");
         var batch1 = new Dictionary<string, double>();
@@ -109,6 +111,7 @@ internal static class BenchDitCommand
             double j0 = Stats.Median(samples[$"{mode}-0"]), jr = Stats.Median(samples[$"{mode}-{r}"]);
             Console.WriteLine($"| {mode} | {F(j0, "F0")} ms | {F(jr, "F0")} ms | {F(j0 / jr, "F2")}x | {F(bound, "F2")}x | {F(j0 / jr / bound, "F2")} |");
         }
+        Console.WriteLine($"\nLoad average after the cluster runs: {File.ReadAllText("/proc/loadavg").Trim()}.");
         Console.WriteLine("\n| replica | model bytes | VmRSS after the runs | VmHWM (peak) | RSS - model bytes | goal <= model + 200 MB |");
         Console.WriteLine("|---|---|---|---|---|---|");
         foreach (var (replica, bytes, arch) in new[] { (smallReplica, smallBytes, smallArch), (largeReplica, largeBytes, largeArch) })
