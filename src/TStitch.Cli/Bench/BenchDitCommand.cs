@@ -168,6 +168,7 @@ internal static class BenchDitCommand
         info.Environment["Denoiser__Model"] = manifest;
         info.Environment["Urls"] = LoopbackCluster.Address(port);
         info.Environment["Logging__LogLevel__Default"] = "Warning";
+        info.Environment["Telemetry__MetricsPort"] = LoopbackCluster.FreePort().ToString(CultureInfo.InvariantCulture); // the appsettings port is one per host
         var process = Process.Start(info) ?? throw new InvalidOperationException($"Could not start {dll}.");
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, e) => { if (e.Data is { } line) Console.Error.WriteLine($"[{pool}] {line}"); };
