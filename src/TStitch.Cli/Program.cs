@@ -7,6 +7,7 @@ root.Subcommands.Add(SweepCommand.Create());
 root.Subcommands.Add(SampleCommand.Create());
 root.Subcommands.Add(TStitch.Cli.Bench.BenchCommand.Create());
 root.Subcommands.Add(TStitch.Cli.Bench.LoadCommand.Create());
+root.Subcommands.Add(TStitch.Cli.Bench.BenchDitCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -29,6 +29,12 @@ public static class DenoiserHost
         builder.Services.AddSingleton(sp =>
         {
             var o = sp.GetRequiredService<IOptions<DenoiserOptions>>().Value;
+            return new ReplicaDecoder(sp.GetRequiredService<OnnxDenoiser>(), o.Model,
+                new OnnxSessionOptions { IntraOpThreads = o.IntraOpThreads, UseCuda = o.UseCuda, CudaDeviceId = o.CudaDeviceId });
+        });
+        builder.Services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<DenoiserOptions>>().Value;
             return new DynamicBatcher(sp.GetRequiredService<OnnxDenoiser>(), new BatchingOptions(o.MaxBatchRows, o.MaxBatchDelay, o.QueueCapacity));
         });
         builder.Services.AddSingleton<StageRunner>();
@@ -40,6 +46,7 @@ public static class DenoiserHost
         // Load the model now, before the server starts: a bad path or a broken model stops the replica at
         // start-up with the loader's message, instead of a replica that is up but fails every call.
         app.Services.GetRequiredService<DynamicBatcher>();
+        app.Services.GetRequiredService<ReplicaDecoder>();
         return app;
     }
 }

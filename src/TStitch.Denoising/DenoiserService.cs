@@ -4,13 +4,14 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TStitch.Contracts;
 using TStitch.Hosting;
+using TStitch.Hosting.Errors;
 using TStitch.Models;
 using TStitch.Sampling;
 
 namespace TStitch.Denoising;
 
 /// <summary>The Denoiser RPCs: decode and check against the manifest, run through the batcher, encode.</summary>
-public sealed class DenoiserService(DynamicBatcher batcher, OnnxDenoiser model, StageRunner stages, IOptions<DenoiserOptions> options,
+public sealed class DenoiserService(DynamicBatcher batcher, OnnxDenoiser model, StageRunner stages, ReplicaDecoder decoder, IOptions<DenoiserOptions> options,
     ILogger<DenoiserService> logger)
     : Contracts.Denoiser.DenoiserBase
 {
@@ -44,6 +45,39 @@ public sealed class DenoiserService(DynamicBatcher batcher, OnnxDenoiser model, 
         await stages.RunAsync(request, responseStream, context.CancellationToken);
     }
 
-    public override Task<ModelInfo> GetModelInfo(GetModelInfoRequest request, ServerCallContext context) =>
-        Task.FromResult(ModelInfoMessages.ToMessage(model.Info, model.Manifest.LearnedSigma, model.Manifest.CostMsPerSample, options.Value.MaxSamplesPerCall));
+    public override async Task<DecodeReply> Decode(DecodeRequest request, ServerCallContext context)
+    {
+        var d = decoder.Decoder ?? throw new ServiceFailureException(FailureKind.InvalidRequest,
+            $"Model '{model.Info.Name}' has no decoder: its manifest names none (\"decoder\": \"vae.json\").");
+        var info = batcher.Info;
+        if (request.Latents is null || request.Latents.Shape.Count != 4)
+            throw new InvalidRequestException("latents", "latents must be a [B, C, H, W] tensor.");
+        long batch = request.Latents.Shape[0];
+        if (batch < 1 || batch > options.Value.MaxSamplesPerCall)
+            throw new InvalidRequestException("latents", $"Batch of {batch} is outside 1..{options.Value.MaxSamplesPerCall} (Denoiser:MaxSamplesPerCall).");
+        var latents = request.Latents.ToFloats("latents", batch, info.Channels, info.Height, info.Width);
+        using var activity = DenoisingTelemetry.ActivitySource.StartActivity("decode");
+        activity?.SetTag("tstitch.decoder", d.Manifest.Name);
+        activity?.SetTag("tstitch.batch", batch);
+        activity?.SetTag("tstitch.job", request.JobId);
+        long start = Stopwatch.GetTimestamp();
+        // A VAE run is long, synchronous CPU work: off the gRPC thread.
+        var images = await Task.Run(() => decoder.Decode(latents, (int)batch), context.CancellationToken);
+        var shape = d.Manifest.ImageShape;
+        return new DecodeReply
+        {
+            Images = TensorMessages.WrapFloats(images, batch, shape[0], shape[1], shape[2]),
+            Decoder = d.Manifest.Name,
+            RunMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds,
+        };
+    }
+
+    public override Task<ModelInfo> GetModelInfo(GetModelInfoRequest request, ServerCallContext context)
+    {
+        var m = ModelInfoMessages.ToMessage(model.Info, model.Manifest.LearnedSigma, model.Manifest.CostMsPerSample, options.Value.MaxSamplesPerCall);
+        m.Conditioning = model.Manifest.Conditioning.Kind;
+        m.HasDecoder = decoder.Decoder is not null;
+        if (decoder.Decoder is { } d) m.ImageShape.AddRange(d.Manifest.ImageShape);
+        return Task.FromResult(m);
+    }
 }

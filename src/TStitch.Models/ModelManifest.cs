@@ -30,6 +30,13 @@ public sealed record ModelManifest
     public double CostMsPerSample { get; init; }
     public int CostBatch { get; init; }
     public string? Description { get; init; }
+    /// <summary>What the model is conditioned on; absent = class labels (every manifest before this field).</summary>
+    public ManifestConditioning Conditioning { get; init; } = new();
+    /// <summary>
+    /// Optional decoder manifest (kind "vae-decoder"), relative to this manifest, e.g. "vae.json": the
+    /// replica loads it and serves Decode, so the orchestrator turns this model's latents into images.
+    /// </summary>
+    public string? Decoder { get; init; }
 
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
@@ -56,7 +63,15 @@ public sealed record ModelManifest
         if (NumClasses < 1) throw new InvalidDataException($"{source}: numClasses must be >= 1.");
         if (TimestepType is not ("int64" or "float32"))
             throw new InvalidDataException($"{source}: timestepType must be int64 or float32, got '{TimestepType}'.");
+        if (Conditioning is null || !ManifestConditioning.Served.Contains(Conditioning.Kind))
+            throw new InvalidDataException($"{source}: conditioning kind '{Conditioning?.Kind}' is not served by this version; known: {string.Join(", ", ManifestConditioning.Served)}.");
+        if (Decoder is { } d && string.IsNullOrWhiteSpace(d))
+            throw new InvalidDataException($"{source}: decoder is empty; name a decoder manifest (e.g. \"vae.json\") or leave it out.");
     }
+
+    /// <summary>Full path of the decoder manifest named by a manifest loaded from <paramref name="manifestPath"/>, or null.</summary>
+    public string? DecoderPath(string manifestPath) =>
+        Decoder is null ? null : Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(manifestPath))!, Decoder));
 
     public DenoiserInfo ToInfo() => new(Name, LatentShape[0], LatentShape[1], LatentShape[2], Prediction, NumClasses, NullClassId,
         Schedule.Kind, Schedule.TrainingSteps, RelativeCost);

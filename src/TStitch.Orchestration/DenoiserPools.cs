@@ -67,7 +67,7 @@ public sealed class DenoiserPools : IDisposable
             try
             {
                 var info = await client.GetModelInfoAsync(new GetModelInfoRequest(), deadline: DateTime.UtcNow + _options.StepTimeout);
-                return new PoolClient(name, address, client, info.ToInfo(), _options, _retry);
+                return new PoolClient(name, address, client, info, _options, _retry);
             }
             catch (RpcException ex) when (PoolRetry.IsRetryable(ex.StatusCode) && attempt < _retry.Attempts)
             {

@@ -39,6 +39,7 @@ public sealed partial class JobManager(IJobStore store, JobRunner runner, JobChe
             // Checks against the models themselves (class range, shapes) before a job exists.
             var models = await pools.ResolveAsync(trajectory.Schedule.ModelIds, cancellationToken);
             Trajectory.CheckModels(trajectory, models.ToDictionary(m => m.Key, m => m.Value.Info));
+            JobModelCheck.Check(spec, models);
         }
         catch (ServiceFailureException ex) when (ex.Kind is FailureKind.PoolUnavailable or FailureKind.Overloaded)
         {

@@ -118,11 +118,27 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
             }
 
             var output = job.Spec.Output;
+            byte[]? png = null;
+            if (output is ResultFormat.Png or ResultFormat.PngAndRaw)
+            {
+                // Latent models: the pool that ran the last step decodes the final latents, once per job
+                // (its replicas hold the decoder next to the model; no decoder pool to size or route).
+                // Raw output stays the latents, so a caller can decode them itself.
+                var last = JobModelCheck.LastPool(job.Spec, clients);
+                if (last.ImageShape is { } image)
+                {
+                    using var decode = ActivitySource.StartActivity("decode");
+                    decode?.SetTag("tstitch.job", job.Id);
+                    decode?.SetTag("tstitch.pool", last.Name);
+                    var pixels = await last.DecodeAsync(state.Latents, trajectory.Batch, job.Id, ct);
+                    png = ImageGrid.ToPng(pixels, trajectory.Batch, image[0], image[1], image[2], trajectory.Batch);
+                }
+                else png = ImageGrid.ToPng(state.Latents, trajectory.Batch, shape.Channels, shape.Height, shape.Width, trajectory.Batch);
+            }
             return Ended(await checkpoints.EndAsync(running, job.Finish(JobStatus.Succeeded, FailureKind.None, "", time.GetUtcNow()) with
             {
                 Step = request.Steps, CheckpointStep = request.Steps, Latents = null, PreviousX0 = null, CallsPerPool = Calls(job, request.Steps),
-                Png = output is ResultFormat.Png or ResultFormat.PngAndRaw
-                    ? ImageGrid.ToPng(state.Latents, trajectory.Batch, shape.Channels, shape.Height, shape.Width, trajectory.Batch) : null,
+                Png = png,
                 Samples = output is ResultFormat.Raw or ResultFormat.PngAndRaw ? state.Latents : null,
             }));
         }

@@ -9,12 +9,43 @@ namespace TStitch.Orchestration;
 /// step, or a stage run that resumes from its last checkpoint on another replica when a replica fails.
 /// Both go through <see cref="PoolRetry"/>; failures that outlast it name the pool and its address.
 /// </summary>
-public sealed class PoolClient(string name, string address, Contracts.Denoiser.DenoiserClient client, DenoiserInfo info,
+public sealed class PoolClient(string name, string address, Contracts.Denoiser.DenoiserClient client, ModelInfo model,
     OrchestratorOptions options, PoolRetry retry)
 {
     public string Name { get; } = name;
     public string Address { get; } = address;
-    public DenoiserInfo Info { get; } = info;
+    public DenoiserInfo Info { get; } = model.ToInfo();
+    /// <summary>What the model is conditioned on (manifest "conditioning"; older replicas report nothing: class labels).</summary>
+    public string Conditioning { get; } = string.IsNullOrEmpty(model.Conditioning) ? "class-label" : model.Conditioning;
+    /// <summary>[3, H, W] of one decoded image when the pool's model has a decoder (it serves Decode), else null.</summary>
+    public int[]? ImageShape { get; } = model.HasDecoder && model.ImageShape.Count == 3 ? [.. model.ImageShape] : null;
+
+    /// <summary>Final latents [B, C, H, W] -> images [B, 3, H', W'] with the pool's decoder, retried like any pool call.</summary>
+    public async Task<float[]> DecodeAsync(float[] latents, int batch, string jobId, CancellationToken cancellationToken)
+    {
+        var shape = ImageShape ?? throw new InvalidOperationException($"Pool '{Name}' has no decoder.");
+        var request = new DecodeRequest { Latents = TensorMessages.WrapFloats(latents, batch, Info.Channels, Info.Height, Info.Width), JobId = jobId };
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                var reply = await client.DecodeAsync(request, deadline: DateTime.UtcNow + options.StepTimeout, cancellationToken: cancellationToken);
+                return reply.Images.ToFloats("images", batch, shape[0], shape[1], shape[2]);
+            }
+            catch (RpcException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw new OperationCanceledException(cancellationToken);
+            }
+            catch (RpcException ex) when (PoolRetry.IsRetryable(ex.StatusCode) && attempt < retry.Attempts)
+            {
+                await Task.Delay(retry.Backoff(attempt), cancellationToken);
+            }
+            catch (RpcException ex)
+            {
+                throw PoolRetry.Failure(Name, Address, ex.StatusCode, ex.Status.Detail, ex);
+            }
+        }
+    }
 
     public async Task<float[]> DenoiseAsync(DenoiseInput input, string jobId, CancellationToken cancellationToken)
     {

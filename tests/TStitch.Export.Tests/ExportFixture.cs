@@ -12,6 +12,8 @@ public sealed class ExportFixture : IDisposable
 
     public string Directory { get; }
     public string DitManifest => Path.Combine(Directory, "dit-tiny.json");
+    /// <summary>The tiny pair's small model (depth 1, seed 2); <see cref="DitManifest"/> is the large one. Both name <see cref="VaeManifest"/> as decoder.</summary>
+    public string DitSmallManifest => Path.Combine(Directory, "dit-tiny-small.json");
     public string DitStateDict => Path.Combine(Directory, "dit-tiny.pt");
     public string VaeManifest => Path.Combine(Directory, "vae-tiny.json");
     public string VaeStateDict => Path.Combine(Directory, "vae-tiny.pt");
@@ -23,8 +25,8 @@ public sealed class ExportFixture : IDisposable
         if (Environment.GetEnvironmentVariable(Variable) is { Length: > 0 } given)
         {
             Directory = Path.GetFullPath(given);
-            if (!File.Exists(DitManifest) || !File.Exists(VaeManifest))
-                throw new InvalidOperationException($"{Variable}={given} has no dit-tiny.json / vae-tiny.json; fill it with tools/export/make_fixtures.sh {given}.");
+            if (!File.Exists(DitManifest) || !File.Exists(DitSmallManifest) || !File.Exists(VaeManifest))
+                throw new InvalidOperationException($"{Variable}={given} has no dit-tiny.json / dit-tiny-small.json / vae-tiny.json; fill it with tools/export/make_fixtures.sh {given}.");
         }
         else
         {

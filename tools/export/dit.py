@@ -21,6 +21,8 @@ CONFIGS = {
     "XL/2": (28, 1152, 16, 2), "XL/4": (28, 1152, 16, 4), "XL/8": (28, 1152, 16, 8),
     # For tests only: exports in well under a second and still has every kind of parameter.
     "tiny": (2, 64, 4, 2),
+    # The tiny pair's small model (cluster tests stitch tiny-1 -> tiny): same latent, classes and schedule.
+    "tiny-1": (1, 64, 4, 2),
 }
 LATENT_CHANNELS = 4
 VAE_DOWNSAMPLE = 8
@@ -236,7 +238,7 @@ def build(config, image_size=256, num_classes=None):
     if config not in CONFIGS:
         raise SystemExit(f"unknown DiT config '{config}'; known: {', '.join(CONFIGS)}")
     depth, hidden, heads, patch = CONFIGS[config]
-    if config == "tiny":
+    if config.startswith("tiny"):
         input_size, default_classes = 8, 10
     else:
         if image_size not in (256, 512):

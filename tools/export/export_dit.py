@@ -23,7 +23,7 @@ FIXTURE_SEED = 1234  # fixture inputs do not depend on --seed, so a re-export of
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", required=True, help="tiny | S/2 | B/2 | L/2 | XL/2 (also /4, /8)")
+    p.add_argument("--config", required=True, help="tiny | tiny-1 | S/2 | B/2 | L/2 | XL/2 (also /4, /8)")
     p.add_argument("--image-size", type=int, default=256, choices=(256, 512), help="ignored for tiny (latent 4x8x8)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="state dict or training checkpoint (.pt) with the published DiT key names")
@@ -34,6 +34,8 @@ def parse_args(argv=None):
     p.add_argument("--num-classes", type=int, help="default 1000 (10 for tiny)")
     p.add_argument("--timestep-type", default="int64", choices=("int64", "float32"))
     p.add_argument("--fixtures", action="store_true", help="also write parity fixtures (batch 3, one null-class row)")
+    p.add_argument("--decoder", metavar="FILE", help="decoder manifest (export_vae.py) the replica loads to decode this model's "
+                   "latents, relative to the model's manifest, e.g. vae.json; recorded as \"decoder\" in the manifest")
     p.add_argument("--save-state-dict", metavar="FILE", help="save the model's state dict (published key names)")
     return p.parse_args(argv)
 
@@ -44,7 +46,7 @@ def main(argv=None):
     model = dit.build(a.config, a.image_size, a.num_classes)
     if a.checkpoint:
         try:
-            common.load_into(model, common.load_checkpoint(a.checkpoint), f"DiT-{a.config}" + ("" if a.config == "tiny" else f" {a.image_size}"))
+            common.load_into(model, common.load_checkpoint(a.checkpoint), f"DiT-{a.config}" + ("" if a.config.startswith("tiny") else f" {a.image_size}"))
         except common.CheckpointMismatch as e:
             common.refuse(f"{a.checkpoint}: {e}")
         source = f"checkpoint {os.path.basename(a.checkpoint)}"
@@ -54,7 +56,7 @@ def main(argv=None):
     model.eval()
 
     size = model.input_size * dit.VAE_DOWNSAMPLE
-    name = a.name or ("dit-tiny" if a.config == "tiny" else f"dit-{a.config.lower().replace('/', '')}-{size}")
+    name = a.name or (f"dit-{a.config}" if a.config.startswith("tiny") else f"dit-{a.config.lower().replace('/', '')}-{size}")
     os.makedirs(a.out, exist_ok=True)
     if a.save_state_dict:
         torch.save(model.state_dict(), a.save_state_dict)
@@ -93,6 +95,10 @@ def main(argv=None):
         "description": f"DiT-{a.config} {size}x{size} ({source}), exported by tools/export/export_dit.py; "
                        f"decode with the SD VAE (latents x 1/0.18215).",
     }
+    if a.decoder:
+        manifest["decoder"] = a.decoder
+        if not os.path.exists(os.path.join(a.out, a.decoder)):
+            print(f"note: decoder {a.decoder} is not in {a.out} yet; the replica refuses to start until it is", file=sys.stderr)
     if data_name:
         manifest["externalData"] = data_name
     common.write_json(os.path.join(a.out, name + ".json"), manifest)

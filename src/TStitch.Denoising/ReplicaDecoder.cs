@@ -1,0 +1,37 @@
+using TStitch.Models;
+using TStitch.Sampling;
+
+namespace TStitch.Denoising;
+
+/// <summary>
+/// The VAE decoder a replica's model manifest names (<see cref="ModelManifest.Decoder"/>), or none.
+/// Loaded with the model at start-up, so a missing or mismatched decoder stops the replica with the
+/// loader's message instead of failing every job at its end. Decoding runs once per job, on the
+/// pool that ran the last stage, outside the dynamic batcher (it is not a denoising step).
+/// </summary>
+public sealed class ReplicaDecoder : IDisposable
+{
+    public OnnxDecoder? Decoder { get; }
+
+    public ReplicaDecoder(OnnxDenoiser model, string modelManifestPath, OnnxSessionOptions sessionOptions)
+    {
+        if (model.Manifest.DecoderPath(modelManifestPath) is not { } path) return;
+        var decoder = new OnnxDecoder(path, sessionOptions);
+        var info = model.Info;
+        int[] latent = [info.Channels, info.Height, info.Width];
+        if (!decoder.Manifest.LatentShape.SequenceEqual(latent))
+        {
+            decoder.Dispose();
+            throw new InvalidDataException($"{modelManifestPath}: decoder '{path}' takes latents [{string.Join(", ", decoder.Manifest.LatentShape)}], " +
+                                           $"but model '{info.Name}' makes [{string.Join(", ", latent)}].");
+        }
+        Decoder = decoder;
+    }
+
+    /// <summary>Latents [B, C, H, W] -> images [B, 3, H', W'] in [-1, 1].</summary>
+    public float[] Decode(float[] latents, int batch) =>
+        (Decoder ?? throw new InvalidRequestException("latents", "This pool's model has no decoder (its manifest names none); ask for raw output instead."))
+        .Decode(latents, batch);
+
+    public void Dispose() => Decoder?.Dispose();
+}
