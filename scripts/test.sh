@@ -34,8 +34,8 @@ status=$?
 passed=$deploy_passed; failed=$deploy_failed
 for trx in "$results"/*.trx; do
   [ -f "$trx" ] || continue
-  p=$(grep -o 'outcome="Passed"' "$trx" | wc -l)
-  f=$(grep -o 'outcome="Failed"' "$trx" | wc -l)
+  p=$(grep -o '<UnitTestResult [^>]*outcome="Passed"' "$trx" | wc -l)
+  f=$(grep -o '<UnitTestResult [^>]*outcome="Failed"' "$trx" | wc -l)
   passed=$((passed + p)); failed=$((failed + f))
 done
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi  # a build error or crashed host counts

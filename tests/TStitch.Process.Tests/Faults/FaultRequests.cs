@@ -5,14 +5,14 @@ using TStitch.Sampling;
 namespace TStitch.Process.Tests;
 
 /// <summary>
-/// The long job the fault tests interrupt (1000 steps, 16 images: a few seconds, long enough to kill
+/// The long job the fault tests interrupt (1000 steps, 32 images: a few seconds even on an idle machine, long enough to kill
 /// something mid-job), and its bytes as the library computes them in this process (once).
 /// </summary>
 public static class FaultRequests
 {
     public const int LongSteps = 1000;
     public const double SmallFraction = 0.4;
-    private static readonly int[] Labels = Enumerable.Range(0, 16).Select(i => i % 10).ToArray();
+    private static readonly int[] Labels = Enumerable.Range(0, 32).Select(i => i % 10).ToArray();
     private static Task<float[]>? _expected;
 
     /// <summary>Bound on any one job of these tests, so nothing waits forever.</summary>
