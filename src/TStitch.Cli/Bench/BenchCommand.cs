@@ -57,7 +57,7 @@ internal static class BenchCommand
     }
 
     private sealed record Figures(double OrtSmallMs, double OrtLargeMs, double EchoMs, double LocalLargeOnlyMs, double LocalStitchedMs,
-        double DirectStageMs, double StageLargeOnlyMs, double StageStitchedMs, double StepLargeOnlyMs, double StepStitchedMs);
+        double DirectStageMs, double DirectStageNoCheckpointsMs, double StageLargeOnlyMs, double StageStitchedMs, double StepLargeOnlyMs, double StepStitchedMs);
 
     private static async Task<Figures> MeasureAsync(OnnxDenoiser small, OnnxDenoiser large, string stageAddress, string stepAddress,
         string largePool,
@@ -101,12 +101,14 @@ internal static class BenchCommand
         var stageRun = new StageRunRequest
         {
             Trajectory = StageRunMessages.ToParameters(trajectory.Request,
-                large.Info), ToStep = steps, CheckpointEvery = 10, JobId = "bench",
+                large.Info), ToStep = steps, CheckpointEvery = new TStitch.Orchestration.OrchestratorOptions().CheckpointEvery, JobId = "bench",
             State = StageRunMessages.ToCheckpoint(trajectory.Start(), large.Info, copy: true),
         };
-        Task<double> DirectStage() => Stats.TimeAsync(async () =>
+        var withoutCheckpoints = stageRun.Clone();
+        withoutCheckpoints.CheckpointEvery = 0;
+        Task<double> DirectStage(StageRunRequest run) => Stats.TimeAsync(async () =>
         {
-            using var call = pool.RunStage(stageRun, cancellationToken: ct);
+            using var call = pool.RunStage(run, cancellationToken: ct);
             while (await call.ResponseStream.MoveNext(ct)) { }
         });
         Task<double> ClusterJob(Orchestrator.OrchestratorClient client, double fraction) =>
@@ -128,7 +130,8 @@ internal static class BenchCommand
                 }
                 Add("local-0", await LocalJob(0), warm);
                 Add("local-r", await LocalJob(r), warm);
-                Add("direct-stage", await DirectStage(), warm);
+                Add("direct-stage", await DirectStage(stageRun), warm);
+                Add("direct-stage-0", await DirectStage(withoutCheckpoints), warm);
                 Add("stage-0", await ClusterJob(stageMode, 0), warm);
                 Add("stage-r", await ClusterJob(stageMode, r), warm);
                 Add("step-0", await ClusterJob(stepMode, 0), warm);
@@ -136,7 +139,7 @@ internal static class BenchCommand
             }
         });
         double M(string key) => Stats.Median(samples[key]);
-        return new Figures(M("ort-small"), M("ort-large"), M("echo"), M("local-0"), M("local-r"), M("direct-stage"), M("stage-0"),
+        return new Figures(M("ort-small"), M("ort-large"), M("echo"), M("local-0"), M("local-r"), M("direct-stage"), M("direct-stage-0"), M("stage-0"),
             M("stage-r"), M("step-0"), M("step-r"));
     }
 
@@ -152,7 +155,8 @@ internal static class BenchCommand
         t.AddRow("gRPC echo, one hop", $"{f.EchoMs:F3} ms", "", "Denoise RPC to a host answering with its input, same payload, loopback");
         t.AddRow("job in process, r = 0 / r", $"{f.LocalLargeOnlyMs:F1} / {f.LocalStitchedMs:F1} ms", "", "Trajectory over OnnxDenoisers");
         t.AddRow("r = 0 as one RunStage call straight to the large pool", $"{f.DirectStageMs:F1} ms", "",
-            "no orchestrator, no job store: the replica's share of the overhead");
+            "no orchestrator, no job store, a checkpoint every CheckpointEvery steps (default)");
+        t.AddRow("same, no checkpoints", $"{f.DirectStageNoCheckpointsMs:F1} ms", "", "checkpoint_every 0: only the final state comes back");
         t.AddRow("job through the cluster, r = 0 / r", $"{f.StageLargeOnlyMs:F1} / {f.StageStitchedMs:F1} ms",
             $"{f.StepLargeOnlyMs:F1} / {f.StepStitchedMs:F1} ms",
             "Orchestrator.Generate, raw output");
