@@ -106,25 +106,38 @@ public sealed class ProcessCluster : IAsyncLifetime
     }
 
     /// <summary>A denoiser host (services/&lt;project&gt;) serving &lt;zoo&gt;/&lt;model&gt;.json on <paramref name="port"/>.</summary>
-    public ServiceProcess CreateDenoiser(string name, string project, string model, int port, IReadOnlyDictionary<string, string>? extra = null) =>
+    public ServiceProcess CreateDenoiser(string name, string project, string model, int port, IReadOnlyDictionary<string, string>? extra = null,
+        TestCertificate? tls = null) =>
         CreateService(name, project, port, new Dictionary<string, string>
         {
             ["Denoiser__Model"] = Path.Combine(ZooDirectory, model + ".json"),
             ["Denoiser__BuildZooIfMissing"] = "false",
-        }, extra);
+        }, extra, tls);
 
     /// <summary>An orchestrator host over <paramref name="pools"/> (pool name -> address list) with this cluster's Redis.</summary>
-    public ServiceProcess CreateOrchestrator(string name, int port, IReadOnlyDictionary<string, string> pools, IReadOnlyDictionary<string, string>? extra = null)
+    public ServiceProcess CreateOrchestrator(string name, int port, IReadOnlyDictionary<string, string> pools, IReadOnlyDictionary<string, string>? extra = null,
+        TestCertificate? tls = null)
     {
         var env = new Dictionary<string, string> { ["Orchestrator__Redis"] = RedisEndpoint };
         foreach (var (pool, address) in pools) env[$"Orchestrator__Pools__{pool}"] = address;
-        return CreateService(name, "Orchestrator", port, env, extra);
+        return CreateService(name, "Orchestrator", port, env, extra, tls);
     }
 
-    private ServiceProcess CreateService(string name, string project, int port, Dictionary<string, string> env, IReadOnlyDictionary<string, string>? extra)
+    /// <summary>https://127.0.0.1:<paramref name="port"/> (the address a service started with a certificate listens on).</summary>
+    public static string HttpsAddress(int port) => $"https://127.0.0.1:{port}";
+
+    private ServiceProcess CreateService(string name, string project, int port, Dictionary<string, string> env, IReadOnlyDictionary<string, string>? extra,
+        TestCertificate? tls = null)
     {
         var dll = RepoPaths.ServiceDll(project);
-        env["Urls"] = LoopbackCluster.Address(port);
+        string address = tls is null ? LoopbackCluster.Address(port) : HttpsAddress(port);
+        env["Urls"] = address;
+        if (tls is not null)
+        {
+            // Kestrel's standard certificate keys, as a container would set them.
+            env["Kestrel__Certificates__Default__Path"] = tls.PfxFile;
+            env["Kestrel__Certificates__Default__Password"] = tls.Password;
+        }
         // Each process scrapes on its own free port (the appsettings' fixed ones would collide between runs).
         _metricsPorts[name] = LoopbackCluster.FreePort();
         env["Telemetry__MetricsPort"] = _metricsPorts[name].ToString();
@@ -137,7 +150,7 @@ public sealed class ProcessCluster : IAsyncLifetime
         env["Logging__LogLevel__Microsoft.AspNetCore"] = "Warning";
         foreach (var (key, value) in extra ?? new Dictionary<string, string>()) env[key] = value;
         // The service's own folder is its content root, so its appsettings.json applies under the environment.
-        return new ServiceProcess(name, "dotnet", [dll], env, ReadinessProbes.GrpcHealth(LoopbackCluster.Address(port)), LogFile(name), Path.GetDirectoryName(dll));
+        return new ServiceProcess(name, "dotnet", [dll], env, ReadinessProbes.GrpcHealth(address, tls?.CaFile), LogFile(name), Path.GetDirectoryName(dll));
     }
 
     private string LogFile(string name) => Path.Combine(LogDirectory, name + ".log");

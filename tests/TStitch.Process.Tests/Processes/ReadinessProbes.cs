@@ -10,9 +10,9 @@ namespace TStitch.Process.Tests;
 public static class ReadinessProbes
 {
     /// <summary>grpc.health.v1.Health/Check (overall service "") answers SERVING. A fresh channel per attempt, so a restarted process is seen as it is now.</summary>
-    public static Func<CancellationToken, Task<bool>> GrpcHealth(string address) => async ct =>
+    public static Func<CancellationToken, Task<bool>> GrpcHealth(string address, string? caFile = null) => async ct =>
     {
-        using var channel = GrpcChannel.ForAddress(address);
+        using var channel = TStitch.Contracts.GrpcChannels.Create(address, caFile);
         try
         {
             var reply = await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(2), cancellationToken: ct);
