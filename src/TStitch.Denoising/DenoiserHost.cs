@@ -24,7 +24,8 @@ public static class DenoiserHost
             var o = sp.GetRequiredService<IOptions<DenoiserOptions>>().Value;
             if (o.BuildZooIfMissing && !File.Exists(o.Model))
                 ModelZoo.OpenOrBuild(Path.GetDirectoryName(Path.GetFullPath(o.Model))!);
-            return new OnnxDenoiser(o.Model, new OnnxSessionOptions { IntraOpThreads = o.IntraOpThreads, UseCuda = o.UseCuda, CudaDeviceId = o.CudaDeviceId });
+            return new OnnxDenoiser(o.Model, new OnnxSessionOptions { IntraOpThreads = o.IntraOpThreads, UseCuda = o.UseCuda,
+                CudaDeviceId = o.CudaDeviceId });
         });
         builder.Services.AddSingleton(sp =>
         {
@@ -35,7 +36,8 @@ public static class DenoiserHost
         builder.Services.AddSingleton(sp =>
         {
             var o = sp.GetRequiredService<IOptions<DenoiserOptions>>().Value;
-            return new DynamicBatcher(sp.GetRequiredService<OnnxDenoiser>(), new BatchingOptions(o.MaxBatchRows, o.MaxBatchDelay, o.QueueCapacity));
+            return new DynamicBatcher(sp.GetRequiredService<OnnxDenoiser>(), new BatchingOptions(o.MaxBatchRows, o.MaxBatchDelay,
+                o.QueueCapacity));
         });
         builder.Services.AddSingleton<StageRunner>();
         builder.Services.AddSingleton<ReplicaHealth>();

@@ -11,7 +11,8 @@ using TStitch.Sampling;
 namespace TStitch.Denoising;
 
 /// <summary>The Denoiser RPCs: decode and check against the manifest, run through the batcher, encode.</summary>
-public sealed class DenoiserService(DynamicBatcher batcher, OnnxDenoiser model, StageRunner stages, ReplicaDecoder decoder, IOptions<DenoiserOptions> options,
+public sealed class DenoiserService(DynamicBatcher batcher, OnnxDenoiser model, StageRunner stages, ReplicaDecoder decoder,
+    IOptions<DenoiserOptions> options,
     ILogger<DenoiserService> logger)
     : Contracts.Denoiser.DenoiserBase
 {
@@ -24,9 +25,11 @@ public sealed class DenoiserService(DynamicBatcher batcher, OnnxDenoiser model, 
         var info = batcher.Info;
         int batch = request.Timesteps.Count;
         if (batch > options.Value.MaxSamplesPerCall)
-            throw new InvalidRequestException("timesteps", $"Batch of {batch} exceeds this pool's MaxSamplesPerCall of {options.Value.MaxSamplesPerCall}; split the request.");
+            throw new InvalidRequestException("timesteps",
+                $"Batch of {batch} exceeds this pool's MaxSamplesPerCall of {options.Value.MaxSamplesPerCall}; split the request.");
         long[] shape = [batch, info.Channels, info.Height, info.Width];
-        var input = new DenoiseInput(request.Latents.ToFloats("latents", shape), request.Timesteps.ToArray(), request.ClassLabels.ToArray(), request.GuidanceScale);
+        var input = new DenoiseInput(request.Latents.ToFloats("latents", shape), request.Timesteps.ToArray(),
+            request.ClassLabels.ToArray(), request.GuidanceScale);
 
         using var activity = DenoisingTelemetry.ActivitySource.StartActivity("denoise");
         activity?.SetTag("tstitch.model", info.Name);
@@ -39,7 +42,8 @@ public sealed class DenoiserService(DynamicBatcher batcher, OnnxDenoiser model, 
         return new DenoiseReply { Output = TensorMessages.WrapFloats(output, shape), Model = info.Name, RunMs = elapsed.TotalMilliseconds };
     }
 
-    public override async Task RunStage(StageRunRequest request, IServerStreamWriter<StageRunEvent> responseStream, ServerCallContext context)
+    public override async Task RunStage(StageRunRequest request, IServerStreamWriter<StageRunEvent> responseStream,
+        ServerCallContext context)
     {
         using var scope = JobScope(request.JobId);
         await stages.RunAsync(request, responseStream, context.CancellationToken);
@@ -54,7 +58,8 @@ public sealed class DenoiserService(DynamicBatcher batcher, OnnxDenoiser model, 
             throw new InvalidRequestException("latents", "latents must be a [B, C, H, W] tensor.");
         long batch = request.Latents.Shape[0];
         if (batch < 1 || batch > options.Value.MaxSamplesPerCall)
-            throw new InvalidRequestException("latents", $"Batch of {batch} is outside 1..{options.Value.MaxSamplesPerCall} (Denoiser:MaxSamplesPerCall).");
+            throw new InvalidRequestException("latents",
+                $"Batch of {batch} is outside 1..{options.Value.MaxSamplesPerCall} (Denoiser:MaxSamplesPerCall).");
         var latents = request.Latents.ToFloats("latents", batch, info.Channels, info.Height, info.Width);
         using var activity = DenoisingTelemetry.ActivitySource.StartActivity("decode");
         activity?.SetTag("tstitch.decoder", d.Manifest.Name);
@@ -74,7 +79,8 @@ public sealed class DenoiserService(DynamicBatcher batcher, OnnxDenoiser model, 
 
     public override Task<ModelInfo> GetModelInfo(GetModelInfoRequest request, ServerCallContext context)
     {
-        var m = ModelInfoMessages.ToMessage(model.Info, model.Manifest.LearnedSigma, model.Manifest.CostMsPerSample, options.Value.MaxSamplesPerCall);
+        var m = ModelInfoMessages.ToMessage(model.Info, model.Manifest.LearnedSigma, model.Manifest.CostMsPerSample,
+            options.Value.MaxSamplesPerCall);
         m.Conditioning = model.Manifest.Conditioning.Kind;
         m.HasDecoder = decoder.Decoder is not null;
         if (decoder.Decoder is { } d) m.ImageShape.AddRange(d.Manifest.ImageShape);

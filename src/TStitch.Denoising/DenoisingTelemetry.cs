@@ -16,10 +16,14 @@ public static class DenoisingTelemetry
     public static readonly ActivitySource ActivitySource = new(Name);
     public static readonly Meter Meter = new(Name);
 
-    internal static readonly Histogram<int> BatchRows = Meter.CreateHistogram<int>("tstitch.denoiser.batch_rows", description: "Rows per model run");
-    internal static readonly Histogram<double> QueueWait = Meter.CreateHistogram<double>("tstitch.denoiser.queue_wait", "ms", "Time a call waited before its run");
-    private static readonly Histogram<double> DenoiseDuration = Meter.CreateHistogram<double>("tstitch.denoiser.denoise.duration", "ms", "One Denoise call (queue wait + model run)");
-    private static readonly Histogram<double> StageRunDuration = Meter.CreateHistogram<double>("tstitch.denoiser.stage_run.duration", "ms", "One RunStage call, whether it ran to its end, was handed back or failed");
+    internal static readonly Histogram<int> BatchRows = Meter.CreateHistogram<int>("tstitch.denoiser.batch_rows",
+        description: "Rows per model run");
+    internal static readonly Histogram<double> QueueWait = Meter.CreateHistogram<double>("tstitch.denoiser.queue_wait", "ms",
+        "Time a call waited before its run");
+    private static readonly Histogram<double> DenoiseDuration = Meter.CreateHistogram<double>("tstitch.denoiser.denoise.duration", "ms",
+        "One Denoise call (queue wait + model run)");
+    private static readonly Histogram<double> StageRunDuration = Meter.CreateHistogram<double>("tstitch.denoiser.stage_run.duration", "ms",
+        "One RunStage call, whether it ran to its end, was handed back or failed");
 
     /// <summary>Live batchers, read by the queue-depth gauge (one process may hold several, e.g. the loopback cluster).</summary>
     private static readonly ConcurrentDictionary<DynamicBatcher, byte> Batchers = new();

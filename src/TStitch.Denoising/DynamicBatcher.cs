@@ -42,7 +42,8 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
 
     public DenoiserInfo Info => _model.Info;
     /// <summary>Model runs, rows run and calls served so far (a mean batch is Rows / Runs).</summary>
-    public (long Runs, long Rows, long Calls) Counters => (Interlocked.Read(ref _runs), Interlocked.Read(ref _rows), Interlocked.Read(ref _calls));
+    public (long Runs, long Rows, long Calls) Counters => (Interlocked.Read(ref _runs), Interlocked.Read(ref _rows),
+        Interlocked.Read(ref _calls));
 
     /// <summary>Calls queued for a model run now (the queue-depth gauge).</summary>
     public int Waiting => Volatile.Read(ref _waiting);
@@ -55,7 +56,8 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         input.Validate(Info);
         cancellationToken.ThrowIfCancellationRequested();
         if (_stopping.IsCancellationRequested)
-            throw new ServiceFailureException(FailureKind.ShuttingDown, $"The '{Info.Name}' replica is shutting down; retry on another replica.");
+            throw new ServiceFailureException(FailureKind.ShuttingDown,
+                $"The '{Info.Name}' replica is shutting down; retry on another replica.");
         // Greedy batching only (no MaxDelay): a lone call on an idle model has nothing to wait for.
         if (_options.MaxDelay == TimeSpan.Zero && Volatile.Read(ref _waiting) == 0 && _modelFree.Wait(0, CancellationToken.None))
         {
@@ -66,7 +68,8 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         if (Interlocked.Increment(ref _waiting) > _options.QueueCapacity)
         {
             Interlocked.Decrement(ref _waiting);
-            throw new QueueFullException($"The '{Info.Name}' pool's queue is full ({_options.QueueCapacity} calls waiting); retry with backoff or add replicas.");
+            throw new QueueFullException($"The '{Info.Name}' pool's queue is full ({_options.QueueCapacity} calls waiting); retry with " +
+                $"backoff or add replicas.");
         }
         var pending = new QueuedCall(input, Rows(input), DenoisingTelemetry.StartCallSpan(Info.Name, Rows(input)));
         pending.Registration = cancellationToken.Register(() => pending.Result.TrySetCanceled(cancellationToken));
@@ -74,7 +77,8 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         {
             Interlocked.Decrement(ref _waiting);
             pending.Registration.Dispose();
-            throw new ServiceFailureException(FailureKind.ShuttingDown, $"The '{Info.Name}' replica is shutting down; retry on another replica.");
+            throw new ServiceFailureException(FailureKind.ShuttingDown,
+                $"The '{Info.Name}' replica is shutting down; retry on another replica.");
         }
         if (pending.Span is { } span) DenoisingTelemetry.EndWhenAnswered(span, pending.Result.Task);
         return pending.Result.Task;
@@ -178,7 +182,8 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
                 offset += p.Rows;
                 try
                 {
-                    var answer = p.Rows == p.Input.Batch ? (batch.Count == 1 ? output : mine.ToArray()) : Guidance.Combine(mine, p.Input.GuidanceScale);
+                    var answer = p.Rows == p.Input.Batch ? (batch.Count == 1 ? output : mine.ToArray()) : Guidance.Combine(mine,
+                        p.Input.GuidanceScale);
                     p.Result.TrySetResult(BatchInputs.Checked(Info, answer, p.Input));
                 }
                 catch (Exception ex) { p.Result.TrySetException(ex); }

@@ -22,7 +22,8 @@ public sealed class ReplicaDecoder : IDisposable
         if (!decoder.Manifest.LatentShape.SequenceEqual(latent))
         {
             decoder.Dispose();
-            throw new InvalidDataException($"{modelManifestPath}: decoder '{path}' takes latents [{string.Join(", ", decoder.Manifest.LatentShape)}], " +
+            throw new InvalidDataException($"{modelManifestPath}: decoder '{path}' takes latents [{string.Join(", ",
+                decoder.Manifest.LatentShape)}], " +
                                            $"but model '{info.Name}' makes [{string.Join(", ", latent)}].");
         }
         Decoder = decoder;
@@ -30,7 +31,8 @@ public sealed class ReplicaDecoder : IDisposable
 
     /// <summary>Latents [B, C, H, W] -> images [B, 3, H', W'] in [-1, 1].</summary>
     public float[] Decode(float[] latents, int batch) =>
-        (Decoder ?? throw new InvalidRequestException("latents", "This pool's model has no decoder (its manifest names none); ask for raw output instead."))
+        (Decoder ?? throw new InvalidRequestException("latents",
+            "This pool's model has no decoder (its manifest names none); ask for raw output instead."))
         .Decode(latents, batch);
 
     public void Dispose() => Decoder?.Dispose();

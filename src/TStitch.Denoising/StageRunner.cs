@@ -30,11 +30,13 @@ public sealed partial class StageRunner(DynamicBatcher batcher, IOptions<Denoise
             new Dictionary<string, IDenoiser> { [info.Name] = batcher });
         if (trajectory.Batch > options.Value.MaxSamplesPerCall)
             throw new InvalidRequestException("trajectory.class_labels",
-                $"A stage run of {trajectory.Batch} samples exceeds this pool's MaxSamplesPerCall of {options.Value.MaxSamplesPerCall}; split the job.");
+                $"A stage run of {trajectory.Batch} samples exceeds this pool's MaxSamplesPerCall of {options.Value.MaxSamplesPerCall}; " +
+                    $"split the job.");
         var state = trajectory.CheckState(StageRunMessages.FromStartCheckpoint(request.State, trajectory));
         int from = state.Step;
         if (request.ToStep <= from || request.ToStep > trajectory.Steps)
-            throw new InvalidRequestException("to_step", $"to_step {request.ToStep} must be in ({from}, {trajectory.Steps}]: the stage starts at step {from} of {trajectory.Steps}.");
+            throw new InvalidRequestException("to_step",
+                $"to_step {request.ToStep} must be in ({from}, {trajectory.Steps}]: the stage starts at step {from} of {trajectory.Steps}.");
         if (request.CheckpointEvery < 0)
             throw new InvalidRequestException("checkpoint_every", $"checkpoint_every must be >= 0, got {request.CheckpointEvery}.");
 
@@ -56,7 +58,8 @@ public sealed partial class StageRunner(DynamicBatcher batcher, IOptions<Denoise
         // Checkpoint messages wrap the live buffers: WriteAsync serialises them before it returns, and the
         // next step only starts after that.
         Task WriteCheckpointAsync() =>
-            events.WriteAsync(new StageRunEvent { Checkpoint = StageRunMessages.ToCheckpoint(state, info, copy: false) }, cancellationToken);
+            events.WriteAsync(new StageRunEvent { Checkpoint = StageRunMessages.ToCheckpoint(state, info, copy: false) },
+                cancellationToken);
         long flushed = Stopwatch.GetTimestamp();
         while (state.Step < request.ToStep)
         {
@@ -81,12 +84,14 @@ public sealed partial class StageRunner(DynamicBatcher batcher, IOptions<Denoise
                 await WriteCheckpointAsync();
                 LogHandedBack(logger, request.JobId, state.Step, request.ToStep);
                 throw new ServiceFailureException(FailureKind.ShuttingDown,
-                    $"The '{info.Name}' replica is shutting down; it handed the stage back at step {state.Step}: resume from that checkpoint.");
+                    $"The '{info.Name}' replica is shutting down; it handed the stage back at step {state.Step}: resume from that " +
+                        $"checkpoint.");
             }
         }
         await events.WriteAsync(new StageRunEvent { Final = StageRunMessages.ToCheckpoint(state, info, copy: false) }, cancellationToken);
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Shutting down: the stage run of job {Job} was handed back at step {Step} (of {ToStep}) with a checkpoint")]
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Shutting down: the stage run of job {Job} was handed back at step {Step} (of {ToStep}) with a checkpoint")]
     private static partial void LogHandedBack(ILogger logger, string job, int step, int toStep);
 }

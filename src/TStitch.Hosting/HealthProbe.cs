@@ -32,7 +32,8 @@ public static class HealthProbe
         try
         {
             string service = args.FirstOrDefault(a => a.StartsWith("--service=", StringComparison.Ordinal))?["--service=".Length..] ?? "";
-            var configuration = WebApplication.CreateBuilder(args.Where(a => !a.StartsWith("--service=", StringComparison.Ordinal)).ToArray()).Configuration;
+            var configuration = WebApplication.CreateBuilder(args.Where(a => !a.StartsWith("--service=",
+                StringComparison.Ordinal)).ToArray()).Configuration;
             int metricsPort = configuration.GetSection(TelemetryOptions.Section).Get<TelemetryOptions>()?.MetricsPort ?? 0;
             string url = ServiceUrls.LoopbackAddress(configuration, skipPort: metricsPort);
             address = service.Length > 0 ? $"{url} ({service})" : url;
@@ -46,7 +47,8 @@ public static class HealthProbe
             // service's own secret (an API key on the orchestrator, the service token on a denoiser).
             var auth = configuration.GetSection(AuthOptions.Section).Get<AuthOptions>() ?? new AuthOptions();
             var token = auth.ApiKeys.FirstOrDefault(k => k.Length > 0) ?? auth.ServiceToken;
-            var reply = await new Health.HealthClient(GrpcChannels.WithBearerToken(channel, token)).CheckAsync(new HealthCheckRequest { Service = service },
+            var reply = await new Health.HealthClient(GrpcChannels.WithBearerToken(channel,
+                token)).CheckAsync(new HealthCheckRequest { Service = service },
                 deadline: DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(3)));
             output.WriteLine($"{address}: {reply.Status}");
             return reply.Status == HealthCheckResponse.Types.ServingStatus.Serving ? 0 : 1;

@@ -49,7 +49,8 @@ public static class ServiceDefaults
         {
             // Kestrel's Listen* calls would make it ignore Urls / --urls / ASPNETCORE_URLS, so the
             // metrics address is appended to the configured urls instead of listened on directly.
-            builder.WebHost.UseUrls([.. ServiceUrls.Configured(builder.Configuration), ServiceUrls.MetricsUrl(builder.Configuration, metricsPort)]);
+            builder.WebHost.UseUrls([.. ServiceUrls.Configured(builder.Configuration), ServiceUrls.MetricsUrl(builder.Configuration,
+                metricsPort)]);
         }
         // gRPC over HTTP/2: cleartext (h2c) for http:// urls, TLS with ALPN h2 for https:// urls (the
         // certificate from Kestrel:Certificates:Default:Path/Password, Kestrel's standard keys). Only
@@ -99,7 +100,8 @@ public static class ServiceDefaults
     /// Traces (and metrics) over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set; metrics for Prometheus
     /// when <paramref name="metricsPort"/> is set. Neither: nothing is recorded.
     /// </summary>
-    public static IHostApplicationBuilder ConfigureOpenTelemetry(this IHostApplicationBuilder builder, string serviceName, int metricsPort = 0)
+    public static IHostApplicationBuilder ConfigureOpenTelemetry(this IHostApplicationBuilder builder, string serviceName,
+        int metricsPort = 0)
     {
         // Without an exporter nobody reads the spans, so don't pay for recording them on every call.
         bool otlp = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);

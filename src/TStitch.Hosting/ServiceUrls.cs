@@ -16,7 +16,8 @@ public static class ServiceUrls
             return urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var ports = configuration["http_ports"];
         if (!string.IsNullOrWhiteSpace(ports))
-            return [.. ports.Split([';', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(p => $"http://*:{p}")];
+            return [.. ports.Split([';', ','],
+                StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(p => $"http://*:{p}")];
         return ["http://localhost:5000"];
     }
 

@@ -37,7 +37,8 @@ public sealed class DenoiserPools : IDisposable
     public IReadOnlyCollection<string> Names => _pools.Keys;
 
     /// <summary>The pools a schedule names, with their models' descriptions.</summary>
-    public async Task<IReadOnlyDictionary<string, PoolClient>> ResolveAsync(IEnumerable<string> poolNames, CancellationToken cancellationToken)
+    public async Task<IReadOnlyDictionary<string, PoolClient>> ResolveAsync(IEnumerable<string> poolNames,
+        CancellationToken cancellationToken)
     {
         var result = new Dictionary<string, PoolClient>();
         foreach (var name in poolNames) result[name] = await ResolveAsync(name, cancellationToken);

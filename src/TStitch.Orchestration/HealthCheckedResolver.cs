@@ -22,7 +22,8 @@ public sealed class HealthCheckedResolver : PollingResolver
     private Timer? _timer;
     private string _last = "";
 
-    public HealthCheckedResolver(IReadOnlyList<Uri> replicas, TimeSpan interval, PoolTransport transport, ILoggerFactory loggerFactory) : base(loggerFactory)
+    public HealthCheckedResolver(IReadOnlyList<Uri> replicas, TimeSpan interval, PoolTransport transport,
+        ILoggerFactory loggerFactory) : base(loggerFactory)
     {
         _interval = interval;
         _logger = loggerFactory.CreateLogger<HealthCheckedResolver>();
@@ -48,7 +49,8 @@ public sealed class HealthCheckedResolver : PollingResolver
 
     protected override async Task ResolveAsync(CancellationToken cancellationToken)
     {
-        var checks = await Task.WhenAll(_replicas.Select(async r => (r.Address, Serving: await IsServingAsync(r.Client, cancellationToken))));
+        var checks = await Task.WhenAll(_replicas.Select(async r => (r.Address, Serving: await IsServingAsync(r.Client,
+            cancellationToken))));
         var healthy = checks.Where(c => c.Serving).Select(c => c.Address).ToList();
         // Panic mode: when no replica says SERVING (all saturated, or the checks themselves failing),
         // offer them all rather than none; calls then meet ResourceExhausted and back off, not fail fast.
@@ -64,7 +66,8 @@ public sealed class HealthCheckedResolver : PollingResolver
     {
         try
         {
-            var reply = await client.CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(2), cancellationToken: cancellationToken);
+            var reply = await client.CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(2),
+                cancellationToken: cancellationToken);
             return reply.Status == HealthCheckResponse.Types.ServingStatus.Serving;
         }
         catch (RpcException)
@@ -88,5 +91,6 @@ public sealed class HealthCheckedResolverFactory(IReadOnlyList<Uri> replicas, Ti
 {
     public const string Scheme = "tstitch-pool";
     public override string Name => Scheme;
-    public override Resolver Create(ResolverOptions options) => new HealthCheckedResolver(replicas, interval, transport, options.LoggerFactory);
+    public override Resolver Create(ResolverOptions options) => new HealthCheckedResolver(replicas, interval, transport,
+        options.LoggerFactory);
 }

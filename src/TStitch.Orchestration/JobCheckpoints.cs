@@ -77,15 +77,18 @@ public sealed partial class JobCheckpoints(IJobStore store, OrchestratorInstance
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {Job}: the job store is unreachable at step {Step} (final write: {Final}); running on from memory")]
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Job {Job}: the job store is unreachable at step {Step} (final write: {Final}); running on from memory")]
     private static partial void LogStoreDown(ILogger logger, string job, int step, bool final);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {Job}: the job store is reachable again")]
     private static partial void LogStoreBack(ILogger logger, string job);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {Job} was missing from the job store (restarted empty?); written back at step {Step}")]
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Job {Job} was missing from the job store (restarted empty?); written back at step {Step}")]
     private static partial void LogWrittenBack(ILogger logger, string job, int step);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {Job}: could not release its lease (job store unreachable); it expires on its own")]
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Job {Job}: could not release its lease (job store unreachable); it expires on its own")]
     private static partial void LogReleaseFailed(ILogger logger, string job);
 }

@@ -41,7 +41,8 @@ public sealed class JobFollower(JobManager jobs, IJobStore store, IHostApplicati
         }
         if (job.Status != JobStatus.Succeeded)
             throw new ServiceFailureException(job.Failure == FailureKind.None ? FailureKind.Internal : job.Failure,
-                $"Job {job.Id} {(job.Status == JobStatus.Cancelled ? "was cancelled" : "failed")} at step {job.Step}/{job.Steps}: {job.Error}");
+                $"Job {job.Id} {(job.Status == JobStatus.Cancelled ? "was cancelled" : "failed")} at step {job.Step}/{job.Steps}: " +
+                    $"{job.Error}");
         return job.Png is null && job.Samples is null ? await store.GetAsync(id, true, cancellationToken) ?? job : job;
     }
 
@@ -61,7 +62,8 @@ public sealed class JobFollower(JobManager jobs, IJobStore store, IHostApplicati
         catch (OperationCanceledException) when (running.StopReason is StopReason.Shutdown or StopReason.LeaseLost)
         {
             throw new ServiceFailureException(running.StopReason == StopReason.Shutdown ? FailureKind.ShuttingDown : FailureKind.Moved,
-                $"Job {running.Id} moved: {(running.StopReason == StopReason.Shutdown ? "this orchestrator is shutting down" : "another orchestrator took it over")}; " +
+                $"Job {running.Id} moved: " +
+                    $"{(running.StopReason == StopReason.Shutdown ? "this orchestrator is shutting down" : "another orchestrator took it over")}; " +
                 "call again with the same job_id to follow it.");
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

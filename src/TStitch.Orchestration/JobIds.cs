@@ -22,7 +22,8 @@ public static class JobIds
             throw new InvalidRequestException(field, $"{field} has {id.Length} characters; at most {MaxLength} are allowed.");
         for (int i = 0; i < id.Length; i++)
             if (id[i] is < '!' or > '~')
-                throw new InvalidRequestException(field, $"{field} has a character outside printable ASCII (U+{(int)id[i]:X4}) at position {i}.");
+                throw new InvalidRequestException(field,
+                    $"{field} has a character outside printable ASCII (U+{(int)id[i]:X4}) at position {i}.");
         return id;
     }
 }

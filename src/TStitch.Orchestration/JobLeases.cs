@@ -11,7 +11,8 @@ namespace TStitch.Orchestration;
 /// claims (stopping any it has lost), honours cancel requests sent to other orchestrators, and takes
 /// over unfinished jobs whose owner stopped renewing.
 /// </summary>
-public sealed partial class JobLeases(JobManager jobs, IJobStore store, OrchestratorInstance instance, IOptions<OrchestratorOptions> options,
+public sealed partial class JobLeases(JobManager jobs, IJobStore store, OrchestratorInstance instance,
+    IOptions<OrchestratorOptions> options,
     IHostApplicationLifetime lifetime, TimeProvider time, ILogger<JobLeases> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

@@ -14,7 +14,8 @@ namespace TStitch.Orchestration;
 /// rest wait as `queued`), cancelling and stopping them. The in-memory table holds only handles for
 /// cancellation and waiting; a job's state is the store's.
 /// </summary>
-public sealed partial class JobManager(IJobStore store, JobRunner runner, JobCheckpoints checkpoints, DenoiserPools pools, OrchestratorInstance instance,
+public sealed partial class JobManager(IJobStore store, JobRunner runner, JobCheckpoints checkpoints, DenoiserPools pools,
+    OrchestratorInstance instance,
     IOptions<OrchestratorOptions> options, IHostApplicationLifetime lifetime, TimeProvider time, ILogger<JobManager> logger) : IHostedService, IDisposable
 {
     private readonly ConcurrentDictionary<string, RunningJob> _running = new();
@@ -78,7 +79,8 @@ public sealed partial class JobManager(IJobStore store, JobRunner runner, JobChe
     }
 
     /// <summary>Claims the job and starts it here, unless another live orchestrator holds it or it has ended.</summary>
-    public async Task<(RunningJob Running, RunningJob.Waiter? Waiter)?> StartIfClaimedAsync(string id, RunningJob.ProgressHandler? progress, bool attach,
+    public async Task<(RunningJob Running, RunningJob.Waiter? Waiter)?> StartIfClaimedAsync(string id,
+        RunningJob.ProgressHandler? progress, bool attach,
         CancellationToken cancellationToken)
     {
         if (lifetime.ApplicationStopping.IsCancellationRequested) return null;
@@ -88,7 +90,8 @@ public sealed partial class JobManager(IJobStore store, JobRunner runner, JobChe
         if (job is null || job.IsFinished) return null;
         if (await store.IsCancelRequestedAsync(id, cancellationToken))
         {
-            await store.SaveAsync(job.Finish(JobStatus.Cancelled, FailureKind.Cancelled, "cancelled by the client", time.GetUtcNow()) with { Owner = instance.Id },
+            await store.SaveAsync(job.Finish(JobStatus.Cancelled, FailureKind.Cancelled, "cancelled by the client",
+                time.GetUtcNow()) with { Owner = instance.Id },
                 cancellationToken);
             await checkpoints.ReleaseAsync(id);
             return null;
@@ -161,7 +164,8 @@ public sealed partial class JobManager(IJobStore store, JobRunner runner, JobChe
         if (await store.TryClaimAsync(id, instance.Id, instance.LeaseEnd(), cancellationToken))
         {
             var full = await store.GetAsync(id, true, cancellationToken) ?? job;
-            job = full.Finish(JobStatus.Cancelled, FailureKind.Cancelled, "cancelled by the client", time.GetUtcNow()) with { Owner = instance.Id };
+            job = full.Finish(JobStatus.Cancelled, FailureKind.Cancelled, "cancelled by the client",
+                time.GetUtcNow()) with { Owner = instance.Id };
             await store.SaveAsync(job, cancellationToken);
             await checkpoints.ReleaseAsync(id);
             return job;

@@ -19,14 +19,16 @@ public static class JobModelCheck
         var kinds = pools.Values.GroupBy(p => p.Conditioning).ToList();
         if (kinds.Count > 1)
             throw new InvalidRequestException("stages",
-                $"The schedule stitches models with different conditioning ({string.Join("; ", kinds.Select(k => $"{k.Key}: {string.Join(", ", k.Select(p => p.Name))}"))}); " +
+                $"The schedule stitches models with different conditioning " +
+                    $"({string.Join("; ", kinds.Select(k => $"{k.Key}: {string.Join(", ", k.Select(p => p.Name))}"))}); " +
                 "stitch pools of one model family.");
         if (spec.Output is ResultFormat.Png or ResultFormat.PngAndRaw)
         {
             var last = LastPool(spec, pools);
             if (last.ImageShape is null && last.Info.Channels is not (1 or 3))
                 throw new InvalidRequestException("output",
-                    $"Pool '{last.Name}' (model '{last.Info.Name}') makes {last.Info.Channels}-channel latents and has no decoder, so they cannot be a PNG; " +
+                    $"Pool '{last.Name}' (model '{last.Info.Name}') makes {last.Info.Channels}-channel latents and has no decoder, so " +
+                        $"they cannot be a PNG; " +
                     "ask for OUTPUT_KIND_RAW, or name a VAE decoder in the model's manifest (\"decoder\": \"vae.json\").");
         }
     }

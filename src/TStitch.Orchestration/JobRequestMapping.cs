@@ -19,19 +19,23 @@ public static class JobRequestMapping
         string id = string.IsNullOrEmpty(request.JobId) ? JobIds.New() : JobIds.Check(request.JobId);
         if (request.ClassLabels.Count > options.MaxImagesPerRequest)
             throw new InvalidRequestException("class_labels",
-                $"class_labels asks for {request.ClassLabels.Count} images; this orchestrator's maximum batch is {options.MaxImagesPerRequest} (Orchestrator:MaxImagesPerRequest).");
+                $"class_labels asks for {request.ClassLabels.Count} images; this orchestrator's maximum batch is " +
+                    $"{options.MaxImagesPerRequest} (Orchestrator:MaxImagesPerRequest).");
         var sampler = string.IsNullOrWhiteSpace(request.Sampler) ? SamplerKind.Ddim : Sampler.Parse(request.Sampler);
         var (ask, choice) = Choose(request, sampler, options, chooser, load);
         var schedule = choice is not null ? new SwitchSchedule(choice.Stages) : request.SwitchScheduleCase switch
         {
-            GenerateRequest.SwitchScheduleOneofCase.Stages => new SwitchSchedule(request.Stages.Stages.Select(s => new SwitchStage(s.Pool, s.Fraction))),
-            GenerateRequest.SwitchScheduleOneofCase.SmallFraction => SwitchSchedule.SmallThenLarge(request.SmallFraction, options.SmallPool, options.LargePool),
+            GenerateRequest.SwitchScheduleOneofCase.Stages => new SwitchSchedule(request.Stages.Stages.Select(s => new SwitchStage(s.Pool,
+                s.Fraction))),
+            GenerateRequest.SwitchScheduleOneofCase.SmallFraction => SwitchSchedule.SmallThenLarge(request.SmallFraction,
+                options.SmallPool, options.LargePool),
             _ => SwitchSchedule.SmallThenLarge(options.DefaultSmallFraction, options.SmallPool, options.LargePool),
         };
         foreach (var pool in schedule.ModelIds)
             if (!options.Pools.ContainsKey(pool))
                 throw new InvalidRequestException(request.SwitchScheduleCase == GenerateRequest.SwitchScheduleOneofCase.Stages ? "stages" : "small_fraction",
-                    $"The schedule names pool '{pool}', which this orchestrator does not have (pools: {string.Join(", ", options.Pools.Keys)}).");
+                    $"The schedule names pool '{pool}', which this orchestrator does not have (pools: " +
+                        $"{string.Join(", ", options.Pools.Keys)}).");
         var spec = new JobSpec(
             request.ClassLabels.ToArray(),
             request.Steps,
@@ -55,7 +59,8 @@ public static class JobRequestMapping
     /// (stages, small_fraction) are never touched; a request with no schedule is the orchestrator's to
     /// move only in load-adaptive mode.
     /// </summary>
-    private static (ScheduleAsk? Ask, ScheduleChoice? Choice) Choose(GenerateRequest request, SamplerKind sampler, OrchestratorOptions options,
+    private static (ScheduleAsk? Ask, ScheduleChoice? Choice) Choose(GenerateRequest request, SamplerKind sampler,
+        OrchestratorOptions options,
         ScheduleChooser? chooser, LoadController? load)
     {
         var ask = request.SwitchScheduleCase switch
@@ -67,7 +72,8 @@ public static class JobRequestMapping
         };
         if (ask is null) return (null, null);
         if (request.SwitchScheduleCase == GenerateRequest.SwitchScheduleOneofCase.Tier && request.Tier == Tier.Unspecified)
-            throw new InvalidRequestException("tier", "tier is TIER_UNSPECIFIED; use TIER_BEST, TIER_BALANCED or TIER_FAST (or leave the schedule out).");
+            throw new InvalidRequestException("tier",
+                "tier is TIER_UNSPECIFIED; use TIER_BEST, TIER_BALANCED or TIER_FAST (or leave the schedule out).");
         chooser ??= new ScheduleChooser(FrontierProfiles.None, new PoolStepTimes(), Microsoft.Extensions.Options.Options.Create(options));
         return (ask, chooser.Choose(ask, sampler, request.Steps, request.ClassLabels.Count, load?.Shift ?? 0));
     }
@@ -77,6 +83,7 @@ public static class JobRequestMapping
         OutputKind.Png => ResultFormat.Png,
         OutputKind.Raw => ResultFormat.Raw,
         OutputKind.PngAndRaw => ResultFormat.PngAndRaw,
-        _ => throw new InvalidRequestException("output", $"output {(int)kind} is not an OutputKind; use OUTPUT_KIND_PNG, OUTPUT_KIND_RAW or OUTPUT_KIND_PNG_AND_RAW."),
+        _ => throw new InvalidRequestException("output",
+            $"output {(int)kind} is not an OutputKind; use OUTPUT_KIND_PNG, OUTPUT_KIND_RAW or OUTPUT_KIND_PNG_AND_RAW."),
     };
 }

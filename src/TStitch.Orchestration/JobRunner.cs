@@ -47,7 +47,9 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
             var clients = await pools.ResolveAsync(request.Schedule.ModelIds, ct);
             var trajectory = new Trajectory(request, clients.ToDictionary(c => c.Key, c => (IDenoiser)new RemoteDenoiser(c.Value, job.Id)));
             bool resuming = job.CheckpointStep > 0 && job.Latents is not null;
-            var state = resuming ? trajectory.CheckState(new SamplerState(job.CheckpointStep, job.Latents!, job.PreviousX0)) : trajectory.Start();
+            var state = resuming
+                ? trajectory.CheckState(new SamplerState(job.CheckpointStep, job.Latents!, job.PreviousX0))
+                : trajectory.Start();
             var shape = trajectory.Shape;
             job = job with
             {
@@ -65,7 +67,8 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
                 // first step also pays for starting the call, which is no step's steady cost.
                 long now = Stopwatch.GetTimestamp();
                 if (lastStepAt != 0)
-                    stepTimes?.Observe(pool, Stopwatch.GetElapsedTime(lastStepAt, now).TotalMilliseconds / (step - reported), request.ClassLabels.Count);
+                    stepTimes?.Observe(pool, Stopwatch.GetElapsedTime(lastStepAt, now).TotalMilliseconds / (step - reported),
+                        request.ClassLabels.Count);
                 lastStepAt = now;
                 reported = step;
                 OrchestratorMetrics.StepDone(pool);
@@ -137,7 +140,8 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
             }
             return Ended(await checkpoints.EndAsync(running, job.Finish(JobStatus.Succeeded, FailureKind.None, "", time.GetUtcNow()) with
             {
-                Step = request.Steps, CheckpointStep = request.Steps, Latents = null, PreviousX0 = null, CallsPerPool = Calls(job, request.Steps),
+                Step = request.Steps, CheckpointStep = request.Steps, Latents = null, PreviousX0 = null,
+                CallsPerPool = Calls(job, request.Steps),
                 Png = png,
                 Samples = output is ResultFormat.Raw or ResultFormat.PngAndRaw ? state.Latents : null,
             }));
@@ -162,11 +166,14 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
             {
                 StopReason.Cancelled => (JobStatus.Cancelled, FailureKind.Cancelled, "cancelled by the client"),
                 StopReason.CallerLeft => (JobStatus.Cancelled, FailureKind.CallerLeft,
-                    $"every caller went away at step {reported}; submit the same request (job_id) again to resume from step {job.CheckpointStep}"),
+                    $"every caller went away at step {reported}; submit the same request (job_id) again to resume from step " +
+                        $"{job.CheckpointStep}"),
                 _ => (JobStatus.Failed, FailureKind.DeadlineExceeded,
                     $"deadline exceeded at step {reported}; submit the same request (job_id) again to resume from step {job.CheckpointStep}"),
             };
-            return Ended(await checkpoints.EndAsync(running, job.Finish(status, kind, error, time.GetUtcNow()) with { Step = Math.Max(reported, job.CheckpointStep), CallsPerPool = Calls(job, Math.Max(reported, job.CheckpointStep)) }));
+            return Ended(await checkpoints.EndAsync(running, job.Finish(status, kind, error,
+                time.GetUtcNow()) with { Step = Math.Max(reported, job.CheckpointStep), CallsPerPool = Calls(job, Math.Max(reported,
+                    job.CheckpointStep)) }));
         }
         catch (Exception ex)
         {
@@ -174,7 +181,9 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
             var kind = ErrorTable.KindOf(ex);
             if (kind == FailureKind.Internal && ex is not ServiceFailureException) LogCrashed(logger, ex, job.Id, job.Step);
             else LogFailed(logger, job.Id, job.Step, kind, ex.Message);
-            Ended(await checkpoints.EndAsync(running, job.Finish(JobStatus.Failed, kind, ex.Message, time.GetUtcNow()) with { Step = Math.Max(reported, job.CheckpointStep), CallsPerPool = Calls(job, Math.Max(reported, job.CheckpointStep)) }));
+            Ended(await checkpoints.EndAsync(running, job.Finish(JobStatus.Failed, kind, ex.Message,
+                time.GetUtcNow()) with { Step = Math.Max(reported, job.CheckpointStep), CallsPerPool = Calls(job, Math.Max(reported,
+                    job.CheckpointStep)) }));
             throw;
         }
         finally

@@ -54,5 +54,6 @@ public sealed record JobSpec(
     /// </summary>
     public bool SameAs(JobSpec other) => Request().ToJson() == other.Request().ToJson();
 
-    private JobSpec Request() => ScheduleAsk is null ? this : this with { Stages = [new("(chosen)", 1)], ScheduleReason = null, LoadShift = 0 };
+    private JobSpec Request() => ScheduleAsk is null ? this : this with { Stages = [new("(chosen)",
+        1)], ScheduleReason = null, LoadShift = 0 };
 }

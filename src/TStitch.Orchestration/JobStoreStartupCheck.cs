@@ -10,7 +10,8 @@ namespace TStitch.Orchestration;
 /// NOT_SERVING until it is back). Credentials Redis rejects (WRONGPASS, NOAUTH) never fix themselves,
 /// so they stop the host with a message naming the setting instead of serving UNAVAILABLE forever.
 /// </summary>
-public sealed partial class JobStoreStartupCheck(IConnectionMultiplexer redis, ConfigurationOptions config, ILogger<JobStoreStartupCheck> logger)
+public sealed partial class JobStoreStartupCheck(IConnectionMultiplexer redis, ConfigurationOptions config,
+    ILogger<JobStoreStartupCheck> logger)
     : IHostedService
 {
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(5);
@@ -58,6 +59,7 @@ public sealed partial class JobStoreStartupCheck(IConnectionMultiplexer redis, C
     [LoggerMessage(Level = LogLevel.Critical, Message = "Redis rejected the credentials in Orchestrator:Redis ({Reason}); stopping")]
     private static partial void LogRejected(ILogger logger, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "The job store (Redis, Orchestrator:Redis) is not reachable yet ({Error}); serving NOT_SERVING until it is")]
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "The job store (Redis, Orchestrator:Redis) is not reachable yet ({Error}); serving NOT_SERVING until it is")]
     private static partial void LogUnreachable(ILogger logger, string error);
 }

@@ -40,7 +40,8 @@ public static class OrchestratorApp
         {
             builder.Services.AddSingleton<IJobStore>(sp =>
             {
-                sp.GetRequiredService<ILogger<InMemoryJobStore>>().LogWarning("Orchestrator:Redis is not set: jobs live in memory and do not survive a restart.");
+                sp.GetRequiredService<ILogger<InMemoryJobStore>>().LogWarning("Orchestrator:Redis is not set: jobs live in memory and do " +
+                    "not survive a restart.");
                 return new InMemoryJobStore(sp.GetRequiredService<TimeProvider>());
             });
         }
@@ -60,7 +61,8 @@ public static class OrchestratorApp
         });
         builder.Services.AddSingleton<PoolStepTimes>();
         builder.Services.AddSingleton<ScheduleChooser>();
-        builder.Services.AddSingleton(sp => new LoadController(sp.GetRequiredService<ScheduleChooser>(), () => sp.GetRequiredService<JobManager>().Waiting,
+        builder.Services.AddSingleton(sp => new LoadController(sp.GetRequiredService<ScheduleChooser>(),
+            () => sp.GetRequiredService<JobManager>().Waiting,
             sp.GetRequiredService<IOptions<OrchestratorOptions>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LoadController>>()));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<LoadController>());
         var app = builder.Build();

@@ -116,13 +116,15 @@ public sealed class OrchestratorOptions : IValidatableObject
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (Pools.Count == 0)
-            yield return new ValidationResult("Orchestrator:Pools is empty: configure at least one denoiser pool, e.g. Orchestrator:Pools:large=http://localhost:5102.");
+            yield return new ValidationResult("Orchestrator:Pools is empty: configure at least one denoiser pool, e.g. " +
+                "Orchestrator:Pools:large=http://localhost:5102.");
         if (JobLease < TimeSpan.FromMilliseconds(300))
             yield return new ValidationResult($"Orchestrator:JobLease must be at least 0.3 s, got {JobLease}.");
         if (StepTimeout <= TimeSpan.Zero)
             yield return new ValidationResult($"Orchestrator:StepTimeout must be positive, got {StepTimeout}.");
         if (RetryBackoff < TimeSpan.Zero || RetryMaxBackoff < RetryBackoff)
-            yield return new ValidationResult($"Orchestrator:RetryBackoff ({RetryBackoff}) must be >= 0 and <= RetryMaxBackoff ({RetryMaxBackoff}).");
+            yield return new ValidationResult($"Orchestrator:RetryBackoff ({RetryBackoff}) must be >= 0 and <= RetryMaxBackoff " +
+                $"({RetryMaxBackoff}).");
         if (PoolCaCertificate.Length > 0 && !File.Exists(PoolCaCertificate))
             yield return new ValidationResult($"Orchestrator:PoolCaCertificate: file '{PoolCaCertificate}' does not exist.");
         foreach (var (name, spec) in Pools)
@@ -131,7 +133,8 @@ public sealed class OrchestratorOptions : IValidatableObject
         if (LatencyTarget < TimeSpan.Zero)
             yield return new ValidationResult($"Orchestrator:LatencyTarget must be >= 0 (0 = load-adaptive mode off), got {LatencyTarget}.");
         if (LatencyTarget > TimeSpan.Zero && Profiles.Count == 0)
-            yield return new ValidationResult("Orchestrator:LatencyTarget needs a frontier profile to move along: set Orchestrator:Profiles (written by `tstitch sweep --profile`).");
+            yield return new ValidationResult("Orchestrator:LatencyTarget needs a frontier profile to move along: set " +
+                "Orchestrator:Profiles (written by `tstitch sweep --profile`).");
         if (ControlInterval <= TimeSpan.Zero)
             yield return new ValidationResult($"Orchestrator:ControlInterval must be positive, got {ControlInterval}.");
         foreach (var problem in Frontier.FrontierProfiles.Check(Profiles, Pools.Keys))

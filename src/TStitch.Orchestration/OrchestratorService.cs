@@ -20,19 +20,22 @@ public sealed class OrchestratorService(JobFollower follower, JobManager jobs, I
         return JobMessages.ToResult(job, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
     }
 
-    public override async Task GenerateStream(GenerateRequest request, IServerStreamWriter<GenerateEvent> responseStream, ServerCallContext context)
+    public override async Task GenerateStream(GenerateRequest request, IServerStreamWriter<GenerateEvent> responseStream,
+        ServerCallContext context)
     {
         long started = Stopwatch.GetTimestamp();
         var (id, spec) = JobRequestMapping.ToJob(request, options.Value, chooser, load);
         var job = await follower.GenerateAsync(id, spec, p => new ValueTask(responseStream.WriteAsync(new GenerateEvent { Progress = p })),
             context.Deadline, context.CancellationToken);
-        await responseStream.WriteAsync(new GenerateEvent { Result = JobMessages.ToResult(job, Stopwatch.GetElapsedTime(started).TotalMilliseconds) });
+        await responseStream.WriteAsync(new GenerateEvent { Result = JobMessages.ToResult(job,
+            Stopwatch.GetElapsedTime(started).TotalMilliseconds) });
     }
 
     public override async Task<Job> GetJob(GetJobRequest request, ServerCallContext context)
     {
         var id = JobIds.Check(request.JobId);
-        var job = await store.GetAsync(id, false, context.CancellationToken) ?? throw new ServiceFailureException(FailureKind.NotFound, $"No job with id '{id}'.");
+        var job = await store.GetAsync(id, false, context.CancellationToken) ?? throw new ServiceFailureException(FailureKind.NotFound,
+            $"No job with id '{id}'.");
         return JobMessages.ToJob(job, jobs.Running(id)?.Step ?? 0);
     }
 

@@ -23,7 +23,8 @@ namespace TStitch.Orchestration;
 /// </summary>
 public static class PoolChannel
 {
-    public static GrpcChannel Create(string pool, string spec, OrchestratorOptions options, PoolTransport transport, ILoggerFactory? loggerFactory = null)
+    public static GrpcChannel Create(string pool, string spec, OrchestratorOptions options, PoolTransport transport,
+        ILoggerFactory? loggerFactory = null)
     {
         var channelOptions = transport.ChannelOptions();
         channelOptions.ServiceConfig = new ServiceConfig { LoadBalancingConfigs = { new RoundRobinConfig() } };
@@ -56,15 +57,18 @@ public static class PoolChannel
     {
         if (spec.StartsWith("dns:", StringComparison.OrdinalIgnoreCase)) return null;
         var addresses = spec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var bad = addresses.FirstOrDefault(a => !Uri.TryCreate(a, UriKind.Absolute, out var u) || (u.Scheme != Uri.UriSchemeHttp && u.Scheme != Uri.UriSchemeHttps));
+        var bad = addresses.FirstOrDefault(a => !Uri.TryCreate(a, UriKind.Absolute,
+            out var u) || (u.Scheme != Uri.UriSchemeHttp && u.Scheme != Uri.UriSchemeHttps));
         if (spec.Trim().Length == 0 || bad is not null)
-            return $"Orchestrator:Pools:{pool} = '{spec}': give http://host:port or https://host:port, a comma-separated list of them, or dns:///name:port.";
+            return $"Orchestrator:Pools:{pool} = '{spec}': give http://host:port or https://host:port, a comma-separated list of them, " +
+                $"or dns:///name:port.";
         // One channel per pool, so one transport: a list mixing cleartext and TLS replicas is a mistake.
         var schemes = addresses.Select(a => new Uri(a).Scheme).Distinct().ToList();
         if (schemes.Count > 1)
             return $"Orchestrator:Pools:{pool} = '{spec}': mixes http:// and https:// replicas; use one scheme per pool.";
         if (poolTls && schemes[0] == Uri.UriSchemeHttp)
-            return $"Orchestrator:Pools:{pool} = '{spec}': Orchestrator:PoolTls is on but the addresses are http://; use https:// addresses.";
+            return $"Orchestrator:Pools:{pool} = '{spec}': Orchestrator:PoolTls is on but the addresses are http://; use https:// " +
+                $"addresses.";
         return null;
     }
 }

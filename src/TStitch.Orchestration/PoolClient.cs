@@ -24,12 +24,14 @@ public sealed class PoolClient(string name, string address, Contracts.Denoiser.D
     public async Task<float[]> DecodeAsync(float[] latents, int batch, string jobId, CancellationToken cancellationToken)
     {
         var shape = ImageShape ?? throw new InvalidOperationException($"Pool '{Name}' has no decoder.");
-        var request = new DecodeRequest { Latents = TensorMessages.WrapFloats(latents, batch, Info.Channels, Info.Height, Info.Width), JobId = jobId };
+        var request = new DecodeRequest { Latents = TensorMessages.WrapFloats(latents, batch, Info.Channels, Info.Height,
+            Info.Width), JobId = jobId };
         for (int attempt = 1; ; attempt++)
         {
             try
             {
-                var reply = await client.DecodeAsync(request, deadline: DateTime.UtcNow + options.StepTimeout, cancellationToken: cancellationToken);
+                var reply = await client.DecodeAsync(request, deadline: DateTime.UtcNow + options.StepTimeout,
+                    cancellationToken: cancellationToken);
                 return reply.Images.ToFloats("images", batch, shape[0], shape[1], shape[2]);
             }
             catch (RpcException) when (cancellationToken.IsCancellationRequested)
@@ -62,7 +64,8 @@ public sealed class PoolClient(string name, string address, Contracts.Denoiser.D
         {
             try
             {
-                var reply = await client.DenoiseAsync(request, deadline: DateTime.UtcNow + options.StepTimeout, cancellationToken: cancellationToken);
+                var reply = await client.DenoiseAsync(request, deadline: DateTime.UtcNow + options.StepTimeout,
+                    cancellationToken: cancellationToken);
                 OrchestratorMetrics.Denoised(Name, System.Diagnostics.Stopwatch.GetElapsedTime(started));
                 return reply.Output.ToFloats("output");
             }

@@ -37,6 +37,7 @@ public sealed class PoolRetry(OrchestratorOptions options)
             StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled or StatusCode.Unknown => FailureKind.PoolUnavailable,
             _ => ErrorTable.FromStatus(code),
         };
-        return new ServiceFailureException(kind, $"Denoiser pool '{pool}' at {address} {(kind == FailureKind.PoolUnavailable ? "is unavailable" : "failed")} ({code}: {detail}).", inner);
+        return new ServiceFailureException(kind,
+            $"Denoiser pool '{pool}' at {address} {(kind == FailureKind.PoolUnavailable ? "is unavailable" : "failed")} ({code}: {detail}).", inner);
     }
 }

@@ -17,17 +17,20 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
     private const string KeyPrefix = "tstitch:job:";
     private const string UnfinishedKey = "tstitch:jobs:unfinished";
     private static readonly RedisValue[] SummaryFields =
-        ["spec", "status", "step", "steps", "calls", "error", "failure", "schedule", "resumed_from_step", "owner", "lease_until", "created", "updated", "sample_shape"];
+        ["spec", "status", "step", "steps", "calls", "error", "failure", "schedule", "resumed_from_step", "owner", "lease_until",
+            "created", "updated", "sample_shape"];
     private IDatabase Db => redis.GetDatabase();
 
-    public Task<(JobRecord Job, bool Created)> CreateAsync(JobRecord job, CancellationToken cancellationToken = default) => Guarded(async () =>
+    public Task<(JobRecord Job, bool Created)> CreateAsync(JobRecord job,
+        CancellationToken cancellationToken = default) => Guarded(async () =>
     {
         var tx = Db.CreateTransaction();
         tx.AddCondition(Condition.KeyNotExists(KeyPrefix + job.Id));
         Write(tx, job);
         _ = tx.HashSetAsync(KeyPrefix + job.Id, [new("owner", job.Owner), new("lease_until", job.LeaseUntil.ToUnixTimeMilliseconds())]);
         if (await tx.ExecuteAsync()) return (job, true);
-        return (await GetAsync(job.Id, true, cancellationToken) ?? throw new InvalidOperationException($"Job {job.Id} vanished while being created."), false);
+        return (await GetAsync(job.Id, true,
+            cancellationToken) ?? throw new InvalidOperationException($"Job {job.Id} vanished while being created."), false);
     });
 
     public Task<JobRecord?> GetAsync(string id, bool withData = true, CancellationToken cancellationToken = default) => Guarded(async () =>
@@ -55,7 +58,8 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
             Steps = (int)Field("steps"),
             Latents = Floats(Field("latents")),
             PreviousX0 = Floats(Field("prev_x0")),
-            SampleShape = Field("sample_shape") is { IsNullOrEmpty: false } shape ? ((string)shape!).Split('x').Select(d => int.Parse(d, System.Globalization.CultureInfo.InvariantCulture)).ToArray() : null,
+            SampleShape = Field("sample_shape") is { IsNullOrEmpty: false } shape ? ((string)shape!).Split('x').Select(d => int.Parse(d,
+                System.Globalization.CultureInfo.InvariantCulture)).ToArray() : null,
             CallsPerPool = ParseCalls(Field("calls")),
             Error = (string?)Field("error") ?? "",
             Failure = (FailureKind)(int)Field("failure"),
@@ -78,7 +82,8 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
         return await tx.ExecuteAsync();
     });
 
-    public Task<bool> TryClaimAsync(string id, string owner, DateTimeOffset leaseUntil, CancellationToken cancellationToken = default) => Guarded(async () =>
+    public Task<bool> TryClaimAsync(string id, string owner, DateTimeOffset leaseUntil,
+        CancellationToken cancellationToken = default) => Guarded(async () =>
     {
         // Optimistic: read the current claim, then write ours only if claim and status are unchanged.
         var key = KeyPrefix + id;
@@ -147,13 +152,15 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
         try { return await call(); }
         catch (Exception ex) when (ex is RedisConnectionException or RedisTimeoutException)
         {
-            throw new ServiceFailureException(FailureKind.StoreUnavailable, $"The job store (Redis) is unreachable: {ex.GetType().Name}.", ex);
+            throw new ServiceFailureException(FailureKind.StoreUnavailable, $"The job store (Redis) is unreachable: {ex.GetType().Name}.",
+                ex);
         }
         catch (RedisServerException ex) when (IsTransient(ex) || IsAuthenticationError(ex))
         {
             // A Redis that just restarted answers LOADING while it reads its AOF; one whose password
             // changed answers NOAUTH/WRONGPASS: the store is unavailable, not the request at fault.
-            throw new ServiceFailureException(FailureKind.StoreUnavailable, $"The job store (Redis) is unavailable: {ex.Message.Split(' ')[0]}.", ex);
+            throw new ServiceFailureException(FailureKind.StoreUnavailable,
+                $"The job store (Redis) is unavailable: {ex.Message.Split(' ')[0]}.", ex);
         }
     }
 

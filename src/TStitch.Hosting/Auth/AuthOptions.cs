@@ -39,7 +39,8 @@ public sealed class AuthOptions : IValidatableObject
 
     // The message never quotes the secret, only what is wrong with it.
     private static string? Problem(string secret) =>
-        secret.Length < MinSecretLength ? $"is {secret.Length} characters long; use at least {MinSecretLength} (e.g. `openssl rand -hex 32`)."
+        secret.Length < MinSecretLength ? $"is {secret.Length} characters long; use at least {MinSecretLength} (e.g. `openssl rand -hex " +
+            $"32`)."
         : secret.Any(c => c is <= ' ' or > '~') ? "may only hold printable ASCII without spaces (it travels in a gRPC metadata header)."
         : null;
 }

@@ -16,7 +16,8 @@ namespace TStitch.Hosting.Auth;
 /// The rejection is thrown as an RpcException (not a ServiceFailureException) so that it is mapped
 /// the same way for the duplex reflection stream, which <see cref="ErrorMappingInterceptor"/> does not wrap.
 /// </summary>
-public sealed partial class CallerAuthenticationInterceptor(AcceptedCredentials accepted, ILogger<CallerAuthenticationInterceptor> logger) : Interceptor
+public sealed partial class CallerAuthenticationInterceptor(AcceptedCredentials accepted,
+    ILogger<CallerAuthenticationInterceptor> logger) : Interceptor
 {
     public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context,
         UnaryServerMethod<TRequest, TResponse> continuation)

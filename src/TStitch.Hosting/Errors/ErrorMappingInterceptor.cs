@@ -23,7 +23,8 @@ public sealed partial class ErrorMappingInterceptor(ILogger<ErrorMappingIntercep
         catch (Exception ex) when (ex is not RpcException) { throw Map(ex, context); }
     }
 
-    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream,
+    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request,
+        IServerStreamWriter<TResponse> responseStream,
         ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
     {
         try { await continuation(request, responseStream, context); }

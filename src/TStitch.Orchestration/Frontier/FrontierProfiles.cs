@@ -100,15 +100,18 @@ public sealed class FrontierProfiles
         var problems = new List<string>();
         try { Sampler.Parse(profile.Sampler); }
         catch (InvalidRequestException) { problems.Add($"sampler '{profile.Sampler}' is not ddim, ddpm or dpm-solver++"); }
-        if (profile.Steps is < 1 or > TrajectoryLimits.MaxSteps) problems.Add($"steps must be in [1, {TrajectoryLimits.MaxSteps}], got {profile.Steps}");
+        if (profile.Steps is < 1 or > TrajectoryLimits.MaxSteps) problems.Add($"steps must be in [1, {TrajectoryLimits.MaxSteps}], got " +
+            $"{profile.Steps}");
         if (profile.Batch < 1) problems.Add($"batch must be >= 1, got {profile.Batch}");
         foreach (var (pool, ms) in profile.StepMsPerImage)
         {
             if (!double.IsFinite(ms) || ms <= 0) problems.Add($"stepMsPerImage.{pool} must be a positive number, got {ms}");
-            if (!pools.Contains(pool)) problems.Add($"stepMsPerImage names pool '{pool}', which Orchestrator:Pools does not configure ({string.Join(", ", pools)})");
+            if (!pools.Contains(pool)) problems.Add($"stepMsPerImage names pool '{pool}', which Orchestrator:Pools does not configure " +
+                $"({string.Join(", ", pools)})");
         }
         if (profile.Points.Count == 0) problems.Add("points is empty");
-        else if (!profile.Points.Any(p => p.Pareto)) problems.Add("no point is marked pareto: true (write profiles with `tstitch sweep --profile`)");
+        else if (!profile.Points.Any(p => p.Pareto)) problems.Add("no point is marked pareto: true (write profiles with `tstitch sweep " +
+            "--profile`)");
         for (int i = 0; i < profile.Points.Count; i++)
         {
             var p = profile.Points[i];

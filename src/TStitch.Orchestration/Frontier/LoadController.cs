@@ -32,7 +32,8 @@ public sealed partial class LoadController : IHostedService, IDisposable
     private readonly Lock _lock = new();
     private int _shift;
 
-    public LoadController(ScheduleChooser chooser, Func<int> waiting, IOptions<OrchestratorOptions> options, TimeProvider time, ILogger<LoadController> logger)
+    public LoadController(ScheduleChooser chooser, Func<int> waiting, IOptions<OrchestratorOptions> options, TimeProvider time,
+        ILogger<LoadController> logger)
     {
         _chooser = chooser;
         _waiting = waiting;
@@ -105,6 +106,7 @@ public sealed partial class LoadController : IHostedService, IDisposable
         _meter.Dispose();
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Load shift {Old} -> {New}: estimated {EstimateMs:F0} ms against a target of {TargetMs:F0} ms, {Waiting} jobs waiting")]
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Load shift {Old} -> {New}: estimated {EstimateMs:F0} ms against a target of {TargetMs:F0} ms, {Waiting} jobs waiting")]
     private static partial void LogShift(ILogger logger, int old, int @new, double estimateMs, double targetMs, int waiting);
 }

@@ -41,7 +41,8 @@ public sealed class ScheduleChooser(FrontierProfiles profiles, PoolStepTimes liv
     public ScheduleChoice? Choose(ScheduleAsk ask, SamplerKind sampler, int steps, int batch, int shift)
     {
         if (ask.BudgetMs is { } budget && (!double.IsFinite(budget) || budget <= 0))
-            throw new InvalidRequestException("latency_budget_ms", $"latency_budget_ms must be a positive number of milliseconds, got {budget.ToString(CultureInfo.InvariantCulture)}.");
+            throw new InvalidRequestException("latency_budget_ms",
+                $"latency_budget_ms must be a positive number of milliseconds, got {budget.ToString(CultureInfo.InvariantCulture)}.");
         if (ask.Tier is not (Tier.Unspecified or Tier.Best or Tier.Balanced or Tier.Fast))
             throw new InvalidRequestException("tier", $"tier {(int)ask.Tier} is not a Tier; use TIER_BEST, TIER_BALANCED or TIER_FAST.");
         var profile = profiles.For(sampler, steps);
@@ -49,7 +50,8 @@ public sealed class ScheduleChooser(FrontierProfiles profiles, PoolStepTimes liv
         {
             if (ask.IsDefault) return null;
             throw new InvalidRequestException(ask.BudgetMs is null ? "tier" : "latency_budget_ms",
-                "This orchestrator has no frontier profile loaded (Orchestrator:Profiles), so it cannot choose a schedule for a tier or a latency budget; " +
+                "This orchestrator has no frontier profile loaded (Orchestrator:Profiles), so it cannot choose a schedule for a tier or " +
+                    "a latency budget; " +
                 "send small_fraction or stages instead, or configure a profile written by `tstitch sweep --profile`.");
         }
         // Steps and images are validated later by the trajectory; predict with sane values meanwhile.
@@ -88,14 +90,17 @@ public sealed class ScheduleChooser(FrontierProfiles profiles, PoolStepTimes liv
         var (best, _) = Best(front);
         double limit = front[best].Point.Fd * (1 + BalancedFdTolerance);
         int fastest = front.FindLastIndex(f => f.Point.Fd <= limit);
-        return (Math.Max(best, fastest), $"tier balanced: the fastest schedule within {BalancedFdTolerance:P0} of the best FD {front[best].Point.Fd:F3}");
+        return (Math.Max(best, fastest),
+            $"tier balanced: the fastest schedule within {BalancedFdTolerance:P0} of the best FD {front[best].Point.Fd:F3}");
     }
 
     private static (int, string) ForBudget(List<(FrontierPoint Point, double PredictedMs)> front, double budget)
     {
         var fits = front.Select((f, i) => (f, i)).Where(x => x.f.PredictedMs <= budget).ToList();
         if (fits.Count == 0)
-            return (front.Count - 1, $"no frontier schedule fits the budget of {budget:0.#} ms (the fastest is predicted at {front[^1].PredictedMs:F0} ms): running the fastest");
+            return (front.Count - 1,
+                $"no frontier schedule fits the budget of {budget:0.#} ms (the fastest is predicted at {front[^1].PredictedMs:F0} ms): " +
+                    $"running the fastest");
         return (fits.MinBy(x => x.f.Point.Fd).i, $"budget {budget:0.#} ms: the best-quality schedule predicted to fit");
     }
 
