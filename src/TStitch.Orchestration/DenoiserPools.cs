@@ -63,22 +63,9 @@ public sealed class DenoiserPools : IDisposable
     private async Task<PoolClient> LookUpAsync(string name)
     {
         var (_, client, address) = _pools[name];
-        for (int attempt = 1; ; attempt++)
-        {
-            try
-            {
-                var info = await client.GetModelInfoAsync(new GetModelInfoRequest(), deadline: DateTime.UtcNow + _options.StepTimeout);
-                return new PoolClient(name, address, client, info, _options, _retry);
-            }
-            catch (RpcException ex) when (PoolRetry.IsRetryable(ex.StatusCode) && attempt < _retry.Attempts)
-            {
-                await Task.Delay(_retry.Backoff(attempt));
-            }
-            catch (RpcException ex)
-            {
-                throw PoolRetry.Failure(name, address, ex.StatusCode, ex.Status.Detail, ex);
-            }
-        }
+        var info = await _retry.CallAsync(name, address,
+            async () => await client.GetModelInfoAsync(new GetModelInfoRequest(), deadline: DateTime.UtcNow + _options.StepTimeout), CancellationToken.None);
+        return new PoolClient(name, address, client, info, _options, _retry);
     }
 
     public void Dispose()

@@ -26,27 +26,11 @@ public sealed class PoolClient(string name, string address, Contracts.Denoiser.D
         var shape = ImageShape ?? throw new InvalidOperationException($"Pool '{Name}' has no decoder.");
         var request = new DecodeRequest { Latents = TensorMessages.WrapFloats(latents, batch, Info.Channels, Info.Height,
             Info.Width), JobId = jobId };
-        for (int attempt = 1; ; attempt++)
+        return await retry.CallAsync(Name, Address, async () =>
         {
-            try
-            {
-                var reply = await client.DecodeAsync(request, deadline: DateTime.UtcNow + options.StepTimeout,
-                    cancellationToken: cancellationToken);
-                return reply.Images.ToFloats("images", batch, shape[0], shape[1], shape[2]);
-            }
-            catch (RpcException) when (cancellationToken.IsCancellationRequested)
-            {
-                throw new OperationCanceledException(cancellationToken);
-            }
-            catch (RpcException ex) when (PoolRetry.IsRetryable(ex.StatusCode) && attempt < retry.Attempts)
-            {
-                await Task.Delay(retry.Backoff(attempt), cancellationToken);
-            }
-            catch (RpcException ex)
-            {
-                throw PoolRetry.Failure(Name, Address, ex.StatusCode, ex.Status.Detail, ex);
-            }
-        }
+            var reply = await client.DecodeAsync(request, deadline: DateTime.UtcNow + options.StepTimeout, cancellationToken: cancellationToken);
+            return reply.Images.ToFloats("images", batch, shape[0], shape[1], shape[2]);
+        }, cancellationToken);
     }
 
     public async Task<float[]> DenoiseAsync(DenoiseInput input, string jobId, CancellationToken cancellationToken)
@@ -60,28 +44,12 @@ public sealed class PoolClient(string name, string address, Contracts.Denoiser.D
         request.Timesteps.AddRange(input.Timesteps);
         request.ClassLabels.AddRange(input.ClassLabels);
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
-        for (int attempt = 1; ; attempt++)
+        return await retry.CallAsync(Name, Address, async () =>
         {
-            try
-            {
-                var reply = await client.DenoiseAsync(request, deadline: DateTime.UtcNow + options.StepTimeout,
-                    cancellationToken: cancellationToken);
-                OrchestratorMetrics.Denoised(Name, System.Diagnostics.Stopwatch.GetElapsedTime(started));
-                return reply.Output.ToFloats("output");
-            }
-            catch (RpcException) when (cancellationToken.IsCancellationRequested)
-            {
-                throw new OperationCanceledException(cancellationToken);
-            }
-            catch (RpcException ex) when (PoolRetry.IsRetryable(ex.StatusCode) && attempt < retry.Attempts)
-            {
-                await Task.Delay(retry.Backoff(attempt), cancellationToken);
-            }
-            catch (RpcException ex)
-            {
-                throw PoolRetry.Failure(Name, Address, ex.StatusCode, ex.Status.Detail, ex);
-            }
-        }
+            var reply = await client.DenoiseAsync(request, deadline: DateTime.UtcNow + options.StepTimeout, cancellationToken: cancellationToken);
+            OrchestratorMetrics.Denoised(Name, System.Diagnostics.Stopwatch.GetElapsedTime(started));
+            return reply.Output.ToFloats("output");
+        }, cancellationToken);
     }
 
     /// <summary>

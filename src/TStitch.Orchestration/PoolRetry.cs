@@ -28,6 +28,33 @@ public sealed class PoolRetry(OrchestratorOptions options)
         return wait;
     }
 
+    /// <summary>
+    /// One unary call to a pool with this policy: retried while retryable and attempts remain; the
+    /// caller's cancellation is a cancellation; the last failure names the pool and its address.
+    /// </summary>
+    public async Task<T> CallAsync<T>(string pool, string address, Func<Task<T>> call, CancellationToken cancellationToken)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await call();
+            }
+            catch (RpcException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw new OperationCanceledException(cancellationToken);
+            }
+            catch (RpcException ex) when (IsRetryable(ex.StatusCode) && attempt < Attempts)
+            {
+                await Task.Delay(Backoff(attempt), cancellationToken);
+            }
+            catch (RpcException ex)
+            {
+                throw Failure(pool, address, ex.StatusCode, ex.Status.Detail, ex);
+            }
+        }
+    }
+
     /// <summary>What a pool's last answer means for the job, naming the pool and where it is.</summary>
     public static ServiceFailureException Failure(string pool, string address, StatusCode code, string detail, Exception? inner = null)
     {

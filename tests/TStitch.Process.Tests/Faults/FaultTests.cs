@@ -170,7 +170,7 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
         var logs = Path.Combine(cluster.LogDirectory);
         await using var redis = new ServiceProcess("redis-auth", server,
             ["--port", redisPort.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--requirepass", "right-password"],
-            new Dictionary<string, string>(), ProcessProbes.RedisAnswers(redisPort), Path.Combine(logs, "redis-auth.log"));
+            new Dictionary<string, string>(), ReadinessProbes.RedisPing(redisPort, anyAnswer: true), Path.Combine(logs, "redis-auth.log"));
         await redis.StartAsync(ProcessCluster.StartTimeout);
         var pools = new Dictionary<string, string> { ["small"] = cluster.Address(ProcessCluster.Small), ["large"] = cluster.Address(ProcessCluster.Large) };
         foreach (var (name, connection) in new[] { ("orchestrator-wrongpass", $"127.0.0.1:{redisPort},password=wrong-password"), ("orchestrator-nopass", $"127.0.0.1:{redisPort}") })

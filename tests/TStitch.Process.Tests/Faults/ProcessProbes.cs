@@ -34,25 +34,6 @@ public static partial class ProcessProbes
         return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
     }
 
-    /// <summary>A readiness probe that holds once Redis answers at all (an error reply such as NOAUTH counts: a password-protected server is up).</summary>
-    public static Func<CancellationToken, Task<bool>> RedisAnswers(int port) => async ct =>
-    {
-        try
-        {
-            using var client = new TcpClient();
-            await client.ConnectAsync("127.0.0.1", port, ct);
-            var stream = client.GetStream();
-            await stream.WriteAsync("PING\r\n"u8.ToArray(), ct);
-            var buffer = new byte[64];
-            int n = await stream.ReadAsync(buffer, ct);
-            return n > 0 && Encoding.ASCII.GetString(buffer, 0, n) is ['+' or '-', ..];
-        }
-        catch (Exception ex) when (ex is SocketException or IOException)
-        {
-            return false;
-        }
-    };
-
     /// <summary>Polls <paramref name="condition"/> every 50 ms until it holds or <paramref name="timeout"/> passes.</summary>
     public static async Task<bool> WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout)
     {

@@ -25,7 +25,8 @@ public static class ReadinessProbes
     };
 
     /// <summary>A Redis server on <paramref name="port"/> answers PING with +PONG.</summary>
-    public static Func<CancellationToken, Task<bool>> RedisPing(int port) => async ct =>
+    /// <param name="anyAnswer">Also count an error reply (NOAUTH: a password-protected server is up).</param>
+    public static Func<CancellationToken, Task<bool>> RedisPing(int port, bool anyAnswer = false) => async ct =>
     {
         try
         {
@@ -35,7 +36,8 @@ public static class ReadinessProbes
             await stream.WriteAsync("PING\r\n"u8.ToArray(), ct);
             var buffer = new byte[64];
             int n = await stream.ReadAsync(buffer, ct);
-            return Encoding.ASCII.GetString(buffer, 0, n).StartsWith("+PONG", StringComparison.Ordinal);
+            string reply = Encoding.ASCII.GetString(buffer, 0, n);
+            return anyAnswer ? reply is ['+' or '-', ..] : reply.StartsWith("+PONG", StringComparison.Ordinal);
         }
         catch (Exception ex) when (ex is SocketException or IOException)
         {
