@@ -68,7 +68,7 @@ public sealed class OrchestratorOptions : IValidatableObject
 
     /// <summary>Attempts per pool call (see <see cref="PoolRetry"/>), each possibly on another replica.</summary>
     [Range(1, 10)]
-    public int RetryAttempts { get; set; } = 4;
+    public int RetryAttempts { get; set; } = 6;
 
     /// <summary>Wait before the first retry; it doubles per attempt up to <see cref="RetryMaxBackoff"/>.</summary>
     public TimeSpan RetryBackoff { get; set; } = TimeSpan.FromMilliseconds(50);

@@ -23,11 +23,19 @@ namespace TStitch.Orchestration;
 /// </summary>
 public static class PoolChannel
 {
+    /// <summary>Reconnect backoff of a pool's replicas (well inside PoolRetry's default budget of ~1.5 s).</summary>
+    public static readonly (TimeSpan Initial, TimeSpan Max) ReconnectBackoff = (TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1));
+
     public static GrpcChannel Create(string pool, string spec, OrchestratorOptions options, PoolTransport transport,
         ILoggerFactory? loggerFactory = null)
     {
         var channelOptions = transport.ChannelOptions();
         channelOptions.ServiceConfig = new ServiceConfig { LoadBalancingConfigs = { new RoundRobinConfig() } };
+        // A replica that comes back (a restart, a rollout) must be usable again within one retry budget
+        // of PoolRetry: gRPC's default reconnect backoff grows to 2 minutes, so a pool whose only replica
+        // restarted would stay "unavailable" long after the replica is up.
+        channelOptions.InitialReconnectBackoff = ReconnectBackoff.Initial;
+        channelOptions.MaxReconnectBackoff = ReconnectBackoff.Max;
         var services = new ServiceCollection();
         var addresses = spec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         string target;
