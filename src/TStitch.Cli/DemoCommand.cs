@@ -109,8 +109,8 @@ internal static class DemoCommand
                 AnsiConsole.Write(table);
                 AnsiConsole.MarkupLine($"compute bound 1/((1-r)+r*c) = [bold]{bound:F2}x[/] with c = small/large relative cost = " +
                     $"{small.RelativeCost:F3}/{large.RelativeCost:F3} = {c:F3} (from the manifests)");
-                AnsiConsole.MarkupLine("[grey]Measured speedup falls short of the bound by the fixed per-step costs (gRPC hops, sampler " +
-                    "maths, job-store writes).[/]");
+                AnsiConsole.MarkupLine("[grey]Measured speedup falls short of the bound by costs that do not shrink with the small " +
+                    "model: each step's sampler maths, and per stage a gRPC call, the hand-off and its checkpoints (docs/benchmarks.md).[/]");
                 return 0;
             }
             catch (Grpc.Core.RpcException ex)
