@@ -27,14 +27,7 @@ public abstract class ClusterTestBase(ClusterFixture cluster)
     protected static string NewJobId() => "test-" + Guid.NewGuid().ToString("N");
 
     /// <summary>The same request run by the core library in process, with the same models.</summary>
-    protected async Task<float[]> InProcessAsync(GenerateRequest request)
-    {
-        using var small = new OnnxDenoiser(Path.Combine(Cluster.ZooDirectory, "small.json"));
-        using var large = new OnnxDenoiser(Path.Combine(Cluster.ZooDirectory, "large.json"));
-        var trajectoryRequest = JobRequestMapping.ToJob(request, MappingOptions).Spec.ToTrajectory();
-        var trajectory = new Trajectory(trajectoryRequest, new Dictionary<string, IDenoiser> { ["small"] = small, ["large"] = large });
-        return (await trajectory.RunAsync(trajectory.Start())).Latents;
-    }
+    protected Task<float[]> InProcessAsync(GenerateRequest request) => LibraryBytes.ComputeAsync(Cluster.ZooDirectory, request);
 
     protected static float[] Samples(GenerateResult result) => result.Samples.ToFloats("samples");
 

@@ -89,7 +89,7 @@ public sealed class SecurityTests(ClusterFixture cluster) : ClusterTestBase(clus
     [Fact]
     public async Task Tls_on_every_endpoint_runs_a_job_with_the_ca_trusted()
     {
-        var (pfx, password, caFile) = CreateCertificate();
+        var (pfx, password, caFile) = TestCertificate.Create(_tempDirectory);
         string[] tls = [$"--Kestrel:Certificates:Default:Path={pfx}", $"--Kestrel:Certificates:Default:Password={password}"];
         var apps = new List<WebApplication>();
         try
@@ -180,27 +180,6 @@ public sealed class SecurityTests(ClusterFixture cluster) : ClusterTestBase(clus
         request.Timesteps.Add(1);
         request.ClassLabels.Add(0);
         return request;
-    }
-
-    /// <summary>A self-signed server certificate for localhost / 127.0.0.1 as a .pfx, and its public part as a PEM file to trust.</summary>
-    private (string Pfx, string Password, string CaFile) CreateCertificate()
-    {
-        using var key = RSA.Create(2048);
-        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-        var names = new SubjectAlternativeNameBuilder();
-        names.AddDnsName("localhost");
-        names.AddIpAddress(System.Net.IPAddress.Loopback);
-        names.AddIpAddress(System.Net.IPAddress.IPv6Loopback);
-        request.CertificateExtensions.Add(names.Build());
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment | X509KeyUsageFlags.KeyCertSign, true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
-        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
-        string password = Convert.ToHexString(RandomNumberGenerator.GetBytes(8));
-        string pfx = Path.Combine(_tempDirectory, "server.pfx"), ca = Path.Combine(_tempDirectory, "ca.crt");
-        File.WriteAllBytes(pfx, certificate.Export(X509ContentType.Pfx, password));
-        File.WriteAllText(ca, certificate.ExportCertificatePem());
-        return (pfx, password, ca);
     }
 
     public void Dispose()

@@ -69,7 +69,7 @@ public sealed class DrainTests(ProcessCluster cluster, ITestOutputHelper output)
 
         var result = await ReadResultAsync(call);
         Assert.True(result.Job.Status == JobStatus.Succeeded, $"{result.Job.Status} {result.Job.Error}\n{orchestrator.Describe(40)}");
-        LibraryBytes.AssertIdentical(await LibraryBytes.ComputeAsync(cluster, request), result.Samples.ToFloats("samples"), "drained job");
+        LibraryBytes.AssertIdentical(await LibraryBytes.ComputeAsync(cluster.ZooDirectory, request), result.Samples.ToFloats("samples"), "drained job");
 
         // No step ran twice: the replicas' model runs (one per step: 16 rows fit one run) add up to the steps.
         const string rows = "tstitch.denoiser.batch_rows";
@@ -124,7 +124,7 @@ public sealed class DrainTests(ProcessCluster cluster, ITestOutputHelper output)
 
         // The same request again returns the stored result.
         var result = await clientB.GenerateAsync(request, deadline: DateTime.UtcNow + JobBound);
-        LibraryBytes.AssertIdentical(await LibraryBytes.ComputeAsync(cluster, request), result.Samples.ToFloats("samples"), "resumed job");
+        LibraryBytes.AssertIdentical(await LibraryBytes.ComputeAsync(cluster.ZooDirectory, request), result.Samples.ToFloats("samples"), "resumed job");
     }
 
     private static int PortOf(ServiceProcess redis) => int.Parse(redis.Arguments[redis.Arguments.ToList().IndexOf("--port") + 1]);

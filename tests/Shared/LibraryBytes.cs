@@ -3,21 +3,21 @@ using TStitch.Models;
 using TStitch.Orchestration;
 using TStitch.Sampling;
 
-namespace TStitch.Process.Tests;
+namespace TStitch.Tests.Shared;
 
 /// <summary>
 /// What the library computes for a request in process (no cluster): the orchestrator's own request
 /// mapping, then a <see cref="Trajectory"/> over the zoo's ONNX models. A job must end with these bytes
-/// however its steps were spread over processes.
+/// however its steps were spread over processes. Shared by the cluster and process tests (linked source).
 /// </summary>
 public static class LibraryBytes
 {
     private static readonly OrchestratorOptions Mapping = new() { Pools = { ["small"] = "http://small", ["large"] = "http://large" } };
 
-    public static async Task<float[]> ComputeAsync(ProcessCluster cluster, GenerateRequest request)
+    public static async Task<float[]> ComputeAsync(string zooDirectory, GenerateRequest request)
     {
-        using var small = new OnnxDenoiser(Path.Combine(cluster.ZooDirectory, "small.json"));
-        using var large = new OnnxDenoiser(Path.Combine(cluster.ZooDirectory, "large.json"));
+        using var small = new OnnxDenoiser(Path.Combine(zooDirectory, "small.json"));
+        using var large = new OnnxDenoiser(Path.Combine(zooDirectory, "large.json"));
         var trajectory = new Trajectory(JobRequestMapping.ToJob(request, Mapping).Spec.ToTrajectory(),
             new Dictionary<string, IDenoiser> { ["small"] = small, ["large"] = large });
         return (await trajectory.RunAsync(trajectory.Start())).Latents;

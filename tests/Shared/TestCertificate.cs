@@ -1,9 +1,12 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace TStitch.Process.Tests;
+namespace TStitch.Tests.Shared;
 
-/// <summary>A self-signed server certificate for localhost / 127.0.0.1: the .pfx a service serves, and the PEM a client trusts.</summary>
+/// <summary>
+/// A self-signed server certificate for localhost / 127.0.0.1 / ::1: the .pfx a service serves, and the PEM a client
+/// trusts. Shared by the cluster and process tests (linked source).
+/// </summary>
 public sealed record TestCertificate(string PfxFile, string Password, string CaFile)
 {
     public static TestCertificate Create(string directory)
@@ -13,8 +16,11 @@ public sealed record TestCertificate(string PfxFile, string Password, string CaF
         var names = new SubjectAlternativeNameBuilder();
         names.AddDnsName("localhost");
         names.AddIpAddress(System.Net.IPAddress.Loopback);
+        names.AddIpAddress(System.Net.IPAddress.IPv6Loopback);
         request.CertificateExtensions.Add(names.Build());
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(
+            X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment | X509KeyUsageFlags.KeyCertSign, true));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
         using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
         Directory.CreateDirectory(directory);
