@@ -16,6 +16,10 @@ internal static class GenerateCommand
     {
         var orchestrator = new Option<string>("--orchestrator") { Description = "Address of the Orchestrator service.", DefaultValueFactory = _ => "http://localhost:5100" };
         var classes = new Option<int[]>("--class") { Description = "Class label of one image (repeat for more images).", DefaultValueFactory = _ => [3], AllowMultipleArgumentsPerToken = true };
+        var prompts = new Option<string[]>("--prompt") { Description = "Prompt of one image, for a text family (repeat for more images; " +
+            "replaces --class).", AllowMultipleArgumentsPerToken = false };
+        var negative = new Option<string?>("--negative-prompt") { Description = "Negative prompt: the unconditional half of guidance " +
+            "(text families; default the empty prompt)." };
         var steps = CliOptions.Steps();
         var smallFraction = CliOptions.SmallFraction();
         var stages = new Option<string?>("--stages") { Description = "Stages as pool:fraction, e.g. small:0.3,base:0.3,large:0.4 " +
@@ -40,7 +44,7 @@ internal static class GenerateCommand
             "self-signed certificate) to trust instead of the system roots." };
         var command = new Command("generate", "Generate images on a running orchestrator (gRPC GenerateStream) and write them as a PNG.")
         {
-            orchestrator, classes, steps, smallFraction, stages, tier, budget, sampler, seed, guidance, eta, jobId, output, apiKey, caCert,
+            orchestrator, classes, prompts, negative, steps, smallFraction, stages, tier, budget, sampler, seed, guidance, eta, jobId, output, apiKey, caCert,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -54,7 +58,12 @@ internal static class GenerateCommand
                 Eta = parse.GetValue(eta),
                 Output = OutputKind.Png,
             };
-            request.ClassLabels.Add(parse.GetValue(classes)!);
+            if (parse.GetValue(prompts) is { Length: > 0 } texts)
+            {
+                request.Prompts.Add(texts);
+                request.NegativePrompt = parse.GetValue(negative) ?? "";
+            }
+            else request.ClassLabels.Add(parse.GetValue(classes)!);
             if (parse.GetValue(stages) is { Length: > 0 } stageText)
             {
                 try { request.Stages = ParseStages(stageText); }

@@ -14,8 +14,16 @@ public static class StageRunMessages
         {
             Steps = request.Steps, Sampler = Sampler.Name(request.Sampler), GuidanceScale = request.GuidanceScale,
             Seed = request.Seed, Eta = request.Eta, NoiseSchedule = ModelInfoMessages.Name(family.Schedule), TrainingSteps = family.TrainingSteps,
+            TimestepSpacing = ModelInfoMessages.Name(family.Spacing),
         };
         p.ClassLabels.AddRange(request.ClassLabels);
+        if (request.Prompts is { } prompts)
+        {
+            long[] dims = [prompts.Batch, prompts.Shape.Tokens, prompts.Shape.Width];
+            // Wrapped, not copied: the embeddings do not change while a job runs.
+            p.PromptEmbeddings = TensorMessages.WrapFloats(prompts.Conditional, dims);
+            p.NegativeEmbeddings = TensorMessages.WrapFloats(prompts.Unconditional, dims);
+        }
         return p;
     }
 
@@ -28,12 +36,33 @@ public static class StageRunMessages
             throw new InvalidRequestException("trajectory.noise_schedule",
                 $"trajectory.noise_schedule is {p.NoiseSchedule} over {p.TrainingSteps} training steps; model '{model.Name}' was trained " +
                     $"with {ModelInfoMessages.Name(model.Schedule)} over {model.TrainingSteps}.");
+        var spacing = ModelInfoMessages.ParseSpacing(p.TimestepSpacing, "trajectory.timestep_spacing");
+        if (spacing != model.Spacing)
+            throw new InvalidRequestException("trajectory.timestep_spacing",
+                $"trajectory.timestep_spacing is {ModelInfoMessages.Name(spacing)}; model '{model.Name}' samples with " +
+                    $"{ModelInfoMessages.Name(model.Spacing)}.");
         var sampler = string.IsNullOrWhiteSpace(p.Sampler)
             ? throw new InvalidRequestException("trajectory.sampler", "trajectory.sampler is empty; use ddim, ddpm or dpm-solver++.")
             : Sampler.Parse(p.Sampler);
         return new TrajectoryRequest(p.ClassLabels.ToArray(), p.Steps, sampler, SwitchSchedule.OneModel(model.Name), p.GuidanceScale,
-            p.Seed, p.Eta)
+            p.Seed, p.Eta) { Prompts = ToPromptEmbeddings(p, model) }
             .Validate();
+    }
+
+    /// <summary>The prompt embeddings a stage run carries, shaped as the replica's model takes them; null when it sends none.</summary>
+    private static PromptEmbeddings? ToPromptEmbeddings(TrajectoryParameters p, DenoiserInfo model)
+    {
+        if (p.PromptEmbeddings is null && p.NegativeEmbeddings is null) return null;
+        if (model.Text is not { } shape)
+            throw new InvalidRequestException("trajectory.prompt_embeddings",
+                $"Model '{model.Name}' is conditioned on class labels; send class_labels, not prompt embeddings.");
+        long batch = p.PromptEmbeddings is { Shape.Count: 3 } t ? t.Shape[0] : -1;
+        if (batch < 1)
+            throw new InvalidRequestException("trajectory.prompt_embeddings",
+                $"trajectory.prompt_embeddings must be [batch, {shape.Tokens}, {shape.Width}] for model '{model.Name}'.");
+        return new PromptEmbeddings(
+            p.PromptEmbeddings.ToFloats("trajectory.prompt_embeddings", batch, shape.Tokens, shape.Width),
+            p.NegativeEmbeddings.ToFloats("trajectory.negative_embeddings", batch, shape.Tokens, shape.Width), shape);
     }
 
     /// <summary>

@@ -7,13 +7,17 @@ namespace TStitch.Denoising;
 /// <summary>What goes into a batched model run and what is allowed out of it.</summary>
 internal static class BatchInputs
 {
-    /// <summary>Every call's rows in one input; guided calls add their null-class rows (all calls were validated on entry).</summary>
+    /// <summary>
+    /// Every call's rows in one input; guided calls add their unconditional rows (null class, or the negative
+    /// prompts' embeddings). All calls were validated on entry.
+    /// </summary>
     public static DenoiseInput Merge(IReadOnlyList<QueuedCall> batch, int rows, DenoiserInfo info)
     {
-        int sampleSize = info.SampleSize, row = 0;
+        int sampleSize = info.SampleSize, contextSize = info.Text?.Size ?? 0, row = 0;
         var latents = new float[rows * sampleSize];
         var timesteps = new int[rows];
-        var labels = new int[rows];
+        var labels = new int[info.ConditionedOnText ? 0 : rows];
+        var context = info.ConditionedOnText ? new float[rows * contextSize] : null;
         foreach (var p in batch)
         {
             var input = p.Input;
@@ -21,12 +25,13 @@ internal static class BatchInputs
             {
                 input.Latents.CopyTo(latents, row * sampleSize);
                 input.Timesteps.CopyTo(timesteps, row);
-                if (half == 0) input.ClassLabels.CopyTo(labels, row);
+                if (context is not null) (half == 0 ? input.Context! : input.UnconditionalContext!).CopyTo(context, row * contextSize);
+                else if (half == 0) input.ClassLabels.CopyTo(labels, row);
                 else Array.Fill(labels, info.NullClassId, row, input.Batch);
                 row += input.Batch;
             }
         }
-        return new DenoiseInput(latents, timesteps, labels, 1f);
+        return new DenoiseInput(latents, timesteps, labels, 1f) { Context = context };
     }
 
     /// <summary>

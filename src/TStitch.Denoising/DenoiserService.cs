@@ -28,8 +28,7 @@ public sealed class DenoiserService(DynamicBatcher batcher, OnnxDenoiser model, 
             throw new InvalidRequestException("timesteps",
                 $"Batch of {batch} exceeds this pool's MaxSamplesPerCall of {options.Value.MaxSamplesPerCall}; split the request.");
         long[] shape = [batch, info.Channels, info.Height, info.Width];
-        var input = new DenoiseInput(request.Latents.ToFloats("latents", shape), request.Timesteps.ToArray(),
-            request.ClassLabels.ToArray(), request.GuidanceScale);
+        var input = DenoiseMessages.ToInput(request, info);
 
         using var activity = DenoisingTelemetry.ActivitySource.StartActivity("denoise");
         activity?.SetTag("tstitch.model", info.Name);
@@ -81,7 +80,6 @@ public sealed class DenoiserService(DynamicBatcher batcher, OnnxDenoiser model, 
     {
         var m = ModelInfoMessages.ToMessage(model.Info, model.Manifest.LearnedSigma, model.Manifest.CostMsPerSample,
             options.Value.MaxSamplesPerCall);
-        m.Conditioning = model.Manifest.Conditioning.Kind;
         m.HasDecoder = decoder.Decoder is not null;
         if (decoder.Decoder is { } d) m.ImageShape.AddRange(d.Manifest.ImageShape);
         return Task.FromResult(m);

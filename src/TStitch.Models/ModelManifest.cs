@@ -20,8 +20,9 @@ public sealed record ModelManifest
     /// <summary>DiT-style: the model outputs 2C channels and the first C are the prediction.</summary>
     public bool LearnedSigma { get; init; }
     public ManifestSchedule Schedule { get; init; } = new();
-    public required int NumClasses { get; init; }
-    public required int NullClassId { get; init; }
+    /// <summary>Classes of a class-label model (required for those); unused by text-embedding models.</summary>
+    public int NumClasses { get; init; }
+    public int NullClassId { get; init; }
     /// <summary>"int64" (this project's models) or "float32" (common in DiT exports).</summary>
     public string TimestepType { get; init; } = "int64";
     /// <summary>Measured cost per sample relative to the biggest model of its zoo (a timing, so machine dependent).</summary>
@@ -60,11 +61,13 @@ public sealed record ModelManifest
     {
         if (LatentShape is not { Length: 3 } || LatentShape.Any(d => d < 1))
             throw new InvalidDataException($"{source}: latentShape must be [C, H, W] with positive sizes.");
-        if (NumClasses < 1) throw new InvalidDataException($"{source}: numClasses must be >= 1.");
+        if (Conditioning is null)
+            throw new InvalidDataException($"{source}: conditioning is null; leave it out for class labels or give its kind.");
+        Conditioning.Validate(source);
+        if (Conditioning.Kind == ManifestConditioning.ClassLabel && NumClasses < 1)
+            throw new InvalidDataException($"{source}: numClasses must be >= 1 for a class-label model.");
         if (TimestepType is not ("int64" or "float32"))
             throw new InvalidDataException($"{source}: timestepType must be int64 or float32, got '{TimestepType}'.");
-        if (Conditioning is null || !ManifestConditioning.Served.Contains(Conditioning.Kind))
-            throw new InvalidDataException($"{source}: conditioning kind '{Conditioning?.Kind}' is not served by this version; known: {string.Join(", ", ManifestConditioning.Served)}.");
         if (Decoder is { } d && string.IsNullOrWhiteSpace(d))
             throw new InvalidDataException($"{source}: decoder is empty; name a decoder manifest (e.g. \"vae.json\") or leave it out.");
     }
@@ -74,5 +77,5 @@ public sealed record ModelManifest
         Decoder is null ? null : Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(manifestPath))!, Decoder));
 
     public DenoiserInfo ToInfo() => new(Name, LatentShape[0], LatentShape[1], LatentShape[2], Prediction, NumClasses, NullClassId,
-        Schedule.Kind, Schedule.TrainingSteps, RelativeCost);
+        Schedule.Kind, Schedule.TrainingSteps, RelativeCost, Schedule.Spacing, Conditioning.Text);
 }

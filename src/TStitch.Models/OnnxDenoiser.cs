@@ -27,7 +27,7 @@ public sealed class OnnxDenoiser : IDenoiser, IModelRunner, IDisposable
         _manifest = ModelManifest.Load(manifestPath);
         Info = _manifest.ToInfo();
         _session = options.CreateSession(manifestPath, _manifest.Onnx);
-        _inputNames = [_manifest.Io.Latents, _manifest.Io.Timesteps, _manifest.Io.ClassLabels];
+        _inputNames = [_manifest.Io.Latents, _manifest.Io.Timesteps, Info.ConditionedOnText ? _manifest.Io.Context : _manifest.Io.ClassLabels];
         _outputNames = [_manifest.Io.Output];
     }
 
@@ -53,11 +53,13 @@ public sealed class OnnxDenoiser : IDenoiser, IModelRunner, IDisposable
         using var timesteps = _manifest.TimestepType == "float32"
             ? OrtValue.CreateTensorValueFromMemory(rows.Timesteps.Select(t => (float)t).ToArray(), [b])
             : OrtValue.CreateTensorValueFromMemory(rows.Timesteps.Select(t => (long)t).ToArray(), [b]);
-        using var labels = OrtValue.CreateTensorValueFromMemory(rows.ClassLabels.Select(y => (long)y).ToArray(), [b]);
+        using var conditioning = Info.Text is { } text
+            ? OrtValue.CreateTensorValueFromMemory(rows.Context!, [b, text.Tokens, text.Width])
+            : OrtValue.CreateTensorValueFromMemory(rows.ClassLabels.Select(y => (long)y).ToArray(), [b]);
         using var result = OrtValue.CreateTensorValueFromMemory(output, [b, outChannels, h, w]);
         try
         {
-            _session.Run(runOptions, _inputNames, [latents, timesteps, labels], _outputNames, [result]);
+            _session.Run(runOptions, _inputNames, [latents, timesteps, conditioning], _outputNames, [result]);
         }
         catch (OnnxRuntimeException) when (cancellationToken.IsCancellationRequested)
         {

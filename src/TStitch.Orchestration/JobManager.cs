@@ -15,7 +15,7 @@ namespace TStitch.Orchestration;
 /// cancellation and waiting; a job's state is the store's.
 /// </summary>
 public sealed partial class JobManager(IJobStore store, JobRunner runner, JobCheckpoints checkpoints, DenoiserPools pools,
-    OrchestratorInstance instance,
+    PromptEncoder prompts, OrchestratorInstance instance,
     IOptions<OrchestratorOptions> options, IHostApplicationLifetime lifetime, TimeProvider time, ILogger<JobManager> logger) : IHostedService, IDisposable
 {
     private readonly ConcurrentDictionary<string, RunningJob> _running = new();
@@ -34,7 +34,8 @@ public sealed partial class JobManager(IJobStore store, JobRunner runner, JobChe
     /// </summary>
     public async Task<JobRecord> SubmitAsync(string id, JobSpec spec, CancellationToken cancellationToken)
     {
-        var trajectory = spec.ToTrajectory();
+        // A text job's prompts are checked against the encoder's token limit first; embeddings come when it runs.
+        var trajectory = spec.ToTrajectory(spec.Prompts is null ? null : prompts.Check(spec));
         try
         {
             // Checks against the models themselves (class range, shapes) before a job exists.

@@ -25,8 +25,8 @@ public static class JobMessages
         if (r.Png is not null) result.Png = ByteString.CopyFrom(r.Png);
         if (r.Samples is not null)
         {
-            int[] shape = r.SampleShape ?? [r.Samples.Length / r.Spec.ClassLabels.Count];
-            result.Samples = TensorMessages.WrapFloats(r.Samples, [r.Spec.ClassLabels.Count, .. shape.Select(d => (long)d)]);
+            int[] shape = r.SampleShape ?? [r.Samples.Length / r.Spec.Batch];
+            result.Samples = TensorMessages.WrapFloats(r.Samples, [r.Spec.Batch, .. shape.Select(d => (long)d)]);
         }
         return result;
     }

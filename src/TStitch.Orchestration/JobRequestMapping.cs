@@ -17,9 +17,20 @@ public static class JobRequestMapping
         ScheduleChooser? chooser = null, LoadController? load = null)
     {
         string id = string.IsNullOrEmpty(request.JobId) ? JobIds.New() : JobIds.Check(request.JobId);
-        if (request.ClassLabels.Count > options.MaxImagesPerRequest)
-            throw new InvalidRequestException("class_labels",
-                $"class_labels asks for {request.ClassLabels.Count} images; this orchestrator's maximum batch is " +
+        bool text = request.Prompts.Count > 0;
+        if (text && request.ClassLabels.Count > 0)
+            throw new InvalidRequestException("prompts", "Give prompts (text families) or class_labels (class families), not both.");
+        if (!text && !string.IsNullOrEmpty(request.NegativePrompt))
+            throw new InvalidRequestException("negative_prompt", "negative_prompt needs prompts; class_labels are guided by the null class.");
+        // An orchestrator with a text encoder serves a text family: an empty request lacks prompts there.
+        string batchField = text || (request.ClassLabels.Count == 0 && options.TextEncoder.Length > 0) ? "prompts" : "class_labels";
+        int images = text ? request.Prompts.Count : request.ClassLabels.Count;
+        if (images == 0)
+            throw new InvalidRequestException(batchField,
+                $"{batchField} is empty: ask for at least one image (prompts for a text family, class_labels for a class family).");
+        if (images > options.MaxImagesPerRequest)
+            throw new InvalidRequestException(batchField,
+                $"{batchField} asks for {images} images; this orchestrator's maximum batch is " +
                     $"{options.MaxImagesPerRequest} (Orchestrator:MaxImagesPerRequest).");
         var sampler = string.IsNullOrWhiteSpace(request.Sampler) ? SamplerKind.Ddim : Sampler.Parse(request.Sampler);
         var (ask, choice) = Choose(request, sampler, options, chooser, load);
@@ -49,8 +60,10 @@ public static class JobRequestMapping
             ScheduleAsk = ask?.ToString(),
             ScheduleReason = choice?.Reason ?? (ask is not null ? $"default schedule {schedule} (no load shift)" : null),
             LoadShift = choice?.Shift ?? 0,
+            Prompts = text ? request.Prompts.ToArray() : null,
+            NegativePrompt = text && request.NegativePrompt.Length > 0 ? request.NegativePrompt : null,
         };
-        spec.ToTrajectory().Validate();
+        spec.ToTrajectory(text ? PromptEncoder.StandIn(spec.Batch) : null).Validate();
         return (id, spec);
     }
 
@@ -75,7 +88,8 @@ public static class JobRequestMapping
             throw new InvalidRequestException("tier",
                 "tier is TIER_UNSPECIFIED; use TIER_BEST, TIER_BALANCED or TIER_FAST (or leave the schedule out).");
         chooser ??= new ScheduleChooser(FrontierProfiles.None, new PoolStepTimes(), Microsoft.Extensions.Options.Options.Create(options));
-        return (ask, chooser.Choose(ask, sampler, request.Steps, request.ClassLabels.Count, load?.Shift ?? 0));
+        return (ask, chooser.Choose(ask, sampler, request.Steps,
+            Math.Max(request.ClassLabels.Count, request.Prompts.Count), load?.Shift ?? 0));
     }
 
     private static ResultFormat Output(OutputKind kind) => kind switch

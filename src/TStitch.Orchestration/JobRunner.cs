@@ -17,8 +17,8 @@ namespace TStitch.Orchestration;
 /// <see cref="OrchestratorOptions.CheckpointEvery"/> steps, reports each step once, in order, encodes
 /// the result, and records how the job ended. It holds one latent batch per job.
 /// </summary>
-public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkpoints, IOptions<OrchestratorOptions> options,
-    TimeProvider time, ILogger<JobRunner> logger, PoolStepTimes? stepTimes = null)
+public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkpoints, PromptEncoder prompts,
+    IOptions<OrchestratorOptions> options, TimeProvider time, ILogger<JobRunner> logger, PoolStepTimes? stepTimes = null)
 {
     public static readonly ActivitySource ActivitySource = new("TStitch.Orchestrator");
     private readonly OrchestratorOptions _options = options.Value;
@@ -43,7 +43,7 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
         {
             await admission(ct);
             OrchestratorMetrics.JobStarted();
-            var request = job.Spec.ToTrajectory();
+            var request = job.Spec.ToTrajectory(job.Spec.Prompts is null ? null : await prompts.EncodeAsync(job.Spec, ct));
             var clients = await pools.ResolveAsync(request.Schedule.ModelIds, ct);
             var trajectory = new Trajectory(request, clients.ToDictionary(c => c.Key, c => (IDenoiser)new RemoteDenoiser(c.Value, job.Id)));
             bool resuming = job.CheckpointStep > 0 && job.Latents is not null;
@@ -68,7 +68,7 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
                 long now = Stopwatch.GetTimestamp();
                 if (lastStepAt != 0)
                     stepTimes?.Observe(pool, Stopwatch.GetElapsedTime(lastStepAt, now).TotalMilliseconds / (step - reported),
-                        request.ClassLabels.Count);
+                        request.Batch);
                 lastStepAt = now;
                 reported = step;
                 OrchestratorMetrics.StepDone(pool);

@@ -21,7 +21,15 @@ public sealed record JobSpec(
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
 
-    // The schedule-choice fields are left out when unset, so specs with an explicit schedule serialise as before.
+    // The schedule-choice and prompt fields are left out when unset, so earlier specs serialise as before.
+
+    /// <summary>A text family's prompts (one image each), instead of <see cref="ClassLabels"/>; null for class labels.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public IReadOnlyList<string>? Prompts { get; init; }
+
+    /// <summary>The unconditional half of guidance for every prompt; null or empty = the empty prompt.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public string? NegativePrompt { get; init; }
 
     /// <summary>
     /// What the request left to the orchestrator ("tier:balanced", "budget:120ms", "default" under
@@ -40,7 +48,15 @@ public sealed record JobSpec(
 
     public SwitchSchedule Schedule => new(Stages);
 
-    public TrajectoryRequest ToTrajectory() => new(ClassLabels, Steps, Sampler, Schedule, GuidanceScale, Seed, Eta);
+    /// <summary>Images the job makes: one per prompt or per class label.</summary>
+    public int Batch => Prompts?.Count ?? ClassLabels.Count;
+
+    /// <summary>
+    /// The job's trajectory. A text job's comes with its prompts' embeddings (the text encoder's output,
+    /// made when it runs); checks made before that pass stand-ins of the right shape (<see cref="PromptEncoder.StandIn"/>).
+    /// </summary>
+    public TrajectoryRequest ToTrajectory(PromptEmbeddings? prompts = null) =>
+        new(ClassLabels, Steps, Sampler, Schedule, GuidanceScale, Seed, Eta) { Prompts = prompts };
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 

@@ -45,6 +45,7 @@ public static class OrchestratorApp
                 return new InMemoryJobStore(sp.GetRequiredService<TimeProvider>());
             });
         }
+        builder.Services.AddSingleton<PromptEncoder>();
         builder.Services.AddSingleton<DenoiserPools>();
         builder.Services.AddSingleton<OrchestratorInstance>();
         builder.Services.AddSingleton<JobCheckpoints>();
@@ -66,6 +67,8 @@ public static class OrchestratorApp
             sp.GetRequiredService<IOptions<OrchestratorOptions>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LoadController>>()));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<LoadController>());
         var app = builder.Build();
+        // Loaded now, not on the first prompt: a missing or malformed text encoder stops start-up with the reason.
+        app.Services.GetRequiredService<PromptEncoder>();
         app.MapGrpcService<OrchestratorService>();
         app.MapDefaultEndpoints();
         return app;

@@ -91,6 +91,13 @@ public sealed class OrchestratorOptions : IValidatableObject
     public TimeSpan JobLease { get; set; } = TimeSpan.FromSeconds(15);
 
     /// <summary>
+    /// Text-encoder manifest (kind "text-encoder": CLIP ONNX + vocab.json + merges.txt, tools/export) of the
+    /// text family the pools serve; prompts are tokenized and encoded with it once per job. Empty: class
+    /// families only, and requests with prompts are refused.
+    /// </summary>
+    public string TextEncoder { get; set; } = "";
+
+    /// <summary>
     /// Frontier profiles (`tstitch sweep --profile`): files or folders of *.json. They let requests ask for
     /// a tier or a latency budget instead of a schedule; each is validated at start.
     /// </summary>
@@ -125,6 +132,8 @@ public sealed class OrchestratorOptions : IValidatableObject
         if (RetryBackoff < TimeSpan.Zero || RetryMaxBackoff < RetryBackoff)
             yield return new ValidationResult($"Orchestrator:RetryBackoff ({RetryBackoff}) must be >= 0 and <= RetryMaxBackoff " +
                 $"({RetryMaxBackoff}).");
+        if (TextEncoder.Length > 0 && !File.Exists(TextEncoder))
+            yield return new ValidationResult($"Orchestrator:TextEncoder: text-encoder manifest '{TextEncoder}' does not exist.");
         if (PoolCaCertificate.Length > 0 && !File.Exists(PoolCaCertificate))
             yield return new ValidationResult($"Orchestrator:PoolCaCertificate: file '{PoolCaCertificate}' does not exist.");
         foreach (var (name, spec) in Pools)

@@ -35,14 +35,7 @@ public sealed class PoolClient(string name, string address, Contracts.Denoiser.D
 
     public async Task<float[]> DenoiseAsync(DenoiseInput input, string jobId, CancellationToken cancellationToken)
     {
-        var request = new DenoiseRequest
-        {
-            Latents = TensorMessages.WrapFloats(input.Latents, input.Batch, Info.Channels, Info.Height, Info.Width),
-            GuidanceScale = input.GuidanceScale,
-            JobId = jobId,
-        };
-        request.Timesteps.AddRange(input.Timesteps);
-        request.ClassLabels.AddRange(input.ClassLabels);
+        var request = DenoiseMessages.ToRequest(input, Info, jobId);
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
         return await retry.CallAsync(Name, Address, async () =>
         {
@@ -71,7 +64,7 @@ public sealed class PoolClient(string name, string address, Contracts.Denoiser.D
     public async Task<SamplerState> RunStageAsync(StageRun run, CancellationToken cancellationToken)
     {
         var parameters = StageRunMessages.ToParameters(run.Trajectory, Info);
-        int batch = run.Trajectory.ClassLabels.Count;
+        int batch = run.Trajectory.Batch;
         var resumeFrom = run.Start;
         for (int attempt = 1; ; attempt++)
         {

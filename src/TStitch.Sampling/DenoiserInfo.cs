@@ -1,6 +1,9 @@
 namespace TStitch.Sampling;
 
-/// <summary>What a sampler must know about a denoiser: its latent shape, parametrisation, classes, schedule.</summary>
+/// <summary>
+/// What a sampler must know about a denoiser: its latent shape, parametrisation, conditioning (classes,
+/// or a text embedding of shape <see cref="Text"/>), schedule and timestep spacing.
+/// </summary>
 public sealed record DenoiserInfo(
     string Name,
     int Channels,
@@ -11,7 +14,12 @@ public sealed record DenoiserInfo(
     int NullClassId,
     ScheduleKind Schedule,
     int TrainingSteps,
-    double RelativeCost)
+    double RelativeCost,
+    TimestepSpacing Spacing = TimestepSpacing.Dit,
+    EmbeddingShape? Text = null)
 {
     public int SampleSize => Channels * Height * Width;
+
+    /// <summary>Conditioned on a text embedding (prompts) rather than on class labels.</summary>
+    public bool ConditionedOnText => Text is not null;
 }

@@ -1,9 +1,10 @@
 namespace TStitch.Sampling;
 
 /// <summary>
-/// Classifier-free guidance as DiT's forward_with_cfg does it: run the batch twice, conditional and
-/// with the null class, and mix out = uncond + s (cond - uncond). Mixing raw outputs is exact for
-/// eps, v and x0 alike because all three are linear in x_t.
+/// Classifier-free guidance as DiT's forward_with_cfg and SD's pipelines do it: run the batch twice,
+/// conditional and unconditional (the null class, or the negative/empty prompt's embedding), and mix
+/// out = uncond + s (cond - uncond). Mixing raw outputs is exact for eps, v and x0 alike because all
+/// three are linear in x_t.
 /// </summary>
 public static class Guidance
 {
@@ -17,6 +18,8 @@ public static class Guidance
         input.Latents.CopyTo(latents, 0);
         input.Latents.CopyTo(latents, n);
         var timesteps = input.Timesteps.Concat(input.Timesteps).ToArray();
+        if (input.Context is { } context)
+            return new DenoiseInput(latents, timesteps, [], 1f) { Context = [.. context, .. input.UnconditionalContext!] };
         var labels = input.ClassLabels.Concat(Enumerable.Repeat(nullClassId, input.Batch)).ToArray();
         return new DenoiseInput(latents, timesteps, labels, 1f);
     }

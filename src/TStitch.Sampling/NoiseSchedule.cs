@@ -1,6 +1,10 @@
 namespace TStitch.Sampling;
 
-public enum ScheduleKind { Linear, Cosine }
+/// <summary>
+/// Training-time beta schedules. <see cref="ScaledLinear"/> is Stable Diffusion's ("scaled_linear" in
+/// diffusers): betas linear in sqrt from 0.00085 to 0.012.
+/// </summary>
+public enum ScheduleKind { Linear, Cosine, ScaledLinear }
 
 /// <summary>
 /// The training-time diffusion schedule: betas and cumulative alphas over <see cref="TrainingSteps"/>.
@@ -52,8 +56,29 @@ public sealed class NoiseSchedule
         return new NoiseSchedule(ScheduleKind.Cosine, betas);
     }
 
-    public static NoiseSchedule Create(ScheduleKind kind, int trainingSteps = DefaultTrainingSteps) =>
-        kind == ScheduleKind.Cosine ? Cosine(trainingSteps) : Linear(trainingSteps);
+    /// <summary>
+    /// Stable Diffusion's schedule: betas = linspace(sqrt(0.00085), sqrt(0.012), T)^2, as diffusers'
+    /// "scaled_linear" and the SD v1 scheduler configs have it.
+    /// </summary>
+    public static NoiseSchedule ScaledLinear(int trainingSteps = DefaultTrainingSteps, double betaStart = 0.00085, double betaEnd = 0.012)
+    {
+        ValidateSteps(trainingSteps);
+        double lo = Math.Sqrt(betaStart), hi = Math.Sqrt(betaEnd);
+        var betas = new double[trainingSteps];
+        for (int t = 0; t < trainingSteps; t++)
+        {
+            double r = trainingSteps == 1 ? lo : lo + (hi - lo) * t / (trainingSteps - 1);
+            betas[t] = r * r;
+        }
+        return new NoiseSchedule(ScheduleKind.ScaledLinear, betas);
+    }
+
+    public static NoiseSchedule Create(ScheduleKind kind, int trainingSteps = DefaultTrainingSteps) => kind switch
+    {
+        ScheduleKind.Cosine => Cosine(trainingSteps),
+        ScheduleKind.ScaledLinear => ScaledLinear(trainingSteps),
+        _ => Linear(trainingSteps),
+    };
 
     private static void ValidateSteps(int trainingSteps)
     {

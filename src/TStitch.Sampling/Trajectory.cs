@@ -23,14 +23,15 @@ public sealed class Trajectory
         Request = request;
         _models = models;
         Sampler = Sampler.Create(request.Sampler, new SamplingPlan(NoiseSchedule.Create(Shape.Schedule, Shape.TrainingSteps),
-            request.Steps), request.Eta);
+            request.Steps, Shape.Spacing), request.Eta);
     }
 
     /// <summary>
     /// Checks that <paramref name="request"/> can run on models described by <paramref name="models"/>: every
-    /// model it names exists, they share one latent space, classes and noise schedule, and the labels are
-    /// classes of theirs. Returns the shared shape. The constructor runs it; callers that only hold the
-    /// models' descriptions (the orchestrator, before a job exists) call it directly.
+    /// model it names exists, they share one latent space, conditioning, noise schedule and timestep spacing,
+    /// and the request's conditioning (labels of their classes, or prompt embeddings of their shape) fits them.
+    /// Returns the shared shape. The constructor runs it; callers that only hold the models' descriptions (the
+    /// orchestrator, before a job exists) call it directly.
     /// </summary>
     public static DenoiserInfo CheckModels(TrajectoryRequest request, IReadOnlyDictionary<string, DenoiserInfo> models)
     {
@@ -49,20 +50,46 @@ public sealed class Trajectory
                     $"Models '{shape.Name}' ({shape.Channels}x{shape.Height}x{shape.Width}) and '{info.Name}' " +
                         $"({info.Channels}x{info.Height}x{info.Width}) have different latent shapes; stitched models must share one " +
                             $"latent space.");
-            if ((info.NumClasses, info.NullClassId) != (shape.NumClasses, shape.NullClassId))
+            if (info.Text != shape.Text)
+                throw new InvalidRequestException("stages",
+                    $"Models '{shape.Name}' ({Conditioning(shape)}) and '{info.Name}' ({Conditioning(info)}) are conditioned " +
+                        "differently; stitched models must share their conditioning.");
+            if (!shape.ConditionedOnText && (info.NumClasses, info.NullClassId) != (shape.NumClasses, shape.NullClassId))
                 throw new InvalidRequestException("stages",
                     $"Models '{shape.Name}' and '{info.Name}' have different classes ({shape.NumClasses} vs {info.NumClasses}, null " +
                         $"class {shape.NullClassId} vs {info.NullClassId}).");
-            if (info.Schedule != shape.Schedule || info.TrainingSteps != shape.TrainingSteps)
+            if (info.Schedule != shape.Schedule || info.TrainingSteps != shape.TrainingSteps || info.Spacing != shape.Spacing)
                 throw new InvalidRequestException("stages",
-                    $"Models '{shape.Name}' and '{info.Name}' were trained with different noise schedules.");
+                    $"Models '{shape.Name}' and '{info.Name}' were trained with different noise schedules or timestep spacings.");
         }
-        TrajectoryLimits.ClassLabels(request.ClassLabels, shape.NumClasses);
+        CheckConditioning(request, shape);
         return shape;
     }
 
+    private static string Conditioning(DenoiserInfo info) => info.Text is { } t ? $"text embeddings {t}" : "class labels";
+
+    /// <summary>A text request needs text models and class labels need class models; the field named is the one to change.</summary>
+    private static void CheckConditioning(TrajectoryRequest request, DenoiserInfo shape)
+    {
+        if (shape.Text is { } text)
+        {
+            if (request.Prompts is null)
+                throw new InvalidRequestException("class_labels",
+                    $"Model '{shape.Name}' is conditioned on text: send prompts instead of class_labels.");
+            if (request.Prompts.Shape != text)
+                throw new InvalidRequestException("prompts",
+                    $"The prompt embeddings are {request.Prompts.Shape} per prompt; model '{shape.Name}' takes {text} (a different text " +
+                        "encoder?).");
+            return;
+        }
+        if (request.Prompts is not null)
+            throw new InvalidRequestException("prompts",
+                $"Model '{shape.Name}' is conditioned on class labels, not text: send class_labels instead of prompts.");
+        TrajectoryLimits.ClassLabels(request.ClassLabels, shape.NumClasses);
+    }
+
     public int Steps => Request.Steps;
-    public int Batch => Request.ClassLabels.Count;
+    public int Batch => Request.Batch;
 
     public string ModelAt(int step) => Request.Schedule.ModelFor(step, Steps);
 
@@ -107,7 +134,11 @@ public sealed class Trajectory
         var model = _models[modelId];
         // No copy of the latents: denoisers only read their input until the call completes (IDenoiser).
         var input = new DenoiseInput(state.Latents, Enumerable.Repeat(t, Batch).ToArray(),
-            Request.ClassLabels.ToArray(), Request.GuidanceScale);
+            Request.ClassLabels.ToArray(), Request.GuidanceScale)
+        {
+            Context = Request.Prompts?.Conditional,
+            UnconditionalContext = Request.Prompts?.Unconditional,
+        };
         var started = Stopwatch.GetTimestamp();
         var output = await model.DenoiseAsync(input, cancellationToken).ConfigureAwait(false);
         var elapsed = Stopwatch.GetElapsedTime(started);

@@ -11,10 +11,12 @@ using TStitch.Sampling;
 namespace TStitch.Cli.Bench;
 
 /// <summary>
-/// `tstitch bench-dit`: honest costs at DiT size (bench/dit.sh exports the models first). ORT CPU time
-/// per call of the small and large export at batch 1 and 8, parameter counts against the published
-/// ones, the measured cost ratio against the FLOP ratio, then the cluster at r = 0 and r with each
-/// replica a separate OS process (so its RSS is its own) and an orchestrator in stage and in step mode.
+/// `tstitch bench-dit`: honest costs of an exported pair at real size (bench/dit.sh and bench/sd.sh export
+/// the models first). ORT CPU time per call of the small and large export at batch 1 and 8 (text
+/// families: 1 and 2, a guided step's batch), parameter counts against the published ones, the measured
+/// cost ratio against the FLOP ratio, then the cluster at r = 0 and r with each replica a separate OS
+/// process (so its RSS is its own) and an orchestrator in stage and in step mode. Text families (SD
+/// UNets) need --text-encoder and run one prompt with guidance 7.5, as SD's pipelines do.
 /// Prints markdown for docs/benchmarks.md.
 /// </summary>
 internal static class BenchDitCommand
@@ -23,6 +25,8 @@ internal static class BenchDitCommand
     private static readonly Dictionary<string, (double Params, double Gflops)> Published = new()
     {
         ["DiT-S/2"] = (33e6, 6.06), ["DiT-B/2"] = (130e6, 23.01), ["DiT-L/2"] = (458e6, 80.71), ["DiT-XL/2"] = (675e6, 118.64),
+        // BK-SDM's model card: U-Net parameters 0.86B (SD-v1.4) and 0.33B (BK-SDM-Tiny); no FLOP count quoted here.
+        ["SD-v1 UNet"] = (860e6, double.NaN), ["BK-SDM-Tiny UNet"] = (330e6, double.NaN),
     };
 
     public static Command Create()
@@ -34,29 +38,35 @@ internal static class BenchDitCommand
         var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 10 };
         var repeats = new Option<int>("--repeats") { DefaultValueFactory = _ => 3 };
         var fraction = new Option<double>("--small-fraction") { DefaultValueFactory = _ => 0.4 };
-        var command = new Command("bench-dit", "DiT-size costs: ORT per call, parameters, cost vs FLOP ratio, cluster speedup vs bound, replica RSS.")
+        var textEncoder = new Option<string?>("--text-encoder") { Description = "Text-encoder manifest, for a text family (SD UNets)." };
+        var command = new Command("bench-dit", "Exported-pair costs (DiT or SD): ORT per call, parameters, cost vs FLOP ratio, cluster speedup vs " +
+            "bound, replica RSS.")
         {
-            small, large, extra, replica, steps, repeats, fraction,
+            small, large, extra, replica, steps, repeats, fraction, textEncoder,
         };
         command.SetAction(async (parse, ct) =>
         {
             string s = Path.GetFullPath(parse.GetValue(small)!), l = Path.GetFullPath(parse.GetValue(large)!);
+            string? text = parse.GetValue(textEncoder) is { } t ? Path.GetFullPath(t) : null;
             await RunAsync(s, l, (parse.GetValue(extra) ?? []).Select(Path.GetFullPath).ToArray(), Path.GetFullPath(parse.GetValue(replica)!),
-                parse.GetValue(steps), parse.GetValue(repeats), parse.GetValue(fraction), ct);
+                parse.GetValue(steps), parse.GetValue(repeats), parse.GetValue(fraction), text, ct);
             return 0;
         });
         return command;
     }
 
-    private static string F(double v, string format = "F1") => v.ToString(format, CultureInfo.InvariantCulture);
+    private static string F(double v, string format = "F1") => double.IsNaN(v) ? "n/a" : v.ToString(format, CultureInfo.InvariantCulture);
 
     private static async Task RunAsync(string smallPath, string largePath, string[] also, string replicaDll, int steps, int repeats, double r,
-        CancellationToken ct)
+        string? textEncoder, CancellationToken ct)
     {
+        bool text = ModelManifest.Load(largePath).Conditioning.Text is not null;
+        if (text && textEncoder is null) throw new ArgumentException("The models are conditioned on text: give --text-encoder.");
+        int big = text ? 2 : 8;
         // Other work on the machine inflates every timing: the load average says how much there was.
         Console.WriteLine($"{Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}; medians after one warm-up; " +
                           $"load average at start: {File.ReadAllText("/proc/loadavg").Trim()}.\n");
-        Console.WriteLine("| model | parameters (published) | ONNX bytes | ORT batch 1 | ORT batch 8 | published GFLOPs |");
+        Console.WriteLine($"| model | parameters (published) | ONNX bytes | ORT batch 1 | ORT batch {big} | published GFLOPs |");
         Console.WriteLine("|---|---|---|---|---|---|");
         var batch1 = new Dictionary<string, double>();
         foreach (var path in new[] { smallPath, largePath }.Concat(also))
@@ -64,15 +74,17 @@ internal static class BenchDitCommand
             // One model loaded at a time: the in-process figures never share memory or cores with another model.
             var (arch, count, bytes) = Describe(path);
             using var model = new OnnxDenoiser(path);
-            double b1 = OrtMs(model, 1, repeats + 2, ct), b8 = OrtMs(model, 8, repeats, ct);
+            double b1 = OrtMs(model, 1, repeats + 2, ct), bBig = OrtMs(model, big, repeats, ct);
             batch1[path] = b1;
             var pub = Published.GetValueOrDefault(arch);
-            Console.WriteLine($"| {arch} | {F(count / 1e6, "F2")}M ({F(pub.Params / 1e6, "F0")}M) | {F(bytes / 1048576.0)} MiB | {F(b1)} ms | {F(b8)} ms ({F(b8 / 8)} ms/sample) | {F(pub.Gflops, "F2")} |");
+            Console.WriteLine($"| {arch} | {F(count / 1e6, "F2")}M ({F(pub.Params / 1e6, "F0")}M) | {F(bytes / 1048576.0)} MiB | {F(b1)} ms | " +
+                $"{F(bBig)} ms ({F(bBig / big)} ms/sample) | {F(pub.Gflops, "F2")} |");
         }
         var (smallArch, _, smallBytes) = Describe(smallPath);
         var (largeArch, _, largeBytes) = Describe(largePath);
         double c = batch1[smallPath] / batch1[largePath];
-        double flopRatio = Published[largeArch].Gflops / Published[smallArch].Gflops;
+        double flopRatio = Published.TryGetValue(largeArch, out var pl) && Published.TryGetValue(smallArch, out var ps) ? pl.Gflops / ps.Gflops
+            : double.NaN;
         Console.WriteLine($"\nMeasured cost ratio {largeArch} / {smallArch} at batch 1: {F(1 / c, "F1")}x (c = {F(c, "F3")}); FLOP ratio {F(flopRatio, "F1")}x.\n");
 
         // Replicas as separate processes: their RSS is theirs alone.
@@ -81,7 +93,7 @@ internal static class BenchDitCommand
         var pools = new Dictionary<string, string> { ["small"] = smallReplica.Address, ["large"] = largeReplica.Address };
         await WaitReadyAsync(smallReplica.Address, ct);
         await WaitReadyAsync(largeReplica.Address, ct);
-        string[] quiet = ["--Orchestrator:StepTimeout=00:05:00"];
+        string[] quiet = ["--Orchestrator:StepTimeout=00:05:00", .. text ? [$"--Orchestrator:TextEncoder={textEncoder}"] : Array.Empty<string>()];
         var (stageApp, stageAddress) = await LoopbackCluster.StartOrchestratorHostAsync(pools, "", quiet, ct);
         await using var _ = stageApp;
         var (stepApp, stepAddress) = await LoopbackCluster.StartOrchestratorHostAsync(pools, "", [.. quiet, "--Orchestrator:RunMode=step"], ct);
@@ -98,12 +110,14 @@ internal static class BenchDitCommand
             foreach (var fraction in new[] { 0, r })
             {
                 var g = new GenerateRequest { Steps = steps, SmallFraction = fraction, Seed = 3, Sampler = "ddim", Output = OutputKind.Raw };
-                g.ClassLabels.Add(207);
+                if (text) { g.Prompts.Add("a photograph of an astronaut riding a horse"); g.GuidanceScale = 7.5f; }
+                else g.ClassLabels.Add(207);
                 double ms = await Stats.TimeAsync(() => client.GenerateAsync(g, cancellationToken: ct).ResponseAsync);
                 if (i >= 0) (samples.TryGetValue($"{mode}-{fraction}", out var list) ? list : samples[$"{mode}-{fraction}"] = []).Add(ms);
             }
         double bound = 1 / ((1 - r) + r * c);
-        Console.WriteLine($"Cluster, {steps} DDIM steps, batch 1, pools small = {smallArch}, large = {largeArch}, {repeats} interleaved rounds:\n");
+        Console.WriteLine($"Cluster, {steps} DDIM steps, batch 1{(text ? " (one prompt, guidance 7.5: two UNet rows a step; the prompt encoded once per job in the orchestrator)" : "")}, " +
+            $"pools small = {smallArch}, large = {largeArch}, {repeats} interleaved rounds:\n");
         Console.WriteLine($"| mode | job r = 0 | job r = {F(r, "0.##")} | speedup | compute bound 1/((1-r)+rc) | speedup / bound |");
         Console.WriteLine("|---|---|---|---|---|---|");
         foreach (var mode in modes.Keys)
@@ -137,9 +151,19 @@ internal static class BenchDitCommand
         var info = model.Info;
         var latents = new float[batch * info.SampleSize];
         StepNoise.Fill(latents, 1, 0, 0);
-        var input = new DenoiseInput(latents, Enumerable.Repeat(500, batch).ToArray(), Enumerable.Range(0, batch).Select(i => i * 97 % info.NumClasses).ToArray(), 1f);
+        var input = info.Text is { } text
+            ? new DenoiseInput(latents, Enumerable.Repeat(500, batch).ToArray(), [], 1f) { Context = Noise(batch * text.Size) }
+            : new DenoiseInput(latents, Enumerable.Repeat(500, batch).ToArray(),
+                Enumerable.Range(0, batch).Select(i => i * 97 % info.NumClasses).ToArray(), 1f);
         model.Run(input, ct); // warm-up
         return Stats.Median(Enumerable.Range(0, runs).Select(_ => Stats.Time(() => model.Run(input, ct))).ToArray());
+    }
+
+    private static float[] Noise(int length)
+    {
+        var values = new float[length];
+        StepNoise.Fill(values, 2, 0, 0);
+        return values;
     }
 
     private static async Task WaitReadyAsync(string address, CancellationToken ct)
