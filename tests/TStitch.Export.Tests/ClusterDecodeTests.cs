@@ -90,14 +90,19 @@ public sealed class ClusterDecodeTests(ExportFixture fx)
     }
 
     [Fact]
-    public void A_conditioning_kind_this_version_cannot_serve_is_refused_at_load()
+    public void A_conditioning_kind_this_version_cannot_serve_or_a_text_embedding_without_its_shape_is_refused_at_load()
     {
-        var path = Path.Combine(fx.Directory, "dit-tiny-text.json");
+        var path = Path.Combine(fx.Directory, "dit-tiny-audio.json");
         var json = JsonNode.Parse(File.ReadAllText(fx.DitManifest))!.AsObject();
-        json["conditioning"] = new JsonObject { ["kind"] = "text-embedding" };
+        json["conditioning"] = new JsonObject { ["kind"] = "audio-embedding" };
         File.WriteAllText(path, json.ToJsonString());
         var e = Assert.Throws<InvalidDataException>(() => ModelManifest.Load(path));
-        Assert.Contains("conditioning kind 'text-embedding'", e.Message);
+        Assert.Contains("conditioning kind 'audio-embedding'", e.Message);
+
+        json["conditioning"] = new JsonObject { ["kind"] = "text-embedding", ["tokens"] = 77 };
+        File.WriteAllText(path, json.ToJsonString());
+        e = Assert.Throws<InvalidDataException>(() => ModelManifest.Load(path));
+        Assert.Contains("\"tokens\" and \"width\"", e.Message);
         Assert.Equal("class-label", ModelManifest.Load(fx.DitManifest).Conditioning.Kind);
     }
 
