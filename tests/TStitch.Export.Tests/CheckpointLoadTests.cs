@@ -10,24 +10,6 @@ namespace TStitch.Export.Tests;
 [Collection(ExportCollection.Name)]
 public sealed class CheckpointLoadTests : IDisposable
 {
-    // Edits a saved state dict: rename a key, drop one row of a tensor, add a key, or wrap it the
-    // way DiT's train.py saves checkpoints.
-    private const string Tamper = """
-        import sys, torch
-        src, dst, mode, key = sys.argv[1:5]
-        s = torch.load(src)
-        if mode == "rename":
-            s[key + "_renamed"] = s.pop(key)
-        elif mode == "shrink":
-            v = s[key]
-            s[key] = torch.zeros((v.shape[0] - 1,) + tuple(v.shape[1:]))
-        elif mode == "extra":
-            s[key] = torch.zeros(8, 3, 3, 3)
-        elif mode == "wrap":
-            s = {key: s, "opt": {}, "args": None}
-        torch.save(s, dst)
-        """;
-
     private readonly ExportFixture fx;
     private readonly string _dir;
 
@@ -39,13 +21,7 @@ public sealed class CheckpointLoadTests : IDisposable
         _dir = Directory.CreateTempSubdirectory("tstitch-checkpoint-").FullName;
     }
 
-    private string Tampered(string source, string mode, string key)
-    {
-        var path = Path.Combine(_dir, $"{mode}-{Path.GetFileName(source)}");
-        var r = PythonTool.Python("-c", Tamper, source, path, mode, key);
-        Assert.True(r.ExitCode == 0, $"tampering failed: {r}");
-        return path;
-    }
+    private string Tampered(string source, string mode, string key) => StateDictTamper.Tampered(_dir, source, mode, key);
 
     private PythonTool.Result ExportDit(string checkpoint, string name, params string[] extra) =>
         PythonTool.Python([PythonTool.ExportTool("export_dit.py"), "--config", "tiny", "--checkpoint", checkpoint,

@@ -1,8 +1,9 @@
 namespace TStitch.Export.Tests;
 
 /// <summary>
-/// The tiny DiT and VAE exports with their PyTorch fixtures: from TSTITCH_EXPORT_FIXTURES (CI runs
-/// tools/export/make_fixtures.sh first) or, when unset, made here into a temp folder (a few seconds).
+/// The tiny test exports with their PyTorch fixtures (DiT pair, VAE decoder, CLIP text encoder, UNet pair, the
+/// stitched SD reference run): from TSTITCH_EXPORT_FIXTURES (CI runs tools/export/make_fixtures.sh first) or,
+/// when unset, made here into a temp folder (several seconds).
 /// </summary>
 public sealed class ExportFixture : IDisposable
 {
@@ -17,16 +18,33 @@ public sealed class ExportFixture : IDisposable
     public string DitStateDict => Path.Combine(Directory, "dit-tiny.pt");
     public string VaeManifest => Path.Combine(Directory, "vae-tiny.json");
     public string VaeStateDict => Path.Combine(Directory, "vae-tiny.pt");
+    /// <summary>Text-conditioned UNet pair: <see cref="UnetManifest"/> (SD v1's layout) is the large model, <see cref="UnetSmallManifest"/> (cut like BK-SDM-Tiny) the small one; both name <see cref="VaeManifest"/> as decoder.</summary>
+    public string UnetManifest => Path.Combine(Directory, "unet-tiny.json");
+    public string UnetSmallManifest => Path.Combine(Directory, "unet-tiny-small.json");
+    public string UnetStateDict => Path.Combine(Directory, "unet-tiny.pt");
+    public string UnetSmallStateDict => Path.Combine(Directory, "unet-tiny-small.pt");
+    /// <summary>Tiny CLIP text encoder (width 32) with its CLIP-format test vocabulary (clip-tiny.vocab.json / .merges.txt).</summary>
+    public string ClipManifest => Path.Combine(Directory, "clip-tiny.json");
+    public string ClipStateDict => Path.Combine(Directory, "clip-tiny.pt");
     public FixtureSet Dit { get; }
     public FixtureSet Vae { get; }
+    public FixtureSet Unet { get; }
+    public FixtureSet UnetSmall { get; }
+    public FixtureSet Clip { get; }
+    /// <summary>The stitched DDIM + guidance run of the UNet pair in PyTorch (tools/export/reference_sd.py).</summary>
+    public FixtureSet SdReference { get; }
+
+    private static readonly string[] Required =
+        ["dit-tiny.json", "dit-tiny-small.json", "vae-tiny.json", "clip-tiny.json", "unet-tiny.json", "unet-tiny-small.json", "sd-reference.fixtures"];
 
     public ExportFixture()
     {
         if (Environment.GetEnvironmentVariable(Variable) is { Length: > 0 } given)
         {
             Directory = Path.GetFullPath(given);
-            if (!File.Exists(DitManifest) || !File.Exists(DitSmallManifest) || !File.Exists(VaeManifest))
-                throw new InvalidOperationException($"{Variable}={given} has no dit-tiny.json / dit-tiny-small.json / vae-tiny.json; fill it with tools/export/make_fixtures.sh {given}.");
+            var missing = Required.Where(f => !Path.Exists(Path.Combine(Directory, f))).ToList();
+            if (missing.Count > 0)
+                throw new InvalidOperationException($"{Variable}={given} has no {string.Join(" / ", missing)}; fill it with tools/export/make_fixtures.sh {given}.");
         }
         else
         {
@@ -39,6 +57,10 @@ public sealed class ExportFixture : IDisposable
         }
         Dit = FixtureSet.Load(Path.Combine(Directory, "dit-tiny.fixtures"));
         Vae = FixtureSet.Load(Path.Combine(Directory, "vae-tiny.fixtures"));
+        Unet = FixtureSet.Load(Path.Combine(Directory, "unet-tiny.fixtures"));
+        UnetSmall = FixtureSet.Load(Path.Combine(Directory, "unet-tiny-small.fixtures"));
+        Clip = FixtureSet.Load(Path.Combine(Directory, "clip-tiny.fixtures"));
+        SdReference = FixtureSet.Load(Path.Combine(Directory, "sd-reference.fixtures"));
     }
 
     public void Dispose()

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace TStitch.Export.Tests;
 
@@ -18,10 +19,13 @@ public sealed class FixtureSet
 
     public string ManifestPath { get; }
     public string? Note { get; }
+    /// <summary>The whole fixtures.json, for the fields beyond the tensors (e.g. the prompts behind token ids, a reference run's settings).</summary>
+    public JsonObject Fields { get; }
 
-    private FixtureSet(string folder, Index index)
+    private FixtureSet(string folder, Index index, JsonObject fields)
     {
         _folder = folder;
+        Fields = fields;
         ManifestPath = Path.GetFullPath(Path.Combine(folder, index.Manifest));
         Note = index.Note;
         _tensors = index.Inputs.Concat(index.Outputs).ToDictionary(t => t.Name);
@@ -30,9 +34,10 @@ public sealed class FixtureSet
     public static FixtureSet Load(string folder)
     {
         var path = Path.Combine(folder, "fixtures.json");
-        var index = JsonSerializer.Deserialize<Index>(File.ReadAllText(path), JsonSerializerOptions.Web)
+        var text = File.ReadAllText(path);
+        var index = JsonSerializer.Deserialize<Index>(text, JsonSerializerOptions.Web)
                     ?? throw new InvalidDataException($"{path} is empty.");
-        return new FixtureSet(folder, index);
+        return new FixtureSet(folder, index, JsonNode.Parse(text)!.AsObject());
     }
 
     public int[] Shape(string name) => _tensors[name].Shape;

@@ -1,4 +1,4 @@
-"""What export_dit.py and export_vae.py share: checkpoint loading with a strict pre-check, ONNX
+"""What the exporters (export_dit.py, export_vae.py, export_unet.py, export_text_encoder.py) share: checkpoint loading with a strict pre-check, ONNX
 export (external data above protobuf's 2 GB limit), manifests and parity fixtures."""
 import json
 import os
@@ -112,8 +112,9 @@ def write_json(path, obj):
         f.write("\n")
 
 
-def write_fixtures(folder, model_manifest, inputs, outputs, note):
-    """Raw little-endian tensors plus fixtures.json naming each one's file, dtype and shape."""
+def write_fixtures(folder, model_manifest, inputs, outputs, note, extra=None):
+    """Raw little-endian tensors plus fixtures.json naming each one's file, dtype and shape; `extra` adds
+    top-level fields (what a reader needs to know beyond the tensors, e.g. the prompts behind token ids)."""
     os.makedirs(folder, exist_ok=True)
 
     def entry(name, tensor):
@@ -126,6 +127,13 @@ def write_fixtures(folder, model_manifest, inputs, outputs, note):
     write_json(os.path.join(folder, "fixtures.json"), {
         "manifest": model_manifest,
         "note": note,
+        **(extra or {}),
         "inputs": [entry(n, t) for n, t in inputs],
         "outputs": [entry(n, t) for n, t in outputs],
     })
+
+
+def peak_rss_gib():
+    """This process's peak resident set size so far (Linux reports ru_maxrss in KiB)."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
