@@ -1,11 +1,15 @@
+using TStitch.Models;
+using TStitch.Models.Text;
+using TStitch.Sampling;
+
 namespace TStitch.Export.Tests;
 
 /// <summary>
 /// The stitched text-to-image reference run (tools/export/reference_sd.py: diffusers' DDIMScheduler as SD v1
 /// configures it, classifier-free guidance, 3 steps on unet-tiny-small then 3 on unet-tiny) is what the issue 13
 /// contract describes, and replaying it from C# (raw ONNX Runtime sessions, the contract's formulas in double, as
-/// TStitch.Sampling computes schedules) lands on PyTorch's latents step for step. The C# Trajectory is checked
-/// against the same fixture once it serves text conditioning.
+/// TStitch.Sampling computes schedules) lands on PyTorch's latents step for step; so does the serving path itself
+/// (ClipTokenizer + OnnxTextEncoder, OnnxDenoiser, the library's Trajectory with leading spacing).
 /// </summary>
 [Collection(ExportCollection.Name)]
 public class SdReferenceRunTests(ExportFixture fx)
@@ -109,5 +113,45 @@ public class SdReferenceRunTests(ExportFixture fx)
             Parity.AssertClose(expected, x, tolerance, $"latents after step {i} (t = {t}, {(i < smallSteps ? "small" : "large")})");
         }
         Parity.AssertClose(f.Floats("latents"), x, 5e-5f * MathF.Max(1f, f.Floats("latents").Max(MathF.Abs)), "final latents");
+    }
+
+    [Fact]
+    public void The_csharp_tokenizer_and_encoder_give_the_reference_ids_and_embeddings()
+    {
+        var f = fx.SdReference;
+        string[] prompts = [.. f.Fields["prompts"]!.AsArray().Select(p => (string)p!)];
+        using var encoder = new OnnxTextEncoder(fx.ClipManifest);
+        long[] ids = [.. prompts.SelectMany(p => encoder.Tokenizer.Encode(p))];
+        Assert.Equal(f.Longs("cond_ids"), ids);
+        Parity.AssertClose(f.Floats("cond"), encoder.Encode(prompts), what: "OnnxTextEncoder cond embeddings");
+        Parity.AssertClose(f.Floats("uncond"), encoder.Encode(["", ""]), what: "OnnxTextEncoder empty-prompt embeddings");
+    }
+
+    [Fact]
+    public async Task The_library_trajectory_on_the_served_models_lands_on_pytorchs_latents_step_for_step()
+    {
+        var f = fx.SdReference;
+        using var small = new OnnxDenoiser(fx.UnetSmallManifest);
+        using var large = new OnnxDenoiser(fx.UnetManifest);
+        int steps = (int)f.Fields["steps"]!, smallSteps = (int)f.Fields["smallSteps"]!;
+        var shape = small.Info.Text!;
+        var request = new TrajectoryRequest([], steps, SamplerKind.Ddim,
+            SwitchSchedule.SmallThenLarge((double)smallSteps / steps, "small", "large"), (float)(double)f.Fields["guidanceScale"]!, 0)
+        {
+            Prompts = new PromptEmbeddings(f.Floats("cond"), f.Floats("uncond"), shape),
+        };
+        var trajectory = new Trajectory(request, new Dictionary<string, IDenoiser> { ["small"] = small, ["large"] = large });
+        Assert.Equal(f.Longs("timesteps"), trajectory.Sampler.Plan.Timesteps.Select(t => (long)t));
+
+        var stepLatents = f.Floats("step_latents");
+        int size = trajectory.Batch * trajectory.Shape.SampleSize;
+        var final = await trajectory.RunAsync(new SamplerState(0, f.Floats("x_T")), (done, _) =>
+        {
+            var expected = stepLatents.AsSpan((done.Step) * size, size);
+            float tolerance = 5e-5f * MathF.Max(1f, expected.ToArray().Max(MathF.Abs));
+            Parity.AssertClose(expected, done.State.Latents, tolerance, $"library latents after step {done.Step} ({done.ModelId})");
+            return ValueTask.CompletedTask;
+        });
+        Parity.AssertClose(f.Floats("latents"), final.Latents, 5e-5f * MathF.Max(1f, f.Floats("latents").Max(MathF.Abs)), "final latents");
     }
 }
