@@ -52,10 +52,12 @@ public static class StageRunMessages
     /// <summary>The prompt embeddings a stage run carries, shaped as the replica's model takes them; null when it sends none.</summary>
     private static PromptEmbeddings? ToPromptEmbeddings(TrajectoryParameters p, DenoiserInfo model)
     {
-        if (p.PromptEmbeddings is null && p.NegativeEmbeddings is null) return null;
+        if (p.PromptEmbeddings is null && p.NegativeEmbeddings is null)
+            return model.Text is null ? null : throw new InvalidRequestException("trajectory.prompt_embeddings",
+                $"Model '{model.Name}' is conditioned on text: send prompt_embeddings and negative_embeddings instead of class_labels.");
         if (model.Text is not { } shape)
             throw new InvalidRequestException("trajectory.prompt_embeddings",
-                $"Model '{model.Name}' is conditioned on class labels; send class_labels, not prompt embeddings.");
+                $"Model '{model.Name}' is conditioned on class labels; send class_labels, not prompt_embeddings.");
         long batch = p.PromptEmbeddings is { Shape.Count: 3 } t ? t.Shape[0] : -1;
         if (batch < 1)
             throw new InvalidRequestException("trajectory.prompt_embeddings",

@@ -91,6 +91,9 @@ public class StageRunTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         { "other noise schedule", r => r.Trajectory.NoiseSchedule = "cosine", "noise_schedule" },
         { "class out of range", r => r.Trajectory.ClassLabels[1] = 10, "class_labels[1] = 10" },
         { "negative checkpoint interval", r => r.CheckpointEvery = -1, "checkpoint_every" },
+        { "other timestep spacing", r => r.Trajectory.TimestepSpacing = "leading", "timestep_spacing" },
+        { "prompt embeddings to a class model", r => r.Trajectory.PromptEmbeddings = TensorMessages.FromFloats(new float[8], 2, 2, 2),
+            "prompt_embeddings" },
         { "dpm-solver++ without its history", r => { r.Trajectory.Sampler = "dpm-solver++"; r.State.Step = 5; }, "previous_x0" },
     };
 

@@ -133,4 +133,47 @@ public sealed class TextClusterTests(ExportFixture fx)
             Assert.Contains(textEncoder ? "conditioned on class labels" : "serves no text family", e.Status.Detail);
         }
     }
+
+    public static TheoryData<string, Action<StageRunRequest, int>, string> BadTextStageRuns => new()
+    {
+        { "no embeddings", (r, _) => { r.Trajectory.PromptEmbeddings = null; r.Trajectory.NegativeEmbeddings = null; }, "send prompt_embeddings" },
+        { "embeddings of another width", (r, width) => r.Trajectory.PromptEmbeddings = Embeddings(2, 77, width + 1), "prompt_embeddings" },
+        { "no negative embeddings", (r, _) => r.Trajectory.NegativeEmbeddings = null, "negative_embeddings" },
+        { "fewer negative than prompt embeddings", (r, width) => r.Trajectory.NegativeEmbeddings = Embeddings(1, 77, width),
+            "negative_embeddings" },
+        { "non-finite embeddings", (r, width) => r.Trajectory.PromptEmbeddings = Embeddings(2, 77, width, float.NaN), "prompt_embeddings" },
+        { "DiT's timestep spacing", (r, _) => r.Trajectory.TimestepSpacing = "dit", "timestep_spacing" },
+    };
+
+    private static Tensor Embeddings(int batch, int tokens, int width, float value = 0.1f) =>
+        TensorMessages.FromFloats(Enumerable.Repeat(value, batch * tokens * width).ToArray(), batch, tokens, width);
+
+    [Theory]
+    [MemberData(nameof(BadTextStageRuns))]
+    public async Task Bad_text_stage_runs_get_invalid_argument_naming_the_field(string name, Action<StageRunRequest, int> spoil, string expected)
+    {
+        await using var cluster = await StartAsync();
+        using var channel = GrpcChannels.Create(cluster.Pools["small"]);
+        var client = new Denoiser.DenoiserClient(channel);
+        int width = (await client.GetModelInfoAsync(new GetModelInfoRequest())).ContextShape[1];
+        var trajectory = new TrajectoryParameters
+        {
+            Steps = 6, Sampler = "ddim", GuidanceScale = 3, Seed = 3, NoiseSchedule = "scaled-linear", TrainingSteps = 1000,
+            TimestepSpacing = "leading", PromptEmbeddings = Embeddings(2, 77, width), NegativeEmbeddings = Embeddings(2, 77, width, 0f),
+        };
+        var request = new StageRunRequest { Trajectory = trajectory, ToStep = 3, State = new SamplerCheckpoint { Step = 0 } };
+
+        // The unspoiled request runs.
+        using (var good = client.RunStage(request))
+            while (await good.ResponseStream.MoveNext(CancellationToken.None)) { }
+
+        spoil(request, width);
+        var ex = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var call = client.RunStage(request);
+            while (await call.ResponseStream.MoveNext(CancellationToken.None)) { }
+        });
+        Assert.True(ex.StatusCode == StatusCode.InvalidArgument, $"{name}: {ex.StatusCode} {ex.Status.Detail}");
+        Assert.Contains(expected, ex.Status.Detail);
+    }
 }
