@@ -26,7 +26,7 @@ internal static class BenchDitCommand
     {
         ["DiT-S/2"] = (33e6, 6.06), ["DiT-B/2"] = (130e6, 23.01), ["DiT-L/2"] = (458e6, 80.71), ["DiT-XL/2"] = (675e6, 118.64),
         // BK-SDM's model card: U-Net parameters 0.86B (SD-v1.4) and 0.33B (BK-SDM-Tiny); no FLOP count quoted here.
-        ["SD-v1 UNet"] = (860e6, double.NaN), ["BK-SDM-Tiny UNet"] = (330e6, double.NaN),
+        ["UNet sd-v1"] = (860e6, double.NaN), ["UNet bk-sdm-tiny"] = (330e6, double.NaN),
     };
 
     public static Command Create()
