@@ -47,9 +47,14 @@ internal static class BenchCommand
                                        $"{System.Runtime.InteropServices.RuntimeInformation.OSDescription})");
             foreach (int b in parse.GetValue(batches)!.Split(',').Select(int.Parse))
             {
+                int[] gcBefore = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
                 var figures = await MeasureAsync(small, large, cluster.OrchestratorAddress, stepAddress, cluster.Pools[ModelZoo.Large], b,
                     s, n, r, ct);
                 Report(figures, b, s, r);
+                // The whole cluster runs in this process, so these are its collections during the batch's runs.
+                Console.WriteLine($"garbage collections during batch {b}: gen0 {GC.CollectionCount(0) - gcBefore[0]}, gen1 " +
+                    $"{GC.CollectionCount(1) - gcBefore[1]}, gen2 {GC.CollectionCount(2) - gcBefore[2]}; " +
+                    $"GC pause total {GC.GetTotalPauseDuration().TotalMilliseconds:F0} ms since start");
             }
             return 0;
         });
