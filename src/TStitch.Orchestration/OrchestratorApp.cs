@@ -64,8 +64,8 @@ public static class OrchestratorApp
         builder.Services.AddSingleton<ScheduleChooser>();
         builder.Services.AddSingleton(sp => new LoadController(sp.GetRequiredService<ScheduleChooser>(),
             () => sp.GetRequiredService<JobManager>().Waiting,
-            sp.GetRequiredService<IOptions<OrchestratorOptions>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LoadController>>(),
-            sp.GetRequiredService<JobLatencies>()));
+            sp.GetRequiredService<IOptions<OrchestratorOptions>>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<LoadController>>(), sp.GetRequiredService<JobLatencies>()));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<LoadController>());
         var app = builder.Build();
         app.MapGrpcService<OrchestratorService>();

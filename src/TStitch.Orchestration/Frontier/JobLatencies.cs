@@ -23,7 +23,10 @@ public sealed class JobLatencies(TimeProvider time)
         }
     }
 
-    /// <summary>The <paramref name="q"/> quantile (linear between ranks) of the window's latencies, or null when no job ended in it.</summary>
+    /// <summary>
+    /// The <paramref name="q"/> quantile (linear between ranks) of the window's latencies, or null when no
+    /// job ended in it.
+    /// </summary>
     public double? Percentile(double q)
     {
         double[] sorted;

@@ -123,5 +123,6 @@ public sealed partial class LoadController : IHostedService, IDisposable
     [LoggerMessage(Level = LogLevel.Information,
         Message = "Load shift {Old} -> {New}: estimated {EstimateMs:F0} ms, measured p95 {ObservedMs:F0} ms against a target of " +
             "{TargetMs:F0} ms, {Waiting} jobs waiting")]
-    private static partial void LogShift(ILogger logger, int old, int @new, double estimateMs, double observedMs, double targetMs, int waiting);
+    private static partial void LogShift(ILogger logger, int old, int @new, double estimateMs, double observedMs, double targetMs,
+        int waiting);
 }

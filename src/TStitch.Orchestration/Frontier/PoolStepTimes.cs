@@ -20,7 +20,10 @@ public sealed class PoolStepTimes(TimeProvider time)
 
     public PoolStepTimes() : this(TimeProvider.System) { }
 
-    /// <summary>A stage of <paramref name="steps"/> steps over <paramref name="images"/> images on <paramref name="pool"/> took <paramref name="ms"/>.</summary>
+    /// <summary>
+    /// A stage of <paramref name="steps"/> steps over <paramref name="images"/> images on
+    /// <paramref name="pool"/> took <paramref name="ms"/>.
+    /// </summary>
     public void Observe(string pool, double ms, int steps, int images)
     {
         if (!double.IsFinite(ms) || ms < 0 || steps < 1 || images < 1) return;
