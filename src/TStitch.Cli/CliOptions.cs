@@ -18,5 +18,16 @@ internal static class CliOptions
         "unconditional).", DefaultValueFactory = _ => 1f };
     public static Option<double> SmallFraction() => new("--small-fraction") { Description = "Fraction of the steps run by the small " +
         "model (then large).", DefaultValueFactory = _ => 0.4 };
+    /// <summary>Where a running orchestrator's API key comes from when --api-key is not given (keeps it out of shell history).</summary>
+    public const string ApiKeyVariable = "TSTITCH_API_KEY";
+
+    public static Option<string?> ApiKey() => new("--api-key")
+    {
+        Description = $"API key of the orchestrator (sent as 'authorization: Bearer <key>'); default: the {ApiKeyVariable} " +
+            $"environment variable, which keeps it out of shell history.",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable(ApiKeyVariable),
+    };
+    public static Option<string?> CaCert() => new("--ca-cert") { Description = "For an https:// orchestrator: PEM or DER file of the CA " +
+        "(or self-signed certificate) to trust instead of the system roots." };
     public static Option<string> Redis() => new("--redis") { Description = "Redis for the job store (host:port); empty = in memory.", DefaultValueFactory = _ => "" };
 }

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
 using Grpc.Core;
-using Grpc.Net.Client;
 using Spectre.Console;
 using TStitch.Contracts;
 
@@ -10,8 +9,6 @@ namespace TStitch.Cli;
 /// <summary>`tstitch generate`: one job on a running orchestrator over gRPC, with a progress bar fed by GenerateStream.</summary>
 internal static class GenerateCommand
 {
-    public const string ApiKeyVariable = "TSTITCH_API_KEY";
-
     public static Command Create()
     {
         var orchestrator = new Option<string>("--orchestrator") { Description = "Address of the Orchestrator service.", DefaultValueFactory = _ => "http://localhost:5100" };
@@ -34,14 +31,8 @@ internal static class GenerateCommand
         var eta = new Option<double>("--eta") { Description = "DDIM eta (0 = deterministic).", DefaultValueFactory = _ => 0.0 };
         var jobId = new Option<string?>("--job-id") { Description = "Client job id: the same id returns the same job and never runs twice." };
         var output = new Option<string>("--out") { Description = "PNG file to write.", DefaultValueFactory = _ => "sample.png" };
-        var apiKey = new Option<string?>("--api-key")
-        {
-            Description = $"API key of the orchestrator (sent as 'authorization: Bearer <key>'); default: the {ApiKeyVariable} " +
-                $"environment variable, which keeps it out of shell history.",
-            DefaultValueFactory = _ => Environment.GetEnvironmentVariable(ApiKeyVariable),
-        };
-        var caCert = new Option<string?>("--ca-cert") { Description = "For an https:// orchestrator: PEM or DER file of the CA (or " +
-            "self-signed certificate) to trust instead of the system roots." };
+        var apiKey = CliOptions.ApiKey();
+        var caCert = CliOptions.CaCert();
         var command = new Command("generate", "Generate images on a running orchestrator (gRPC GenerateStream) and write them as a PNG.")
         {
             orchestrator, classes, prompts, negative, steps, smallFraction, stages, tier, budget, sampler, seed, guidance, eta, jobId, output, apiKey, caCert,
@@ -86,15 +77,10 @@ internal static class GenerateCommand
             else if (parse.GetValue(budget) is { } ms) request.LatencyBudgetMs = ms; // the orchestrator checks it
             else request.SmallFraction = parse.GetValue(smallFraction);
 
-            GrpcChannel channel;
-            try { channel = GrpcChannels.Create(parse.GetValue(orchestrator)!, parse.GetValue(caCert)); }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or System.Security.Cryptography.CryptographicException or UriFormatException or ArgumentException)
-            {
-                AnsiConsole.MarkupLine($"[red]{Markup.Escape(ex.Message)}[/]");
-                return 1;
-            }
+            var connection = OrchestratorConnection.Open(parse.GetValue(orchestrator)!, parse.GetValue(caCert), parse.GetValue(apiKey));
+            if (connection is null) return 1;
+            var (channel, client) = connection.Value;
             using var _ = channel;
-            var client = new Orchestrator.OrchestratorClient(GrpcChannels.WithBearerToken(channel, parse.GetValue(apiKey)));
             var clock = Stopwatch.StartNew();
             try
             {

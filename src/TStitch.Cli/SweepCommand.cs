@@ -35,6 +35,8 @@ internal static class SweepCommand
             "0 = all samples at once (in process only).", DefaultValueFactory = _ => 8 };
         var orchestratorOpt = new Option<string?>("--orchestrator") { Description = "Measure through this running orchestrator (its " +
             "pools must have the family's names) instead of in process." };
+        var apiKey = CliOptions.ApiKey(); // both for --orchestrator only
+        var caCert = CliOptions.CaCert();
         var profileOpt = new Option<string?>("--profile") { Description = "Write the frontier profile (JSON) here, for " +
             "Orchestrator:Profiles." };
         var plotOpt = new Option<string?>("--plot") { Description = "Write a PNG of FD against latency per image, the Pareto front marked." };
@@ -44,7 +46,8 @@ internal static class SweepCommand
             "Measure quality (FD proxy, precision, recall, class accuracy) and latency across a family of switch schedules; write a " +
                 "frontier profile and plot.")
         {
-            models, samples, steps, sampler, seed, guidance, pools, fractionsOpt, grid, batch, orchestratorOpt, profileOpt, plotOpt, family,
+            models, samples, steps, sampler, seed, guidance, pools, fractionsOpt, grid, batch, orchestratorOpt, apiKey, caCert, profileOpt, plotOpt,
+            family,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -63,31 +66,39 @@ internal static class SweepCommand
                 Seed = parse.GetValue(seed), GuidanceScale = parse.GetValue(guidance), Batch = parse.GetValue(batch),
             };
             string? orchestrator = parse.GetValue(orchestratorOpt);
+            Grpc.Net.Client.GrpcChannel? channel = null;
+            Orchestrator.OrchestratorClient? client = null;
+            if (orchestrator is not null)
+            {
+                var connection = OrchestratorConnection.Open(orchestrator, parse.GetValue(caCert), parse.GetValue(apiKey));
+                if (connection is null) return 1;
+                (channel, client) = connection.Value;
+            }
+            using var _ = channel;
             using var metric = StitchingSweep.MetricFor(zoo);
             var loaded = orchestrator is null ? StitchingSweep.LoadZoo(zoo) : null;
-            Grpc.Net.Client.GrpcChannel? channel = orchestrator is null ? null : GrpcChannels.Create(orchestrator);
-            var client = channel is null ? null : new Orchestrator.OrchestratorClient(channel);
             string where = orchestrator ?? "in-process";
             AnsiConsole.MarkupLine($"{string.Join(" -> ",
                 poolNames)}, {options.Sampler} {options.Steps} steps, {options.Samples} samples, batch {options.Batch}, guidance {options.GuidanceScale}, seed {options.Seed}, {Markup.Escape(where)}");
             AnsiConsole.MarkupLine($"reference: k-NN accuracy on held-out real images {metric.ReferenceClassAccuracy:F3}");
-            // Warm-up, unmeasured: ORT sessions and the pools' first calls are slower than their steady state.
-            var warm = options with { Samples = Math.Max(2, options.Batch), Steps = 5 };
-            foreach (var pool in poolNames)
-            {
-                if (loaded is not null) await StitchingSweep.SampleAsync(loaded, SwitchSchedule.OneModel(pool), warm, ct);
-                else if (client is not null)
-                {
-                    var r = new GenerateRequest { Steps = 5, Output = OutputKind.Raw, Stages = new StageList { Stages = { new Stage { Pool = pool, Fraction = 1 } } } };
-                    r.ClassLabels.Add(Enumerable.Range(0, warm.Samples).Select(i => i % metric.Classes));
-                    await client.GenerateAsync(r, cancellationToken: ct);
-                }
-            }
             var table = new Table().AddColumns("schedule", "FD", "precision", "recall", "class acc", "ms / image", "seconds");
-            var clock = Stopwatch.StartNew();
             var points = new List<ScheduleSweepPoint>();
             try
             {
+                // Warm-up, unmeasured: ORT sessions and the pools' first calls are slower than their steady state
+                // (through an orchestrator it is also the first call, so a refused key or certificate shows here).
+                var warm = options with { Samples = Math.Max(2, options.Batch), Steps = 5 };
+                foreach (var pool in poolNames)
+                {
+                    if (loaded is not null) await StitchingSweep.SampleAsync(loaded, SwitchSchedule.OneModel(pool), warm, ct);
+                    else if (client is not null)
+                    {
+                        var r = new GenerateRequest { Steps = 5, Output = OutputKind.Raw, Stages = new StageList { Stages = { new Stage { Pool = pool, Fraction = 1 } } } };
+                        r.ClassLabels.Add(Enumerable.Range(0, warm.Samples).Select(i => i % metric.Classes));
+                        await client.GenerateAsync(r, cancellationToken: ct);
+                    }
+                }
+                var clock = Stopwatch.StartNew();
                 await AnsiConsole.Live(table).StartAsync(async _ =>
                 {
                     foreach (var schedule in schedules)
@@ -110,7 +121,6 @@ internal static class SweepCommand
             finally
             {
                 foreach (var m in loaded?.Values.ToList() ?? []) (m as IDisposable)?.Dispose();
-                channel?.Dispose();
             }
             var profile = Profile(points, options, parse.GetValue(family) ?? $"{string.Join("-",
                 poolNames)} {Sampler.Name(options.Sampler)}-{options.Steps}", where);

@@ -18,7 +18,8 @@ namespace TStitch.Orchestration;
 /// the result, and records how the job ended. It holds one latent batch per job.
 /// </summary>
 public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkpoints, PromptEncoder prompts,
-    IOptions<OrchestratorOptions> options, TimeProvider time, ILogger<JobRunner> logger, PoolStepTimes? stepTimes = null)
+    IOptions<OrchestratorOptions> options, TimeProvider time, ILogger<JobRunner> logger, PoolStepTimes? stepTimes = null,
+    JobLatencies? latencies = null)
 {
     public static readonly ActivitySource ActivitySource = new("TStitch.Orchestrator");
     private readonly OrchestratorOptions _options = options.Value;
@@ -59,17 +60,9 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
             await checkpoints.SaveAsync(job, running, final: true);
             if (resuming) LogResumed(logger, job.Id, job.Step, job.Steps);
             reported = state.Step;
-            long lastStepAt = 0;
             async ValueTask ReportStep(string pool, int step, int timestep)
             {
                 if (step <= reported) return; // re-run after a replica failed: reported already
-                // The live step cost the schedule chooser and the load controller predict with. A stage's
-                // first step also pays for starting the call, which is no step's steady cost.
-                long now = Stopwatch.GetTimestamp();
-                if (lastStepAt != 0)
-                    stepTimes?.Observe(pool, Stopwatch.GetElapsedTime(lastStepAt, now).TotalMilliseconds / (step - reported),
-                        request.Batch);
-                lastStepAt = now;
                 reported = step;
                 OrchestratorMetrics.StepDone(pool);
                 await running.ReportAsync(new StepProgress
@@ -99,7 +92,7 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
                 stage?.SetTag("tstitch.to_step", span.To);
                 stage?.SetTag("tstitch.batch", trajectory.Batch);
                 long stageStart = Stopwatch.GetTimestamp();
-                lastStepAt = 0;
+                int stageFrom = state.Step;
                 if (_options.RunMode == RunMode.Stage)
                 {
                     state = await pool.RunStageAsync(new StageRun(request, state, span.To, _options.CheckpointEvery, job.Id,
@@ -107,16 +100,19 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
                 }
                 else
                 {
-                    int from = state.Step;
                     // The loop keeps stepping the live state: checkpoints keep a copy of it.
                     await trajectory.RunAsync(state, span.To, async (done, _) =>
                     {
                         await ReportStep(done.ModelId, done.Step + 1, done.Timestep);
                         int completed = done.Step + 1;
-                        if (completed < span.To && (completed - from) % _options.CheckpointEvery == 0) await Checkpoint(done.State.Clone());
+                        if (completed < span.To && (completed - stageFrom) % _options.CheckpointEvery == 0) await Checkpoint(done.State.Clone());
                     }, ct);
                 }
-                OrchestratorMetrics.StageRan(pool.Name, _options.RunMode, Stopwatch.GetElapsedTime(stageStart));
+                var stageTime = Stopwatch.GetElapsedTime(stageStart);
+                OrchestratorMetrics.StageRan(pool.Name, _options.RunMode, stageTime);
+                // The live step cost the schedule chooser and the load controller predict with: the whole
+                // stage, as this job paid for it (queueing in the pool, the call's start and checkpoints in).
+                stepTimes?.Observe(pool.Name, stageTime.TotalMilliseconds, span.To - stageFrom, trajectory.Batch);
                 if (state.Step < request.Steps) await Checkpoint(_options.RunMode == RunMode.Step ? state.Clone() : state);
             }
 
@@ -138,6 +134,10 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
                 }
                 else png = ImageGrid.ToPng(state.Latents, trajectory.Batch, shape.Channels, shape.Height, shape.Width, trajectory.Batch);
             }
+            // What the load controller's target is about: submit to result of a job whose schedule it chose
+            // (a resumed job's submit was long ago, in another run: not a latency of this load).
+            if (job.Spec.ScheduleAsk is not null && job.ResumedFromStep == 0)
+                latencies?.Observe((time.GetUtcNow() - job.Created).TotalMilliseconds);
             return Ended(await checkpoints.EndAsync(running, job.Finish(JobStatus.Succeeded, FailureKind.None, "", time.GetUtcNow()) with
             {
                 Step = request.Steps, CheckpointStep = request.Steps, Latents = null, PreviousX0 = null,

@@ -60,11 +60,13 @@ public static class OrchestratorApp
             var o = sp.GetRequiredService<IOptions<OrchestratorOptions>>().Value;
             return o.Profiles.Count == 0 ? FrontierProfiles.None : FrontierProfiles.Load(o.Profiles, o.Pools.Keys);
         });
-        builder.Services.AddSingleton<PoolStepTimes>();
+        builder.Services.AddSingleton(sp => new PoolStepTimes(sp.GetRequiredService<TimeProvider>()));
+        builder.Services.AddSingleton(sp => new JobLatencies(sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton<ScheduleChooser>();
         builder.Services.AddSingleton(sp => new LoadController(sp.GetRequiredService<ScheduleChooser>(),
             () => sp.GetRequiredService<JobManager>().Waiting,
-            sp.GetRequiredService<IOptions<OrchestratorOptions>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LoadController>>()));
+            sp.GetRequiredService<IOptions<OrchestratorOptions>>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<LoadController>>(), sp.GetRequiredService<JobLatencies>()));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<LoadController>());
         var app = builder.Build();
         // Loaded now, not on the first prompt: a missing or malformed text encoder stops start-up with the reason.

@@ -42,6 +42,9 @@ public class FrontierTests : IDisposable
     private static ScheduleChooser Chooser(OrchestratorOptions options, PoolStepTimes? live = null, FrontierProfile? profile = null) =>
         new(new FrontierProfiles([("test.json", profile ?? Profile())]), live ?? new PoolStepTimes(), Microsoft.Extensions.Options.Options.Create(options));
 
+    /// <summary>A stage of 45 steps of one image on <paramref name="pool"/> that took <paramref name="msPerStep"/> a step.</summary>
+    private static void Stage(PoolStepTimes live, string pool, double msPerStep) => live.Observe(pool, 45 * msPerStep, 45, 1);
+
     private static GenerateRequest Request(Action<GenerateRequest>? change = null)
     {
         var r = new GenerateRequest { Steps = 50, Seed = 5 };
@@ -161,7 +164,7 @@ public class FrontierTests : IDisposable
         JobSpec Map() => JobRequestMapping.ToJob(Request(r => r.LatencyBudgetMs = 50), options, chooser).Spec;
         Assert.Equal("small:0 -> large:1", Map().Schedule.ToString());
         // The large pool now takes 2 ms a step (per image): all-large predicts 100 ms; r = 0.6 predicts 43 ms.
-        for (int i = 0; i < 50; i++) live.Observe("large", 2.0, 1);
+        Stage(live, "large", 2.0);
         Assert.Equal("small:0.6 -> large:0.4", Map().Schedule.ToString());
     }
 
@@ -171,7 +174,7 @@ public class FrontierTests : IDisposable
         var options = Options();
         var a = JobRequestMapping.ToJob(Request(r => { r.LatencyBudgetMs = 45; r.JobId = "j1"; }), options, Chooser(options)).Spec;
         var live = new PoolStepTimes();
-        for (int i = 0; i < 50; i++) live.Observe("large", 2.0, 1);
+        Stage(live, "large", 2.0);
         var b = JobRequestMapping.ToJob(Request(r => { r.LatencyBudgetMs = 45; r.JobId = "j1"; }), options, Chooser(options, live)).Spec;
         Assert.NotEqual(a.Schedule.ToString(), b.Schedule.ToString());
         Assert.True(a.SameAs(b));
@@ -185,31 +188,34 @@ public class FrontierTests : IDisposable
     {
         var options = Options(worst: 0.4, latencyTargetMs: 45);
         var time = new FakeTimeProvider();
-        var live = new PoolStepTimes();
+        var live = new PoolStepTimes(time);
         var chooser = Chooser(options, live);
         int waiting = 0;
         using var controller = new LoadController(chooser, () => waiting, Microsoft.Extensions.Options.Options.Create(options), time, NullLogger<LoadController>.Instance);
         controller.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
         double SmallFraction(GenerateRequest request) =>
             JobRequestMapping.ToJob(request, options, chooser, controller).Spec.Stages.Where(s => s.ModelId == "small").Sum(s => s.Fraction);
+        // One control interval in which running jobs ended stages taking largeMs a step on the large pool.
+        List<int> Run(int ticks, double largeMs)
+        {
+            var seen = new List<int>();
+            for (int i = 0; i < ticks; i++)
+            {
+                Stage(live, "large", largeMs);
+                time.Advance(options.ControlInterval);
+                seen.Add(controller.Shift);
+            }
+            return seen;
+        }
 
         // Idle: the default (r = 0.1, predicted 23 ms, under the 45 ms target) stays where it is.
-        for (int i = 0; i < 50; i++) live.Observe("large", 0.5, 1);
-        time.Advance(TimeSpan.FromSeconds(3));
-        Assert.Equal(0, controller.Shift);
+        Assert.Equal([0, 0, 0], Run(3, largeMs: 0.5));
         var before = JobRequestMapping.ToJob(Request(), options, chooser, controller).Spec;
         Assert.Equal(0.1, SmallFraction(Request()), 9);
 
         // Load: the large pool slows to 2 ms a step and jobs queue. One point per tick, up to r = 0.4.
-        for (int i = 0; i < 50; i++) live.Observe("large", 2.0, 1);
         waiting = 4;
-        var seen = new List<int>();
-        for (int i = 0; i < 6; i++)
-        {
-            time.Advance(options.ControlInterval);
-            seen.Add(controller.Shift);
-        }
-        Assert.Equal([1, 2, 3, 3, 3, 3], seen);
+        Assert.Equal([1, 2, 3, 3, 3, 3], Run(6, largeMs: 2.0));
         Assert.Equal(0.4, SmallFraction(Request()), 9); // never past WorstSchedule
         Assert.Equal(0.3, SmallFraction(Request(r => r.Tier = Tier.Best)), 9); // tiers shift too: r = 0 by three points
         Assert.Contains("load shift +3", JobRequestMapping.ToJob(Request(), options, chooser, controller).Spec.ScheduleReason);
@@ -222,15 +228,107 @@ public class FrontierTests : IDisposable
 
         // Load falls: back one point per tick to none.
         waiting = 0;
-        for (int i = 0; i < 50; i++) live.Observe("large", 0.5, 1);
-        seen.Clear();
-        for (int i = 0; i < 4; i++)
+        Assert.Equal([2, 1, 0, 0], Run(4, largeMs: 0.5));
+        Assert.Equal(0.1, SmallFraction(Request()), 9);
+    }
+
+    [Fact]
+    public async Task Queueing_alone_shifts_and_a_cluster_gone_idle_is_predicted_from_the_profile_again()
+    {
+        // Target 100 ms: the profile's costs (all-large 50 ms for one image) are well under it.
+        var options = Options(worst: 0.4, latencyTargetMs: 100);
+        var time = new FakeTimeProvider();
+        var live = new PoolStepTimes(time);
+        int waiting = 0;
+        using var controller = new LoadController(Chooser(options, live), () => waiting, Microsoft.Extensions.Options.Options.Create(options),
+            time, NullLogger<LoadController>.Instance);
+        await controller.StartAsync(CancellationToken.None);
+
+        // Steps as fast as the profile says, but 6 jobs wait for the 2 slots: 4 x 45.5 ms predicted.
+        waiting = 6;
+        for (int i = 0; i < 3; i++)
+        {
+            Stage(live, "large", 1.0);
+            time.Advance(options.ControlInterval);
+        }
+        Assert.Equal(3, controller.Shift);
+        Assert.True(controller.LastEstimateMs > 100);
+
+        // Load stops and no stage ends any more: the live costs age out of their window, the profile's
+        // predict again, and the shift goes back rather than sticking at the last loaded value.
+        Stage(live, "large", 5.0);
+        waiting = 0;
+        var seen = new List<int>();
+        for (int i = 0; i < 5; i++)
         {
             time.Advance(options.ControlInterval);
             seen.Add(controller.Shift);
         }
-        Assert.Equal([2, 1, 0, 0], seen);
-        Assert.Equal(0.1, SmallFraction(Request()), 9);
+        Assert.Equal([3, 2, 1, 0, 0], seen);
+        Assert.Null(live.MsPerImage("large"));
+    }
+
+    [Fact]
+    public async Task Measured_job_latency_over_the_target_shifts_even_when_the_prediction_is_under_it()
+    {
+        // Target 100 ms; the prediction stays at the profile's costs (at most 45.5 ms: well under it) and no job waits.
+        var options = Options(worst: 0.4, latencyTargetMs: 100);
+        var time = new FakeTimeProvider();
+        var live = new PoolStepTimes(time);
+        var latencies = new JobLatencies(time);
+        using var controller = new LoadController(Chooser(options, live), () => 0, Microsoft.Extensions.Options.Options.Create(options),
+            time, NullLogger<LoadController>.Instance, latencies);
+        await controller.StartAsync(CancellationToken.None);
+        // One control interval in which governed jobs ended taking these many ms (submit to result).
+        List<int> Run(int ticks, params double[] ms)
+        {
+            var seen = new List<int>();
+            for (int i = 0; i < ticks; i++)
+            {
+                foreach (var m in ms) latencies.Observe(m);
+                time.Advance(options.ControlInterval);
+                seen.Add(controller.Shift);
+            }
+            return seen;
+        }
+
+        // Most jobs are fast, but the p95 of the window is over the target: the measurement alone shifts.
+        double[] slowTail = [.. Enumerable.Repeat(40.0, 18), 150, 160];
+        Assert.Equal([1, 2, 3, 3], Run(4, slowTail));
+        Assert.True(controller.LastEstimateMs < 100);
+        Assert.True(controller.LastObservedP95Ms > 100);
+        // Under the target but not under 70 % of it: the prediction alone would go back, the measurement holds the shift.
+        Assert.Equal([3, 3], Run(2, 80));
+        // Well under: back one point per tick.
+        Assert.Equal([2, 1, 0, 0], Run(4, 40));
+        // No governed job ended lately: nothing measured, the prediction decides (and keeps none).
+        Assert.Equal([0, 0], Run(2));
+        Assert.Null(latencies.Percentile(0.95));
+    }
+
+    [Fact]
+    public void Live_step_costs_are_whole_stages_averaged_over_the_window_weighted_by_steps()
+    {
+        var time = new FakeTimeProvider();
+        var live = new PoolStepTimes(time);
+        Assert.Null(live.MsPerImage("large"));
+        live.Observe("large", 100, steps: 50, images: 2); // 1 ms a step per image
+        live.Observe("large", 30, steps: 10, images: 1); // 3 ms
+        Assert.Equal((50 + 30) / 60.0, live.MsPerImage("large")!.Value, 9);
+        Assert.Null(live.MsPerImage("small"));
+        // Nonsense is ignored rather than poisoning the average.
+        live.Observe("large", double.NaN, 10, 1);
+        live.Observe("large", 10, 0, 1);
+        live.Observe("large", -5, 10, 1);
+        Assert.Equal((50 + 30) / 60.0, live.MsPerImage("large")!.Value, 9);
+
+        time.Advance(PoolStepTimes.Window / 2);
+        live.Observe("large", 40, steps: 10, images: 1); // 4 ms
+        Assert.Equal((50 + 30 + 40) / 70.0, live.MsPerImage("large")!.Value, 9);
+        time.Advance(PoolStepTimes.Window * 0.75); // the first two stages are out, the last one in
+        Assert.Equal(4.0, live.MsPerImage("large")!.Value, 9);
+        time.Advance(PoolStepTimes.Window);
+        Assert.Null(live.MsPerImage("large"));
     }
 
     [Fact]
@@ -241,7 +339,7 @@ public class FrontierTests : IDisposable
         var live = new PoolStepTimes();
         using var controller = new LoadController(Chooser(options, live), () => 100, Microsoft.Extensions.Options.Options.Create(options), time, NullLogger<LoadController>.Instance);
         controller.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
-        for (int i = 0; i < 50; i++) live.Observe("large", 10, 1);
+        Stage(live, "large", 10);
         time.Advance(TimeSpan.FromSeconds(10));
         Assert.False(controller.Enabled);
         Assert.Equal(0, controller.Shift);

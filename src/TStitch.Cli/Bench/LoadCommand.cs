@@ -32,15 +32,47 @@ internal static class LoadCommand
         var modes = new Option<string>("--modes") { Description = "Run modes to compare: stage, step or both.", DefaultValueFactory = _ => "stage,step" };
         var delay = new Option<double>("--batch-delay-ms") { Description = "Denoiser MaxBatchDelay in ms (0 = greedy batching).", DefaultValueFactory = _ => 0 };
         var plot = new Option<string>("--plot") { Description = "PNG to write the throughput/latency plot to.", DefaultValueFactory = _ => "throughput.png" };
+        // Load-adaptive mode against fixed all-large (the benchmark): on when --latency-target is given.
+        var target = new Option<double>("--latency-target") { Description = "Latency target in ms: instead of the concurrency levels, " +
+            "compare fixed all-large with load-adaptive mode (Orchestrator:LatencyTarget) under open-loop overload; needs --profile." };
+        var profile = new Option<string?>("--profile") { Description = "Frontier profile the adaptive side moves along (with " +
+            "--latency-target), e.g. docs/frontier/ddim50-2.json." };
+        var overload = new Option<double>("--overload") { Description = "With --latency-target: offered load as a multiple of the " +
+            "measured all-large capacity.", DefaultValueFactory = _ => 1.3 };
+        var seconds = new Option<double>("--seconds") { Description = "With --latency-target: seconds of measured arrivals per mode and " +
+            "round.", DefaultValueFactory = _ => 60 };
+        var warmup = new Option<double>("--warmup-seconds") { Description = "With --latency-target: seconds of unmeasured arrivals before " +
+            "them.", DefaultValueFactory = _ => 10 };
+        var rounds = new Option<int>("--rounds") { Description = "With --latency-target: rounds of both modes (the order alternates).", DefaultValueFactory = _ => 1 };
+        var maxRunning = new Option<int>("--max-running-jobs") { Description = "With --latency-target: Orchestrator:MaxRunningJobs of both " +
+            "orchestrators (and the closed-loop clients of the capacity measurement).", DefaultValueFactory = _ => 16 };
+        var worstSchedule = new Option<double>("--worst-schedule") { Description = "With --latency-target: Orchestrator:WorstSchedule of the " +
+            "adaptive side.", DefaultValueFactory = _ => 0.5 };
+        var arrivalSeed = new Option<int>("--arrival-seed") { Description = "With --latency-target: seed of the Poisson arrival times.", DefaultValueFactory = _ => 1 };
+        var capacitySeconds = new Option<double>("--capacity-seconds") { Description = "With --latency-target: seconds each capacity " +
+            "measurement counts completions (after half as long of warm-up).", DefaultValueFactory = _ => 6 };
         var command = new Command("load",
             "Throughput and latency of the cluster against the number of concurrent jobs, stage vs step mode, against the in-process " +
-                "ceiling.")
+                "ceiling; with --latency-target, fixed all-large against load-adaptive mode under overload.")
         {
-            models, levels, images, steps, smallFraction, jobs, modes, delay, plot,
+            models, levels, images, steps, smallFraction, jobs, modes, delay, plot, target, profile, overload, seconds, warmup, rounds, maxRunning,
+            worstSchedule, arrivalSeed, capacitySeconds,
         };
         command.SetAction(async (parse, ct) =>
         {
             var zoo = ModelZoo.OpenOrBuild(parse.GetValue(models)!);
+            if (parse.GetValue(target) is > 0 and var targetMs)
+            {
+                if (parse.GetValue(profile) is not { Length: > 0 } profilePath)
+                {
+                    AnsiConsole.MarkupLine("[red]--latency-target needs --profile (a frontier profile written by `tstitch sweep --profile`).[/]");
+                    return 1;
+                }
+                return await AdaptiveLoad.RunAsync(zoo, new AdaptiveLoadSettings(targetMs, profilePath, parse.GetValue(images),
+                    parse.GetValue(steps), parse.GetValue(seconds), parse.GetValue(warmup), parse.GetValue(overload), parse.GetValue(maxRunning),
+                    parse.GetValue(worstSchedule), Math.Max(1, parse.GetValue(rounds)), parse.GetValue(arrivalSeed),
+                    parse.GetValue(capacitySeconds)), parse.GetValue(delay), ct);
+            }
             var pools = new Dictionary<string, string> { [ModelZoo.Small] = zoo.ManifestPath(ModelZoo.Small), [ModelZoo.Large] = zoo.ManifestPath(ModelZoo.Large) };
             await using var cluster = await LoopbackCluster.StartAsync(pools, orchestratorArgs: ["--Orchestrator:MaxRunningJobs=1000"],
                 denoiserArgs: [$"--Denoiser:MaxBatchDelay={TimeSpan.FromMilliseconds(parse.GetValue(delay))}"], cancellationToken: ct);

@@ -9,10 +9,12 @@ namespace TStitch.Orchestration.Frontier;
 /// <summary>
 /// Load-adaptive switching (<see cref="OrchestratorOptions.LatencyTarget"/>): every
 /// <see cref="OrchestratorOptions.ControlInterval"/> it estimates what a new job would take now, its
-/// predicted run time (live step costs, so a slow large pool shows) times the queue in front of it
-/// (1 + waiting jobs / running slots), and moves the shift one frontier point towards speed when the
-/// estimate exceeds the target, one back when the less shifted point would stay under
-/// <see cref="Hysteresis"/> of it. The shift only ever applies to new jobs that left the schedule to
+/// predicted run time (the stages that ended in the last <see cref="PoolStepTimes.Window"/>, so a pool
+/// slowed by queueing in its batcher shows; with none, the profile's costs) times the queue in front of
+/// it (1 + waiting jobs / running slots), and moves the shift one frontier point towards speed when the
+/// estimate, or the measured p95 latency of the jobs it governs that ended lately
+/// (<see cref="JobLatencies"/>), exceeds the target; one back when the less shifted point would stay
+/// under <see cref="Hysteresis"/> of it and the measured p95 is under that too. The shift only ever applies to new jobs that left the schedule to
 /// the orchestrator (<see cref="ScheduleChooser"/>); the reference job is a default request of
 /// <see cref="OrchestratorOptions.ControlReferenceImages"/> images.
 /// </summary>
@@ -24,6 +26,7 @@ public sealed partial class LoadController : IHostedService, IDisposable
 
     private readonly ScheduleChooser _chooser;
     private readonly Func<int> _waiting;
+    private readonly JobLatencies? _latencies;
     private readonly OrchestratorOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
@@ -33,9 +36,10 @@ public sealed partial class LoadController : IHostedService, IDisposable
     private int _shift;
 
     public LoadController(ScheduleChooser chooser, Func<int> waiting, IOptions<OrchestratorOptions> options, TimeProvider time,
-        ILogger<LoadController> logger)
+        ILogger<LoadController> logger, JobLatencies? latencies = null)
     {
         _chooser = chooser;
+        _latencies = latencies;
         _waiting = waiting;
         _options = options.Value;
         _logger = logger;
@@ -44,6 +48,8 @@ public sealed partial class LoadController : IHostedService, IDisposable
             "Frontier points new jobs are shifted towards speed by the load controller (0 = none).");
         _meter.CreateObservableGauge("tstitch.orchestrator.estimated_latency", () => LastEstimateMs, "ms",
             "The load controller's latest estimate of a new reference job's latency.");
+        _meter.CreateObservableGauge("tstitch.orchestrator.observed_latency_p95", () => LastObservedP95Ms, "ms",
+            "p95 latency (submit to result) of the jobs the load controller governs that ended in its last window.");
     }
 
     public Task StartAsync(CancellationToken cancellationToken)
@@ -63,7 +69,11 @@ public sealed partial class LoadController : IHostedService, IDisposable
     /// <summary>Frontier points new jobs are currently shifted by (0 when adaptive mode is off).</summary>
     public int Shift => Volatile.Read(ref _shift);
 
+    /// <summary>The latest prediction of a new reference job's latency (queue and run time).</summary>
     public double LastEstimateMs { get; private set; }
+
+    /// <summary>The latest measured p95 of governed jobs' latency (0 when none ended in the window).</summary>
+    public double LastObservedP95Ms { get; private set; }
 
     /// <summary>One control step (the timer's; tests call it through a fake clock).</summary>
     public void Tick()
@@ -81,12 +91,16 @@ public sealed partial class LoadController : IHostedService, IDisposable
             int max = _chooser.MaxShift(sampler, steps, batch);
             int old = _shift, next = Math.Min(old, max);
             LastEstimateMs = Estimate(next);
-            if (LastEstimateMs > target && next < max) next++;
-            else if (next > 0 && Estimate(next - 1) < Hysteresis * target) next--;
+            double observed = LastObservedP95Ms = _latencies?.Percentile(0.95) ?? 0;
+            // Towards speed when either the prediction or what jobs measurably took is over the target; back
+            // only when the less shifted point is predicted under the hysteresis share of it and the jobs
+            // measurably are too (the measurement cannot speak for the less shifted point, so it only vetoes).
+            if ((LastEstimateMs > target || observed > target) && next < max) next++;
+            else if (next > 0 && Estimate(next - 1) < Hysteresis * target && observed < Hysteresis * target) next--;
             if (next != old)
             {
                 Volatile.Write(ref _shift, next);
-                LogShift(_logger, old, next, LastEstimateMs, target, waiting);
+                LogShift(_logger, old, next, LastEstimateMs, observed, target, waiting);
             }
         }
     }
@@ -107,6 +121,8 @@ public sealed partial class LoadController : IHostedService, IDisposable
     }
 
     [LoggerMessage(Level = LogLevel.Information,
-        Message = "Load shift {Old} -> {New}: estimated {EstimateMs:F0} ms against a target of {TargetMs:F0} ms, {Waiting} jobs waiting")]
-    private static partial void LogShift(ILogger logger, int old, int @new, double estimateMs, double targetMs, int waiting);
+        Message = "Load shift {Old} -> {New}: estimated {EstimateMs:F0} ms, measured p95 {ObservedMs:F0} ms against a target of " +
+            "{TargetMs:F0} ms, {Waiting} jobs waiting")]
+    private static partial void LogShift(ILogger logger, int old, int @new, double estimateMs, double observedMs, double targetMs,
+        int waiting);
 }
