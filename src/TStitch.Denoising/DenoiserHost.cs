@@ -37,7 +37,7 @@ public static class DenoiserHost
         {
             var o = sp.GetRequiredService<IOptions<DenoiserOptions>>().Value;
             return new DynamicBatcher(sp.GetRequiredService<OnnxDenoiser>(), new BatchingOptions(o.MaxBatchRows, o.MaxBatchDelay,
-                o.QueueCapacity));
+                o.QueueCapacity, o.StageCohortWait));
         });
         builder.Services.AddSingleton<StageRunner>();
         builder.Services.AddSingleton<ReplicaHealth>();

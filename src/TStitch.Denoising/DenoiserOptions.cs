@@ -29,6 +29,15 @@ public sealed class DenoiserOptions
     /// </summary>
     public TimeSpan MaxBatchDelay { get; set; } = TimeSpan.Zero;
 
+    /// <summary>
+    /// With several stage runs active, how long a model run may wait for the ones whose next step has not
+    /// arrived yet (they are between steps: sampler update, progress event), so concurrent jobs stay in one
+    /// batch instead of splitting into small runs. 0 turns it off. A few milliseconds: long next to the
+    /// time between a run's steps, short next to a real model's step.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:00:10")]
+    public TimeSpan StageCohortWait { get; set; } = TimeSpan.FromMilliseconds(2);
+
     /// <summary>Calls allowed to wait for a run; beyond this, Denoise answers ResourceExhausted.</summary>
     [Range(1, 1_000_000)]
     public int QueueCapacity { get; set; } = 256;

@@ -16,6 +16,11 @@ namespace TStitch.Denoising;
 /// own rows. A call that finds the model idle and nobody queued runs at once on its own thread (no
 /// hand-off: the common case of one job per replica); calls that arrive while a run is busy queue and
 /// share the next run. The queue is bounded; a cancelled caller is dropped before its rows run.
+/// Stage runs enlist (<see cref="Enlist"/>): they call again right after each step, so with several of
+/// them a run waits up to <see cref="BatchingOptions.CohortWait"/> for every enlisted run's next step
+/// before starting. Without that, the first run back from its sampler step finds the model idle and
+/// goes alone, and concurrent jobs fall out of step into small runs (measured: 4-5 rows per run with 16
+/// jobs of 2 images, docs/benchmarks.md).
 /// </summary>
 public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
 {
@@ -27,7 +32,9 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     private readonly SemaphoreSlim _modelFree = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _loop;
-    private int _waiting;
+    private int _waiting, _enlisted;
+    /// <summary>Completed when an enlisted run leaves, so a run waiting for its step stops waiting.</summary>
+    private TaskCompletionSource _left = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _runs, _rows, _calls;
 
     public DynamicBatcher(IModelRunner model, BatchingOptions options)
@@ -51,15 +58,36 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     /// <summary>The queue is over 90 % full: the replica should shed traffic (see <see cref="DenoiserHealthCheck"/>).</summary>
     public bool Saturated => Volatile.Read(ref _waiting) >= 0.9 * _options.QueueCapacity;
 
-    public Task<float[]> DenoiseAsync(DenoiseInput input, CancellationToken cancellationToken = default)
+    /// <summary>Stage runs active on this replica that call through an <see cref="EnlistedDenoiser"/>.</summary>
+    public int Enlisted => Volatile.Read(ref _enlisted);
+
+    /// <summary>The denoiser a stage run steps through; dispose it when the run ends.</summary>
+    public EnlistedDenoiser Enlist()
+    {
+        Interlocked.Increment(ref _enlisted);
+        return new EnlistedDenoiser(this);
+    }
+
+    internal void Leave()
+    {
+        Interlocked.Decrement(ref _enlisted);
+        Interlocked.Exchange(ref _left, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+    }
+
+    public Task<float[]> DenoiseAsync(DenoiseInput input, CancellationToken cancellationToken = default) =>
+        DenoiseAsync(input, enlisted: false, cancellationToken);
+
+    internal Task<float[]> DenoiseAsync(DenoiseInput input, bool enlisted, CancellationToken cancellationToken)
     {
         input.Validate(Info);
         cancellationToken.ThrowIfCancellationRequested();
         if (_stopping.IsCancellationRequested)
             throw new ServiceFailureException(FailureKind.ShuttingDown,
                 $"The '{Info.Name}' replica is shutting down; retry on another replica.");
-        // Greedy batching only (no MaxDelay): a lone call on an idle model has nothing to wait for.
-        if (_options.MaxDelay == TimeSpan.Zero && Volatile.Read(ref _waiting) == 0 && _modelFree.Wait(0, CancellationToken.None))
+        // Greedy batching only (no MaxDelay): a lone call on an idle model has nothing to wait for, unless
+        // other enlisted stage runs are about to call too.
+        if (_options.MaxDelay == TimeSpan.Zero && Volatile.Read(ref _waiting) == 0 && !CohortPending(enlisted ? 1 : 0)
+            && _modelFree.Wait(0, CancellationToken.None))
         {
             try { return Task.FromResult(RunInline(input, cancellationToken)); }
             catch (Exception ex) { return Task.FromException<float[]>(ex); }
@@ -71,7 +99,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
             throw new QueueFullException($"The '{Info.Name}' pool's queue is full ({_options.QueueCapacity} calls waiting); retry with " +
                 $"backoff or add replicas.");
         }
-        var pending = new QueuedCall(input, Rows(input), DenoisingTelemetry.StartCallSpan(Info.Name, Rows(input)));
+        var pending = new QueuedCall(input, Rows(input), DenoisingTelemetry.StartCallSpan(Info.Name, Rows(input)), enlisted);
         pending.Registration = cancellationToken.Register(() => pending.Result.TrySetCanceled(cancellationToken));
         if (!_queue.Writer.TryWrite(pending))
         {
@@ -83,6 +111,9 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         if (pending.Span is { } span) DenoisingTelemetry.EndWhenAnswered(span, pending.Result.Task);
         return pending.Result.Task;
     }
+
+    /// <summary>Enlisted stage runs exist whose calls are not among the <paramref name="present"/> ones (cohort waiting is on).</summary>
+    private bool CohortPending(int present) => _options.CohortWait > TimeSpan.Zero && present < Volatile.Read(ref _enlisted);
 
     /// <summary>Rows a call adds to a run: its batch, twice when guided (conditional + null class).</summary>
     private static int Rows(DenoiseInput input) => Guidance.IsNeeded(input.GuidanceScale) ? 2 * input.Batch : input.Batch;
@@ -122,11 +153,13 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     private async Task<QueuedCall?> RunNextAsync(ChannelReader<QueuedCall> reader, QueuedCall? carried)
     {
         var batch = new List<QueuedCall>();
-        int rows = 0;
-        if (carried is not null && !carried.Result.Task.IsCompleted) { batch.Add(carried); rows = carried.Rows; }
+        int rows = 0, enlisted = 0;
+        if (carried is not null && !carried.Result.Task.IsCompleted) { batch.Add(carried); rows = carried.Rows; enlisted += carried.Enlisted ? 1 : 0; }
         else carried?.Registration.Dispose();
         carried = null;
-        var deadline = Stopwatch.GetTimestamp() + (long)(_options.MaxDelay.TotalSeconds * Stopwatch.Frequency);
+        long start = Stopwatch.GetTimestamp();
+        long deadline = start + (long)(_options.MaxDelay.TotalSeconds * Stopwatch.Frequency);
+        long cohortDeadline = start + (long)(_options.CohortWait.TotalSeconds * Stopwatch.Frequency);
         while (rows < _options.MaxRows)
         {
             if (reader.TryRead(out var next))
@@ -135,22 +168,33 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
                 if (batch.Count > 0 && rows + next.Rows > _options.MaxRows) { carried = next; break; }
                 batch.Add(next);
                 rows += next.Rows;
+                enlisted += next.Enlisted ? 1 : 0;
                 continue;
             }
             if (batch.Count == 0) break; // only cancelled calls were waiting
-            var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
+            long until = CohortPending(enlisted) ? Math.Max(deadline, cohortDeadline) : deadline;
+            var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), until);
             if (remaining <= TimeSpan.Zero || !await WaitForMoreAsync(reader, remaining)) break;
         }
         if (batch.Count > 0) Run(batch, rows);
         return carried;
     }
 
-    /// <summary>Waits up to <paramref name="remaining"/> for another call (MaxDelay batching); false if none came.</summary>
+    /// <summary>
+    /// Waits up to <paramref name="remaining"/> for another call (MaxDelay or cohort batching); true if one
+    /// came or an enlisted run left (the batch's wait condition is then checked again), false on timeout.
+    /// </summary>
     private async Task<bool> WaitForMoreAsync(ChannelReader<QueuedCall> reader, TimeSpan remaining)
     {
         using var wait = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
         wait.CancelAfter(remaining);
-        try { return await reader.WaitToReadAsync(wait.Token); }
+        var left = Volatile.Read(ref _left).Task;
+        try
+        {
+            var more = reader.WaitToReadAsync(wait.Token).AsTask();
+            if (await Task.WhenAny(more, left) == left) { await wait.CancelAsync(); return true; }
+            return await more;
+        }
         catch (OperationCanceledException) when (!_stopping.IsCancellationRequested) { return false; }
     }
 

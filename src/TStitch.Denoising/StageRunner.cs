@@ -26,8 +26,10 @@ public sealed partial class StageRunner(DynamicBatcher batcher, IOptions<Denoise
     public async Task RunAsync(StageRunRequest request, IServerStreamWriter<StageRunEvent> events, CancellationToken cancellationToken)
     {
         var info = batcher.Info;
+        // Enlisted for the whole run, so the batcher can keep concurrent stage runs' steps in one model run.
+        using var enlisted = batcher.Enlist();
         var trajectory = new Trajectory(StageRunMessages.ToRequest(request.Trajectory, info),
-            new Dictionary<string, IDenoiser> { [info.Name] = batcher });
+            new Dictionary<string, IDenoiser> { [info.Name] = enlisted });
         if (trajectory.Batch > options.Value.MaxSamplesPerCall)
             throw new InvalidRequestException("trajectory.class_labels",
                 $"A stage run of {trajectory.Batch} samples exceeds this pool's MaxSamplesPerCall of {options.Value.MaxSamplesPerCall}; " +

@@ -1,0 +1,86 @@
+using TStitch.Denoising;
+using TStitch.Models;
+using TStitch.Sampling;
+
+namespace TStitch.Denoising.Tests;
+
+/// <summary>Enlisted stage runs wait for each other's next step, so concurrent jobs share model runs instead of falling out of step.</summary>
+public class CohortBatchingTests
+{
+    /// <summary>out = 2x + t; counts runs and the rows of each.</summary>
+    private sealed class DoublingModel : IModelRunner
+    {
+        public readonly List<int> RunRows = [];
+        public DenoiserInfo Info { get; } = new("m", 1, 1, 2, PredictionKind.Epsilon, 10, 10, ScheduleKind.Linear, 1000, 1);
+
+        public float[] Run(DenoiseInput rows, CancellationToken cancellationToken = default)
+        {
+            lock (RunRows) RunRows.Add(rows.Batch);
+            return rows.Latents.Select((x, k) => 2 * x + rows.Timesteps[k / 2]).ToArray();
+        }
+    }
+
+    private static DenoiseInput Call(float x, int t) => new([x, x + 1], [t], [1], 1f);
+
+    // A wait far longer than the test: if a run waited for it in full, the test would hang instead of pass.
+    private static readonly BatchingOptions LongCohortWait = new(MaxRows: 64, MaxDelay: TimeSpan.Zero, QueueCapacity: 16,
+        CohortWait: TimeSpan.FromHours(1));
+
+    [Fact]
+    public async Task A_run_waits_for_every_enlisted_stage_runs_step_and_answers_each()
+    {
+        var model = new DoublingModel();
+        await using var batcher = new DynamicBatcher(model, LongCohortWait);
+        using var a = batcher.Enlist();
+        using var b = batcher.Enlist();
+        using var c = batcher.Enlist();
+        Assert.Equal(3, batcher.Enlisted);
+
+        // a and b call at once, c a little later (still between steps): one run of all three.
+        var first = a.DenoiseAsync(Call(1, 10));
+        var second = b.DenoiseAsync(Call(5, 20));
+        await Task.Delay(50);
+        Assert.False(first.IsCompleted, "the run started without the third enlisted stage run");
+        var third = c.DenoiseAsync(Call(-1, 30));
+        var answers = await Task.WhenAll(first, second, third).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal([3], model.RunRows);
+        Assert.Equal([12f, 14f], answers[0]);
+        Assert.Equal([30f, 32f], answers[1]);
+        Assert.Equal([28f, 30f], answers[2]);
+    }
+
+    [Fact]
+    public async Task A_stage_run_that_ends_stops_the_others_waiting_for_it()
+    {
+        var model = new DoublingModel();
+        await using var batcher = new DynamicBatcher(model, LongCohortWait);
+        using var a = batcher.Enlist();
+        var b = batcher.Enlist();
+        var call = a.DenoiseAsync(Call(1, 10));
+        await Task.Delay(50);
+        Assert.False(call.IsCompleted);
+        b.Dispose();
+        b.Dispose(); // leaving twice counts once
+        var answer = await call.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal([12f, 14f], answer);
+        Assert.Equal(1, batcher.Enlisted);
+
+        // A lone enlisted run is not held back at all: it runs on its own thread, as a lone call always did.
+        Assert.True(a.DenoiseAsync(Call(2, 0)).IsCompleted);
+    }
+
+    [Fact]
+    public async Task Without_a_cohort_wait_enlisting_changes_nothing()
+    {
+        var model = new DoublingModel();
+        await using var batcher = new DynamicBatcher(model, LongCohortWait with { CohortWait = TimeSpan.Zero });
+        using var a = batcher.Enlist();
+        using var b = batcher.Enlist();
+        // Nothing else is queued and the model is idle: the call runs at once on the caller's thread.
+        var call = a.DenoiseAsync(Call(1, 10));
+        Assert.True(call.IsCompleted);
+        var answer = await call;
+        Assert.Equal([12f, 14f], answer);
+    }
+}
