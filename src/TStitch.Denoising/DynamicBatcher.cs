@@ -21,6 +21,10 @@ namespace TStitch.Denoising;
 /// before starting. Without that, the first run back from its sampler step finds the model idle and
 /// goes alone, and concurrent jobs fall out of step into small runs (measured: 4-5 rows per run with 16
 /// jobs of 2 images, docs/benchmarks.md).
+/// Queued calls run on the batcher's own thread, not a thread-pool thread: a model run is long,
+/// synchronous CPU work, and with the pool's few threads (one per core) blocked in model runs every
+/// other call, stream and continuation in the process waits for the pool to grow (measured: stalls of
+/// 2.5 s under 16 concurrent jobs in the one-process cluster).
 /// </summary>
 public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
 {
@@ -28,13 +32,16 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     private readonly BatchingOptions _options;
     private readonly KeyValuePair<string, object?> _modelTag;
     private readonly Channel<QueuedCall> _queue = Channel.CreateUnbounded<QueuedCall>(new UnboundedChannelOptions { SingleReader = true });
-    /// <summary>Held by whoever runs the model: an inline caller or the batching loop.</summary>
+    /// <summary>
+    /// Wakes the batching thread: released once per queued call and when an enlisted run leaves. A
+    /// semaphore rather than the channel's own waiting, whose wake-ups are thread-pool work items.
+    /// </summary>
+    private readonly SemaphoreSlim _wake = new(0);
+    /// <summary>Held by whoever runs the model: an inline caller or the batching thread.</summary>
     private readonly SemaphoreSlim _modelFree = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
-    private readonly Task _loop;
+    private readonly TaskCompletionSource _loopDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _waiting, _enlisted;
-    /// <summary>Completed when an enlisted run leaves, so a run waiting for its step stops waiting.</summary>
-    private TaskCompletionSource _left = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _runs, _rows, _calls;
 
     public DynamicBatcher(IModelRunner model, BatchingOptions options)
@@ -43,7 +50,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         _model = model;
         _options = options;
         _modelTag = DenoisingTelemetry.ModelTag(model.Info.Name);
-        _loop = Task.Run(LoopAsync);
+        new Thread(Loop) { IsBackground = true, Name = $"batcher {model.Info.Name}" }.Start();
         DenoisingTelemetry.Track(this);
     }
 
@@ -71,7 +78,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     internal void Leave()
     {
         Interlocked.Decrement(ref _enlisted);
-        Interlocked.Exchange(ref _left, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+        _wake.Release(); // a run waiting for this one's next step checks again
     }
 
     public Task<float[]> DenoiseAsync(DenoiseInput input, CancellationToken cancellationToken = default) =>
@@ -108,6 +115,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
             throw new ServiceFailureException(FailureKind.ShuttingDown,
                 $"The '{Info.Name}' replica is shutting down; retry on another replica.");
         }
+        _wake.Release();
         if (pending.Span is { } span) DenoisingTelemetry.EndWhenAnswered(span, pending.Result.Task);
         return pending.Result.Task;
     }
@@ -128,30 +136,51 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         return BatchInputs.Checked(Info, ReferenceEquals(rows, input) ? output : Guidance.Combine(output, input.GuidanceScale), input);
     }
 
-    private async Task LoopAsync()
+    private void Loop()
     {
         var reader = _queue.Reader;
         QueuedCall? carried = null;
         try
         {
-            while (carried is not null || await reader.WaitToReadAsync(_stopping.Token))
+            while (true)
             {
+                if (carried is null && !reader.TryPeek(out _))
+                {
+                    _wake.Wait(_stopping.Token);
+                    continue;
+                }
                 // Calls stay queued (and count against the queue's capacity) until the model is free;
                 // the batch is formed from whatever is queued at that moment.
-                await _modelFree.WaitAsync(_stopping.Token);
-                try { carried = await RunNextAsync(reader, carried); }
+                _modelFree.Wait(_stopping.Token);
+                try { carried = RunNext(reader, carried); }
                 finally { _modelFree.Release(); }
             }
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested) { }
-        // Whatever is still queued at shutdown is answered, not left hanging.
-        while (reader.TryRead(out var left)) left.Result.TrySetCanceled();
-        carried?.Result.TrySetCanceled();
+        catch (Exception ex)
+        {
+            // A bug here must not take the process down (an exception on this thread would): the batcher
+            // stops, its queued calls fail with the reason, and later ones are refused as by a replica that
+            // is shutting down, so callers retry on another replica.
+            _queue.Writer.TryComplete(ex);
+            carried?.Result.TrySetException(ex);
+            while (reader.TryRead(out var left)) left.Result.TrySetException(ex);
+        }
+        finally
+        {
+            // Whatever is still queued at shutdown is answered, not left hanging.
+            while (reader.TryRead(out var left)) left.Result.TrySetCanceled();
+            carried?.Result.TrySetCanceled();
+            _loopDone.TrySetResult();
+        }
     }
 
     /// <summary>Forms one batch from the queue (and a call carried over from the last) and runs it; returns the call that did not fit.</summary>
-    private async Task<QueuedCall?> RunNextAsync(ChannelReader<QueuedCall> reader, QueuedCall? carried)
+    private QueuedCall? RunNext(ChannelReader<QueuedCall> reader, QueuedCall? carried)
     {
+        // Wake-ups so far are for calls about to be read here; dropping them keeps the count from growing
+        // under load. A call queued after this releases again.
+        while (_wake.Wait(0)) { }
         var batch = new List<QueuedCall>();
         int rows = 0, enlisted = 0;
         if (carried is not null && !carried.Result.Task.IsCompleted) { batch.Add(carried); rows = carried.Rows; enlisted += carried.Enlisted ? 1 : 0; }
@@ -174,28 +203,11 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
             if (batch.Count == 0) break; // only cancelled calls were waiting
             long until = CohortPending(enlisted) ? Math.Max(deadline, cohortDeadline) : deadline;
             var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), until);
-            if (remaining <= TimeSpan.Zero || !await WaitForMoreAsync(reader, remaining)) break;
+            // Woken by a new call or a run leaving (the condition is checked again), or the wait is over.
+            if (remaining <= TimeSpan.Zero || !_wake.Wait(remaining, _stopping.Token)) break;
         }
         if (batch.Count > 0) Run(batch, rows);
         return carried;
-    }
-
-    /// <summary>
-    /// Waits up to <paramref name="remaining"/> for another call (MaxDelay or cohort batching); true if one
-    /// came or an enlisted run left (the batch's wait condition is then checked again), false on timeout.
-    /// </summary>
-    private async Task<bool> WaitForMoreAsync(ChannelReader<QueuedCall> reader, TimeSpan remaining)
-    {
-        using var wait = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-        wait.CancelAfter(remaining);
-        var left = Volatile.Read(ref _left).Task;
-        try
-        {
-            var more = reader.WaitToReadAsync(wait.Token).AsTask();
-            if (await Task.WhenAny(more, left) == left) { await wait.CancelAsync(); return true; }
-            return await more;
-        }
-        catch (OperationCanceledException) when (!_stopping.IsCancellationRequested) { return false; }
     }
 
     /// <summary>Takes a call off the queue; true if its caller had already gone (then it never runs).</summary>
@@ -258,7 +270,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         DenoisingTelemetry.Untrack(this);
         _stopping.Cancel();
         _queue.Writer.TryComplete();
-        await _loop;
+        await _loopDone.Task;
         _stopping.Dispose();
     }
 }

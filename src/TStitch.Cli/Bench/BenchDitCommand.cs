@@ -78,7 +78,7 @@ internal static class BenchDitCommand
             // A guided text step runs two rows (prompt and negative), so the pair's cost ratio is taken at batch 2 there.
             stepMs[path] = text ? bBig : b1;
             var pub = Published.GetValueOrDefault(arch, (Params: double.NaN, Gflops: double.NaN));
-            Console.WriteLine($"| {arch} | {F(count / 1e6, "F2")}M ({F(pub.Params / 1e6, "F0")}M) | {F(bytes / 1048576.0)} MiB | {F(b1)} ms | " +
+            Console.WriteLine($"| {arch} | {F(count / 1e6, "F2")}M ({(double.IsNaN(pub.Params) ? "n/a" : F(pub.Params / 1e6, "F0") + "M")}) | {F(bytes / 1048576.0)} MiB | {F(b1)} ms | " +
                 $"{F(bBig)} ms ({F(bBig / big)} ms/sample) | {F(pub.Gflops, "F2")} |");
         }
         var (smallArch, _, smallBytes) = Describe(smallPath);
