@@ -226,9 +226,9 @@ public class FrontierTests : IDisposable
         Assert.Equal("small:0.1 -> large:0.9", before.Schedule.ToString());
         Assert.True(before.SameAs(JobRequestMapping.ToJob(Request(), options, chooser, controller).Spec));
 
-        // Load falls: back one point per tick to none.
+        // Load falls: back one point after every LoadController.CalmIntervalsBeforeBack (3) calm ticks, to none.
         waiting = 0;
-        Assert.Equal([2, 1, 0, 0], Run(4, largeMs: 0.5));
+        Assert.Equal([3, 3, 2, 2, 2, 1, 1, 1, 0, 0], Run(10, largeMs: 0.5));
         Assert.Equal(0.1, SmallFraction(Request()), 9);
     }
 
@@ -259,12 +259,12 @@ public class FrontierTests : IDisposable
         Stage(live, "large", 5.0);
         waiting = 0;
         var seen = new List<int>();
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < 11; i++)
         {
             time.Advance(options.ControlInterval);
             seen.Add(controller.Shift);
         }
-        Assert.Equal([3, 2, 1, 0, 0], seen);
+        Assert.Equal([3, 3, 3, 2, 2, 2, 1, 1, 1, 0, 0], seen);
         Assert.Null(live.MsPerImage("large"));
     }
 
@@ -299,8 +299,8 @@ public class FrontierTests : IDisposable
         Assert.True(controller.LastObservedP95Ms > 100);
         // Under the target but not under 70 % of it: the prediction alone would go back, the measurement holds the shift.
         Assert.Equal([3, 3], Run(2, 80));
-        // Well under: back one point per tick.
-        Assert.Equal([2, 1, 0, 0], Run(4, 40));
+        // Well under: back one point after every three calm ticks.
+        Assert.Equal([3, 3, 2, 2, 2, 1, 1, 1, 0, 0], Run(10, 40));
         // No governed job ended lately: nothing measured, the prediction decides (and keeps none).
         Assert.Equal([0, 0], Run(2));
         Assert.Null(latencies.Percentile(0.95));

@@ -14,7 +14,8 @@ namespace TStitch.Orchestration.Frontier;
 /// it (1 + waiting jobs / running slots), and moves the shift one frontier point towards speed when the
 /// estimate, or the measured p95 latency of the jobs it governs that ended lately
 /// (<see cref="JobLatencies"/>), exceeds the target; one back when the less shifted point would stay
-/// under <see cref="Hysteresis"/> of it and the measured p95 is under that too. The shift only ever applies to new jobs that left the schedule to
+/// under <see cref="Hysteresis"/> of it and the measured p95 is under that too, for
+/// <see cref="CalmIntervalsBeforeBack"/> intervals in a row. The shift only ever applies to new jobs that left the schedule to
 /// the orchestrator (<see cref="ScheduleChooser"/>); the reference job is a default request of
 /// <see cref="OrchestratorOptions.ControlReferenceImages"/> images.
 /// </summary>
@@ -23,6 +24,12 @@ public sealed partial class LoadController : IHostedService, IDisposable
     public const string MeterName = "TStitch.Orchestrator.Load";
     /// <summary>Shift back only when the less shifted schedule would stay below this share of the target (no flapping).</summary>
     public const double Hysteresis = 0.7;
+    /// <summary>
+    /// Calm intervals in a row before a step back. A less shifted schedule has less capacity, so stepping
+    /// back at the first calm interval refilled the queue: under 1.3x overload the shift swung 0 -> 4 -> 0
+    /// every ~10 s and p95 missed the target (docs/frontier.md).
+    /// </summary>
+    public const int CalmIntervalsBeforeBack = 3;
 
     private readonly ScheduleChooser _chooser;
     private readonly Func<int> _waiting;
@@ -33,7 +40,7 @@ public sealed partial class LoadController : IHostedService, IDisposable
     private ITimer? _timer;
     private readonly Meter _meter = new(MeterName);
     private readonly Lock _lock = new();
-    private int _shift;
+    private int _shift, _calm;
 
     public LoadController(ScheduleChooser chooser, Func<int> waiting, IOptions<OrchestratorOptions> options, TimeProvider time,
         ILogger<LoadController> logger, JobLatencies? latencies = null)
@@ -95,8 +102,14 @@ public sealed partial class LoadController : IHostedService, IDisposable
             // Towards speed when either the prediction or what jobs measurably took is over the target; back
             // only when the less shifted point is predicted under the hysteresis share of it and the jobs
             // measurably are too (the measurement cannot speak for the less shifted point, so it only vetoes).
+            bool calm = next > 0 && Estimate(next - 1) < Hysteresis * target && observed < Hysteresis * target;
+            _calm = calm ? _calm + 1 : 0;
             if ((LastEstimateMs > target || observed > target) && next < max) next++;
-            else if (next > 0 && Estimate(next - 1) < Hysteresis * target && observed < Hysteresis * target) next--;
+            else if (calm && _calm >= CalmIntervalsBeforeBack)
+            {
+                next--;
+                _calm = 0;
+            }
             if (next != old)
             {
                 Volatile.Write(ref _shift, next);
