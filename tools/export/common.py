@@ -112,6 +112,18 @@ def write_json(path, obj):
         f.write("\n")
 
 
+def write_manifest(out, name, manifest, data_name, decoder=None):
+    """OUT/NAME.json, naming the external weights file (above 2 GB) and, for denoisers, the decoder
+    manifest the replica loads (relative to this one; a note if it is not there yet)."""
+    if decoder:
+        manifest["decoder"] = decoder
+        if not os.path.exists(os.path.join(out, decoder)):
+            print(f"note: decoder {decoder} is not in {out} yet; the replica refuses to start until it is", file=sys.stderr)
+    if data_name:
+        manifest["externalData"] = data_name
+    write_json(os.path.join(out, name + ".json"), manifest)
+
+
 def write_fixtures(folder, model_manifest, inputs, outputs, note, extra=None):
     """Raw little-endian tensors plus fixtures.json naming each one's file, dtype and shape; `extra` adds
     top-level fields (what a reader needs to know beyond the tensors, e.g. the prompts behind token ids)."""

@@ -95,13 +95,7 @@ def main(argv=None):
         "description": f"DiT-{a.config} {size}x{size} ({source}), exported by tools/export/export_dit.py; "
                        f"decode with the SD VAE (latents x 1/0.18215).",
     }
-    if a.decoder:
-        manifest["decoder"] = a.decoder
-        if not os.path.exists(os.path.join(a.out, a.decoder)):
-            print(f"note: decoder {a.decoder} is not in {a.out} yet; the replica refuses to start until it is", file=sys.stderr)
-    if data_name:
-        manifest["externalData"] = data_name
-    common.write_json(os.path.join(a.out, name + ".json"), manifest)
+    common.write_manifest(a.out, name, manifest, data_name, a.decoder)
 
     if a.fixtures:
         g = torch.Generator().manual_seed(FIXTURE_SEED)

@@ -133,9 +133,7 @@ def main(argv=None):
                        f"{'from ' + os.path.basename(os.path.normpath(tokenizer_source)) if tokenizer_source else 'generated test vocabulary'}, "
                        f"exported by tools/export/export_text_encoder.py; output last_hidden_state (SD v1's conditioning).",
     }
-    if data_name:
-        manifest["externalData"] = data_name
-    common.write_json(os.path.join(a.out, name + ".json"), manifest)
+    common.write_manifest(a.out, name, manifest, data_name)
 
     if a.fixtures:
         bpe = clip_vocab.Bpe(merges)

@@ -93,9 +93,7 @@ def main(argv=None):
         "opset": common.OPSET,
         "description": f"AutoencoderKL decoder, config {a.config} ({source}), exported by tools/export/export_vae.py.",
     }
-    if data_name:
-        manifest["externalData"] = data_name
-    common.write_json(os.path.join(a.out, name + ".json"), manifest)
+    common.write_manifest(a.out, name, manifest, data_name)
 
     if a.fixtures:
         g = torch.Generator().manual_seed(FIXTURE_SEED)

@@ -23,6 +23,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from vae import Upsample2D  # noqa: E402  (diffusers' Upsample2D: the UNet and the VAE decoder share it)
+
 LATENT_CHANNELS = 4
 VAE_DOWNSAMPLE = 8
 
@@ -185,15 +187,6 @@ class Downsample2D(nn.Module):
 
     def forward(self, x):
         return self.conv(x)
-
-
-class Upsample2D(nn.Module):
-    def __init__(self, channels):
-        super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
-
-    def forward(self, x):
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
 class DownBlock(nn.Module):
