@@ -299,7 +299,11 @@ public class FrontierTests : IDisposable
         Assert.True(controller.LastObservedP95Ms > 100);
         // Under the target but not under 70 % of it: the prediction alone would go back, the measurement holds the shift.
         Assert.Equal([3, 3], Run(2, 80));
-        // Well under: back one point after every three calm ticks.
+        // Fast, but 100 jobs ending a tick (50 a second over the 2 s window): the less shifted point (r = 0.3,
+        // predicted 50 x (0.7 + 0.3 x 0.1) = 36.5 ms) carries 2 slots x 1000 / 36.5 = 55 a second, under the rate
+        // with 25 % headroom (62.5), so the controller holds the shift: stepping back would refill the queue.
+        Assert.Equal([3, 3, 3, 3, 3], Run(5, [.. Enumerable.Repeat(40.0, 100)]));
+        // Well under, one job a tick (once the burst has left the window): back one point after every three calm ticks.
         Assert.Equal([3, 3, 2, 2, 2, 1, 1, 1, 0, 0], Run(10, 40));
         // No governed job ended lately: nothing measured, the prediction decides (and keeps none).
         Assert.Equal([0, 0], Run(2));

@@ -23,6 +23,19 @@ public sealed class JobLatencies(TimeProvider time)
         }
     }
 
+    /// <summary>Jobs that ended per second over the window (what the cluster serves now; the arrival rate once no job waits).</summary>
+    public double PerSecond
+    {
+        get
+        {
+            lock (_recent)
+            {
+                Trim();
+                return _recent.Count / PoolStepTimes.Window.TotalSeconds;
+            }
+        }
+    }
+
     /// <summary>
     /// The <paramref name="q"/> quantile (linear between ranks) of the window's latencies, or null when no
     /// job ended in it.

@@ -14,8 +14,9 @@ namespace TStitch.Orchestration.Frontier;
 /// it (1 + waiting jobs / running slots), and moves the shift one frontier point towards speed when the
 /// estimate, or the measured p95 latency of the jobs it governs that ended lately
 /// (<see cref="JobLatencies"/>), exceeds the target; one back when the less shifted point would stay
-/// under <see cref="Hysteresis"/> of it and the measured p95 is under that too, for
-/// <see cref="CalmIntervalsBeforeBack"/> intervals in a row. The shift only ever applies to new jobs that left the schedule to
+/// under <see cref="Hysteresis"/> of it, the measured p95 is under that too and the less shifted point's
+/// capacity (MaxRunningJobs jobs at its predicted run time) carries the jobs now ending per second with
+/// <see cref="CapacityHeadroom"/> to spare, for <see cref="CalmIntervalsBeforeBack"/> intervals in a row. The shift only ever applies to new jobs that left the schedule to
 /// the orchestrator (<see cref="ScheduleChooser"/>); the reference job is a default request of
 /// <see cref="OrchestratorOptions.ControlReferenceImages"/> images.
 /// </summary>
@@ -30,6 +31,12 @@ public sealed partial class LoadController : IHostedService, IDisposable
     /// every ~10 s and p95 missed the target (docs/frontier.md).
     /// </summary>
     public const int CalmIntervalsBeforeBack = 3;
+    /// <summary>
+    /// A step back needs the less shifted point's capacity to exceed the current job rate by this factor.
+    /// Latency alone looked calm as soon as the queue had drained, so the controller stepped back to a
+    /// schedule that could not carry the arrivals and the queue refilled (docs/frontier.md).
+    /// </summary>
+    public const double CapacityHeadroom = 1.25;
 
     private readonly ScheduleChooser _chooser;
     private readonly Func<int> _waiting;
@@ -87,9 +94,8 @@ public sealed partial class LoadController : IHostedService, IDisposable
     {
         lock (_lock)
         {
-            var sampler = SamplerKind.Ddim;
-            var profile = _chooser.Profiles.For(sampler, 0) ?? _chooser.Profiles.Loaded[0].Profile;
-            sampler = Sampler.Parse(profile.Sampler);
+            var profile = ReferenceProfile;
+            var sampler = Sampler.Parse(profile.Sampler);
             int steps = profile.Steps, batch = _options.ControlReferenceImages;
             double target = _options.LatencyTarget.TotalMilliseconds;
             int waiting = _waiting();
@@ -102,7 +108,8 @@ public sealed partial class LoadController : IHostedService, IDisposable
             // Towards speed when either the prediction or what jobs measurably took is over the target; back
             // only when the less shifted point is predicted under the hysteresis share of it and the jobs
             // measurably are too (the measurement cannot speak for the less shifted point, so it only vetoes).
-            bool calm = next > 0 && Estimate(next - 1) < Hysteresis * target && observed < Hysteresis * target;
+            bool calm = next > 0 && Estimate(next - 1) < Hysteresis * target && observed < Hysteresis * target
+                && Carries(next - 1);
             _calm = calm ? _calm + 1 : 0;
             if ((LastEstimateMs > target || observed > target) && next < max) next++;
             else if (calm && _calm >= CalmIntervalsBeforeBack)
@@ -116,6 +123,24 @@ public sealed partial class LoadController : IHostedService, IDisposable
                 LogShift(_logger, old, next, LastEstimateMs, observed, target, waiting);
             }
         }
+    }
+
+    /// <summary>The profile the reference job is predicted with: DDIM's if loaded, else the first.</summary>
+    private FrontierProfile ReferenceProfile => _chooser.Profiles.For(SamplerKind.Ddim, 0) ?? _chooser.Profiles.Loaded[0].Profile;
+
+    /// <summary>
+    /// Whether the point <paramref name="shift"/> could serve the jobs ending per second now (the arrival
+    /// rate once nothing waits) with headroom: MaxRunningJobs at a time, each taking the point's predicted
+    /// run time. Without measured jobs there is nothing to carry.
+    /// </summary>
+    private bool Carries(int shift)
+    {
+        double rate = _latencies?.PerSecond ?? 0;
+        if (rate == 0) return true;
+        var profile = ReferenceProfile;
+        double runMs = PredictDefault(Sampler.Parse(profile.Sampler), profile.Steps, _options.ControlReferenceImages, shift);
+        double capacity = _options.MaxRunningJobs * 1000 / Math.Max(runMs, 1e-3);
+        return capacity >= CapacityHeadroom * rate;
     }
 
     private double PredictDefault(SamplerKind sampler, int steps, int batch, int shift)
