@@ -4,7 +4,7 @@ namespace TStitch.Orchestration;
 
 /// <summary>
 /// The checks of a job against its pools' models that belong to the serving layer, not the sampler
-/// (<see cref="Trajectory.CheckModels"/> checks shapes, classes and schedules): made at submit, so a
+/// (<see cref="Trajectory.CheckModels"/> checks shapes, conditioning and schedules): made at submit, so a
 /// job that cannot end well is refused before it runs instead of failing at its last step.
 /// </summary>
 public static class JobModelCheck
@@ -15,13 +15,6 @@ public static class JobModelCheck
 
     public static void Check(JobSpec spec, IReadOnlyDictionary<string, PoolClient> pools)
     {
-        // Stitched models must read the same conditioning: a class label means nothing to a text model.
-        var kinds = pools.Values.GroupBy(p => p.Conditioning).ToList();
-        if (kinds.Count > 1)
-            throw new InvalidRequestException("stages",
-                $"The schedule stitches models with different conditioning " +
-                    $"({string.Join("; ", kinds.Select(k => $"{k.Key}: {string.Join(", ", k.Select(p => p.Name))}"))}); " +
-                "stitch pools of one model family.");
         if (spec.Output is ResultFormat.Png or ResultFormat.PngAndRaw)
         {
             var last = LastPool(spec, pools);

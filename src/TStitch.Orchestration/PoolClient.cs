@@ -16,7 +16,6 @@ public sealed class PoolClient(string name, string address, Contracts.Denoiser.D
     public string Address { get; } = address;
     public DenoiserInfo Info { get; } = model.ToInfo();
     /// <summary>What the model is conditioned on (manifest "conditioning"; older replicas report nothing: class labels).</summary>
-    public string Conditioning { get; } = string.IsNullOrEmpty(model.Conditioning) ? "class-label" : model.Conditioning;
     /// <summary>[3, H, W] of one decoded image when the pool's model has a decoder (it serves Decode), else null.</summary>
     public int[]? ImageShape { get; } = model.HasDecoder && model.ImageShape.Count == 3 ? [.. model.ImageShape] : null;
 

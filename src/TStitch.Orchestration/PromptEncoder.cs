@@ -57,14 +57,15 @@ public sealed class PromptEncoder : IDisposable
     {
         var encoder = Require();
         var shape = Shape!;
-        // A CLIP run is synchronous CPU work: off the caller's thread.
+        // A CLIP run is synchronous CPU work: off the caller's thread. One run: the prompts, then the negative.
         return await Task.Run(() =>
         {
-            var conditional = encoder.Encode(spec.Prompts!);
-            var negative = encoder.Encode([spec.NegativePrompt ?? ""]);
-            var unconditional = new float[conditional.Length];
-            for (int b = 0; b < spec.Batch; b++) negative.CopyTo(unconditional, b * shape.Size);
-            return new PromptEmbeddings(conditional, unconditional, shape);
+            var both = encoder.Encode([.. spec.Prompts!, spec.NegativePrompt ?? ""]);
+            int prompts = spec.Batch * shape.Size;
+            var negative = both.AsSpan(prompts, shape.Size);
+            var unconditional = new float[prompts];
+            for (int b = 0; b < spec.Batch; b++) negative.CopyTo(unconditional.AsSpan(b * shape.Size));
+            return new PromptEmbeddings(both[..prompts], unconditional, shape);
         }, cancellationToken).ConfigureAwait(false);
     }
 

@@ -112,6 +112,29 @@ def write_json(path, obj):
         f.write("\n")
 
 
+def add_common_args(p, checkpoint_help, random_help, name_default, fixtures_help, key_names, decoder=False):
+    """The options every exporter shares: where the weights come from, where the export goes, fixtures,
+    the state dict, and for denoisers the decoder their manifest names."""
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help=checkpoint_help)
+    src.add_argument("--random-init", action="store_true", help=random_help)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--name", help=f"model name (file stem); default {name_default}")
+    p.add_argument("--fixtures", action="store_true", help=f"also write parity fixtures ({fixtures_help})")
+    if decoder:
+        p.add_argument("--decoder", metavar="FILE", help="decoder manifest (export_vae.py) the replica loads to decode this model's "
+                       "latents, relative to the model's manifest, e.g. sd-vae.json; recorded as \"decoder\" in the manifest")
+    p.add_argument("--save-state-dict", metavar="FILE", help=f"save the model's state dict ({key_names} key names)")
+
+
+def prepare_output(model, a):
+    """Creates the output folder and saves the state dict when asked (what the tests load back strictly)."""
+    os.makedirs(a.out, exist_ok=True)
+    if a.save_state_dict:
+        torch.save(model.state_dict(), a.save_state_dict)
+
+
 def write_manifest(out, name, manifest, data_name, decoder=None):
     """OUT/NAME.json, naming the external weights file (above 2 GB) and, for denoisers, the decoder
     manifest the replica loads (relative to this one; a note if it is not there yet)."""

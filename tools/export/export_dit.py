@@ -25,18 +25,11 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="tiny | tiny-1 | S/2 | B/2 | L/2 | XL/2 (also /4, /8)")
     p.add_argument("--image-size", type=int, default=256, choices=(256, 512), help="ignored for tiny (latent 4x8x8)")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--checkpoint", help="state dict or training checkpoint (.pt) with the published DiT key names")
-    src.add_argument("--random-init", action="store_true", help="random weights (adaLN/output layers not zeroed)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--name", help="model name (file stem); default dit-<config>-<size>")
     p.add_argument("--num-classes", type=int, help="default 1000 (10 for tiny)")
     p.add_argument("--timestep-type", default="int64", choices=("int64", "float32"))
-    p.add_argument("--fixtures", action="store_true", help="also write parity fixtures (batch 3, one null-class row)")
-    p.add_argument("--decoder", metavar="FILE", help="decoder manifest (export_vae.py) the replica loads to decode this model's "
-                   "latents, relative to the model's manifest, e.g. vae.json; recorded as \"decoder\" in the manifest")
-    p.add_argument("--save-state-dict", metavar="FILE", help="save the model's state dict (published key names)")
+    common.add_common_args(p, "state dict or training checkpoint (.pt) with the published DiT key names",
+                           "random weights (adaLN/output layers not zeroed)", "dit-<config>-<size>",
+                           "batch 3, one null-class row", "published", decoder=True)
     return p.parse_args(argv)
 
 
@@ -57,9 +50,7 @@ def main(argv=None):
 
     size = model.input_size * dit.VAE_DOWNSAMPLE
     name = a.name or (f"dit-{a.config}" if a.config.startswith("tiny") else f"dit-{a.config.lower().replace('/', '')}-{size}")
-    os.makedirs(a.out, exist_ok=True)
-    if a.save_state_dict:
-        torch.save(model.state_dict(), a.save_state_dict)
+    common.prepare_output(model, a)
 
     count = dit.parameter_count(model)
     print(f"DiT-{a.config}: {count:,} parameters ({count / 1e6:.2f}M), latent 4x{model.input_size}x{model.input_size}, "

@@ -30,16 +30,10 @@ FIXTURE_PROMPTS = ("a photo of a cat", "An astronaut riding a horse on Mars!")
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, choices=list(clip_text.CONFIGS))
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--checkpoint", help="transformers CLIPTextModel (or CLIPModel) pytorch_model.bin")
-    src.add_argument("--random-init", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tokenizer-dir", metavar="DIR", help="folder with CLIP's vocab.json and merges.txt (SD's tokenizer/); "
                    "required with --checkpoint")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--name", help="model name (file stem); default clip-<config>")
-    p.add_argument("--fixtures", action="store_true", help="also write parity fixtures (two tokenized prompts)")
-    p.add_argument("--save-state-dict", metavar="FILE", help="save the model's state dict (transformers key names)")
+    common.add_common_args(p, "transformers CLIPTextModel (or CLIPModel) pytorch_model.bin", "random weights", "clip-<config>",
+                           "two tokenized prompts", "transformers")
     return p.parse_args(argv)
 
 
@@ -88,9 +82,7 @@ def main(argv=None):
     model.eval()
 
     name = a.name or f"clip-{a.config}"
-    os.makedirs(a.out, exist_ok=True)
-    if a.save_state_dict:
-        torch.save(model.state_dict(), a.save_state_dict)
+    common.prepare_output(model, a)
     count = clip_text.parameter_count(model)
     tokens = model.max_positions
     print(f"{config_name}: {count:,} parameters ({count / 1e6:.2f}M), width {model.width}, {tokens} tokens, "

@@ -27,18 +27,11 @@ CONTEXT_TOKENS = 77  # CLIP's maxTokens: SD's UNet cross-attends to all 77 posit
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, choices=list(unet.CONFIGS))
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--checkpoint", help="diffusers unet/diffusion_pytorch_model.bin (or a state dict with the same key names)")
-    src.add_argument("--random-init", action="store_true", help="random weights (norms perturbed too)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--latent-size", type=int, help="latent height = width; default the config's sample size "
                    "(64 for sd-v1 / bk-sdm-tiny = 512 px images, 8 for the tiny configs)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--name", help="model name (file stem); default unet-<config>")
-    p.add_argument("--fixtures", action="store_true", help="also write parity fixtures (batch 3, three timesteps)")
-    p.add_argument("--decoder", metavar="FILE", help="decoder manifest (export_vae.py) the replica loads to decode this model's "
-                   "latents, relative to the model's manifest, e.g. sd-vae.json; recorded as \"decoder\" in the manifest")
-    p.add_argument("--save-state-dict", metavar="FILE", help="save the model's state dict (diffusers key names)")
+    common.add_common_args(p, "diffusers unet/diffusion_pytorch_model.bin (or a state dict with the same key names)",
+                           "random weights (norms perturbed too)", "unet-<config>", "batch 3, three timesteps", "diffusers",
+                           decoder=True)
     return p.parse_args(argv)
 
 
@@ -71,9 +64,7 @@ def main(argv=None):
         common.refuse(f"--latent-size {h}: must be a multiple of {model.downsampling} for config '{a.config}' "
                       f"({len(model.block_out_channels) - 1} downsampling stages)")
     name = a.name or f"unet-{a.config}"
-    os.makedirs(a.out, exist_ok=True)
-    if a.save_state_dict:
-        torch.save(model.state_dict(), a.save_state_dict)
+    common.prepare_output(model, a)
 
     count = unet.parameter_count(model)
     width = model.cross_attention_dim

@@ -26,15 +26,9 @@ FIXTURE_SEED = 4321
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, choices=sorted(vae.CONFIGS))
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--checkpoint", help="diffusers diffusion_pytorch_model.bin or a state dict with decoder.*/post_quant_conv.* keys")
-    src.add_argument("--random-init", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--latent-size", type=int, help="latent height = width (default 32 for sd = 256 px images, 8 for tiny)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--name", help="default vae-<config>")
-    p.add_argument("--fixtures", action="store_true")
-    p.add_argument("--save-state-dict", metavar="FILE")
+    common.add_common_args(p, "diffusers diffusion_pytorch_model.bin or a state dict with decoder.*/post_quant_conv.* keys",
+                           "random weights", "vae-<config>", "latents and decoded images", "diffusers")
     return p.parse_args(argv)
 
 
@@ -63,9 +57,7 @@ def main(argv=None):
     model.eval()
 
     name = a.name or f"vae-{a.config}"
-    os.makedirs(a.out, exist_ok=True)
-    if a.save_state_dict:
-        torch.save(model.state_dict(), a.save_state_dict)
+    common.prepare_output(model, a)
     count = vae.parameter_count(model)
     c = model.latent_channels
     h = a.latent_size or (8 if a.config == "tiny" else 32)

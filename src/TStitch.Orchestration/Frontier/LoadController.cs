@@ -16,7 +16,8 @@ namespace TStitch.Orchestration.Frontier;
 /// (<see cref="JobLatencies"/>), exceeds the target; one back when the less shifted point would stay
 /// under <see cref="Hysteresis"/> of it, the measured p95 is under that too and the less shifted point's
 /// capacity (MaxRunningJobs jobs at its predicted run time) carries the jobs now ending per second with
-/// <see cref="CapacityHeadroom"/> to spare, for <see cref="CalmIntervalsBeforeBack"/> intervals in a row. The shift only ever applies to new jobs that left the schedule to
+/// <see cref="CapacityHeadroom"/> to spare, for <see cref="CalmIntervalsBeforeBack"/> intervals in a row.
+/// The shift only ever applies to new jobs that left the schedule to
 /// the orchestrator (<see cref="ScheduleChooser"/>); the reference job is a default request of
 /// <see cref="OrchestratorOptions.ControlReferenceImages"/> images.
 /// </summary>
@@ -100,16 +101,17 @@ public sealed partial class LoadController : IHostedService, IDisposable
             double target = _options.LatencyTarget.TotalMilliseconds;
             int waiting = _waiting();
             double queue = 1 + waiting / (double)_options.MaxRunningJobs;
-            double Estimate(int shift) => queue * PredictDefault(sampler, steps, batch, shift);
+            double RunMs(int shift) => PredictDefault(sampler, steps, batch, shift);
             int max = _chooser.MaxShift(sampler, steps, batch);
             int old = _shift, next = Math.Min(old, max);
-            LastEstimateMs = Estimate(next);
+            LastEstimateMs = queue * RunMs(next);
             double observed = LastObservedP95Ms = _latencies?.Percentile(0.95) ?? 0;
             // Towards speed when either the prediction or what jobs measurably took is over the target; back
-            // only when the less shifted point is predicted under the hysteresis share of it and the jobs
-            // measurably are too (the measurement cannot speak for the less shifted point, so it only vetoes).
-            bool calm = next > 0 && Estimate(next - 1) < Hysteresis * target && observed < Hysteresis * target
-                && Carries(next - 1);
+            // only when the less shifted point is predicted under the hysteresis share of it, the jobs
+            // measurably are too (the measurement cannot speak for the less shifted point, so it only vetoes)
+            // and that point has the capacity for the current job rate, for several intervals in a row.
+            double backMs = next > 0 ? RunMs(next - 1) : double.PositiveInfinity;
+            bool calm = next > 0 && queue * backMs < Hysteresis * target && observed < Hysteresis * target && Carries(backMs);
             _calm = calm ? _calm + 1 : 0;
             if ((LastEstimateMs > target || observed > target) && next < max) next++;
             else if (calm && _calm >= CalmIntervalsBeforeBack)
@@ -129,16 +131,14 @@ public sealed partial class LoadController : IHostedService, IDisposable
     private FrontierProfile ReferenceProfile => _chooser.Profiles.For(SamplerKind.Ddim, 0) ?? _chooser.Profiles.Loaded[0].Profile;
 
     /// <summary>
-    /// Whether the point <paramref name="shift"/> could serve the jobs ending per second now (the arrival
-    /// rate once nothing waits) with headroom: MaxRunningJobs at a time, each taking the point's predicted
-    /// run time. Without measured jobs there is nothing to carry.
+    /// Whether a point whose reference job takes <paramref name="runMs"/> could serve the jobs ending per
+    /// second now (the arrival rate once nothing waits) with headroom: MaxRunningJobs at a time. Without
+    /// measured jobs there is nothing to carry.
     /// </summary>
-    private bool Carries(int shift)
+    private bool Carries(double runMs)
     {
         double rate = _latencies?.PerSecond ?? 0;
         if (rate == 0) return true;
-        var profile = ReferenceProfile;
-        double runMs = PredictDefault(Sampler.Parse(profile.Sampler), profile.Steps, _options.ControlReferenceImages, shift);
         double capacity = _options.MaxRunningJobs * 1000 / Math.Max(runMs, 1e-3);
         return capacity >= CapacityHeadroom * rate;
     }
