@@ -40,10 +40,8 @@ internal static class BatchInputs
     /// </summary>
     public static float[] Checked(DenoiserInfo info, float[] output, DenoiseInput input)
     {
-        // One SIMD pass: any NaN or infinity makes the sum non-finite (a finite sum proves them absent).
-        if (float.IsFinite(TensorPrimitives.Sum(output))) return output;
-        int bad = Array.FindIndex(output, v => !float.IsFinite(v));
-        if (bad < 0) return output; // the sum overflowed; every value is finite
+        int bad = FiniteValues.FirstNonFinite(output);
+        if (bad < 0) return output;
         throw new ServiceFailureException(FailureKind.Internal,
             $"Model '{info.Name}' produced a non-finite value ({output[bad]}) at timestep {input.Timesteps[bad / info.SampleSize]}; " +
             "its inputs were finite, so the model or its export is at fault.");

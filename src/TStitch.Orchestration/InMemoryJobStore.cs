@@ -31,7 +31,7 @@ public sealed class InMemoryJobStore(TimeProvider time) : IJobStore
         lock (_jobs)
         {
             if (_jobs.TryGetValue(job.Id, out var stored) && stored.Owner != job.Owner) return Task.FromResult(false);
-            _jobs[job.Id] = Snapshot(job with { Owner = stored?.Owner ?? job.Owner, LeaseUntil = stored?.LeaseUntil ?? job.LeaseUntil });
+            _jobs[job.Id] = Snapshot(job with { Owner = stored?.Owner ?? job.Owner, LeaseUntil = job.IsFinished ? DateTimeOffset.UnixEpoch : stored?.LeaseUntil ?? job.LeaseUntil });
             return Task.FromResult(true);
         }
     }

@@ -14,7 +14,7 @@ namespace TStitch.Orchestration;
 /// rest wait as `queued`), cancelling and stopping them. The in-memory table holds only handles for
 /// cancellation and waiting; a job's state is the store's.
 /// </summary>
-public sealed partial class JobManager(IJobStore store, JobRunner runner, JobCheckpoints checkpoints, DenoiserPools pools,
+public sealed partial class JobManager(IJobStore store, JobRunner runner, DenoiserPools pools,
     PromptEncoder prompts, OrchestratorInstance instance,
     IOptions<OrchestratorOptions> options, IHostApplicationLifetime lifetime, TimeProvider time, ILogger<JobManager> logger) : IHostedService, IDisposable
 {
@@ -94,7 +94,6 @@ public sealed partial class JobManager(IJobStore store, JobRunner runner, JobChe
             await store.SaveAsync(job.Finish(JobStatus.Cancelled, FailureKind.Cancelled, "cancelled by the client",
                 time.GetUtcNow()) with { Owner = instance.Id },
                 cancellationToken);
-            await checkpoints.ReleaseAsync(id);
             return null;
         }
         return Start(job, progress, attach);
@@ -168,7 +167,6 @@ public sealed partial class JobManager(IJobStore store, JobRunner runner, JobChe
             job = full.Finish(JobStatus.Cancelled, FailureKind.Cancelled, "cancelled by the client",
                 time.GetUtcNow()) with { Owner = instance.Id };
             await store.SaveAsync(job, cancellationToken);
-            await checkpoints.ReleaseAsync(id);
             return job;
         }
         await store.RequestCancelAsync(id, cancellationToken);

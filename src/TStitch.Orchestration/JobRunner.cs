@@ -14,8 +14,9 @@ namespace TStitch.Orchestration;
 /// Runs one job this orchestrator has claimed: resumes it from its stored checkpoint, drives it stage
 /// by stage over the pools (a stage run per stage, or a Denoise call per step in
 /// <see cref="RunMode.Step"/>), checkpoints to the job store at every stage boundary and every
-/// <see cref="OrchestratorOptions.CheckpointEvery"/> steps, reports each step once, in order, encodes
-/// the result, and records how the job ended. It holds one latent batch per job.
+/// <see cref="OrchestratorOptions.CheckpointEvery"/> steps (the writes land in order behind the run, see
+/// <see cref="JobCheckpoints.SaveBehind"/>), reports each step once, in order, encodes the result, and
+/// records how the job ended. It holds one latent batch per job.
 /// </summary>
 public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkpoints, PromptEncoder prompts,
     IOptions<OrchestratorOptions> options, TimeProvider time, ILogger<JobRunner> logger, PoolStepTimes? stepTimes = null,
@@ -70,14 +71,16 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
                     Step = step, Steps = request.Steps, Pool = pool, Timestep = timestep, ElapsedMs = clock.Elapsed.TotalMilliseconds,
                 });
             }
-            async ValueTask Checkpoint(SamplerState at)
+            // The checkpoint's arrays are not written to afterwards (stage mode gets new ones from each
+            // stage, step mode passes copies), so the write may land while the next steps run.
+            ValueTask Checkpoint(SamplerState at)
             {
                 job = job with
                 {
                     Step = Math.Max(reported, at.Step), CheckpointStep = at.Step, Latents = at.Latents, PreviousX0 = at.PreviousX0,
                     CallsPerPool = Calls(job, Math.Max(reported, at.Step)), Updated = time.GetUtcNow(),
                 };
-                await checkpoints.SaveAsync(job, running, final: false);
+                return checkpoints.SaveBehind(job, running, final: false);
             }
 
             foreach (var span in request.Schedule.Spans(request.Steps))
@@ -116,6 +119,7 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
                 if (state.Step < request.Steps) await Checkpoint(_options.RunMode == RunMode.Step ? state.Clone() : state);
             }
 
+            await checkpoints.SavedAsync(running);
             var output = job.Spec.Output;
             byte[]? png = null;
             if (output is ResultFormat.Png or ResultFormat.PngAndRaw)
@@ -156,7 +160,7 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
         {
             // Leave it running in the store, lease released: the next orchestrator resumes it at once
             // from the last checkpoint (after a crash it waits for the lease to expire instead).
-            await checkpoints.ReleaseAsync(job.Id);
+            await checkpoints.ReleaseAsync(running);
             LogInterrupted(logger, job.Id, job.Step);
             throw;
         }

@@ -117,7 +117,7 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
     public Task<IReadOnlyList<string>> UnfinishedAsync(CancellationToken cancellationToken = default) =>
         Guarded(async () => (IReadOnlyList<string>)(await Db.SetMembersAsync(UnfinishedKey)).Select(v => v.ToString()).ToList());
 
-    /// <summary>Everything but owner and lease, which only claims and releases change.</summary>
+    /// <summary>Everything but the owner, which only claims change; the lease only as a finished job's save ends it.</summary>
     private void Write(ITransaction tx, JobRecord job)
     {
         var key = KeyPrefix + job.Id;
@@ -136,6 +136,7 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
         if (job.IsFinished)
         {
             _ = tx.SetRemoveAsync(UnfinishedKey, job.Id);
+            _ = tx.HashSetAsync(key, "lease_until", 0); // a finished job has no runner: its lease ends with it
             _ = tx.KeyExpireAsync(key, finishedTtl);
         }
         else

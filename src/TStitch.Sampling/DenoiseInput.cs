@@ -31,9 +31,7 @@ public sealed record DenoiseInput(float[] Latents, int[] Timesteps, int[] ClassL
         if (info.Text is { } shape) ValidateText(info, shape);
         else ValidateClassLabels(info);
         TrajectoryLimits.Guidance(GuidanceScale);
-        for (int k = 0; k < Latents.Length; k++)
-            if (!float.IsFinite(Latents[k]))
-                throw new InvalidRequestException("latents", $"latents[{k}] is {Latents[k]}; latents must be finite.");
+        FiniteValues.Require(Latents, "latents", "latents");
     }
 
     private void ValidateClassLabels(DenoiserInfo info)

@@ -28,10 +28,5 @@ public sealed record PromptEmbeddings(float[] Conditional, float[] Unconditional
         return this;
     }
 
-    internal static void CheckFinite(float[] values, string field)
-    {
-        for (int k = 0; k < values.Length; k++)
-            if (!float.IsFinite(values[k]))
-                throw new InvalidRequestException(field, $"{field}[{k}] is {values[k]}; embeddings must be finite.");
-    }
+    internal static void CheckFinite(float[] values, string field) => FiniteValues.Require(values, field, "embeddings");
 }

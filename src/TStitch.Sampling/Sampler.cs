@@ -35,14 +35,17 @@ public abstract class Sampler(SamplingPlan plan)
         _ => "dpm-solver++",
     };
 
-    /// <summary>Initial x_T ~ N(0, I), drawn per sample from (seed, sample, <see cref="StepNoise.InitialStep"/>).</summary>
-    public SamplerState Start(int batch, int sampleSize, ulong seed)
+    /// <summary>
+    /// Initial x_T ~ N(0, I), per sample from (seed, sample, <see cref="StepNoise.InitialStep"/>); drawn when
+    /// the state's latents are first read.
+    /// </summary>
+    public SamplerState Start(int batch, int sampleSize, ulong seed) => new(() =>
     {
         var x = new float[batch * sampleSize];
         for (int b = 0; b < batch; b++)
             StepNoise.Fill(x.AsSpan(b * sampleSize, sampleSize), seed, b, StepNoise.InitialStep);
-        return new SamplerState(0, x);
-    }
+        return x;
+    });
 
     /// <summary>Advances <paramref name="state"/> by one step given the model's output for it.</summary>
     public void Step(SamplerState state, ReadOnlySpan<float> modelOutput, PredictionKind prediction, int sampleSize, ulong seed)

@@ -102,6 +102,7 @@ public sealed class Trajectory
     /// </summary>
     public SamplerState CheckState(SamplerState state, string field = "latents")
     {
+        if (state.IsUndrawnStart) return state; // this trajectory's own x_T: right by construction
         if (state.Step < 0 || state.Step > Steps)
             throw new InvalidRequestException("state.step",
                 $"state.step (where the run starts) is {state.Step}, outside the trajectory's steps [0, {Steps}].");
@@ -114,9 +115,7 @@ public sealed class Trajectory
             throw new InvalidRequestException("previous_x0", $"previous_x0 has {prev.Length} values; {expected} expected.");
         if (Request.Sampler == SamplerKind.DpmSolverPP2M && state.Step > 0 && state.PreviousX0 is null)
             throw new InvalidRequestException("previous_x0", $"dpm-solver++ needs previous_x0 to continue at step {state.Step}.");
-        for (int k = 0; k < state.Latents.Length; k++)
-            if (!float.IsFinite(state.Latents[k]))
-                throw new InvalidRequestException(field, $"{field}[{k}] is {state.Latents[k]}; latents must be finite.");
+        FiniteValues.Require(state.Latents, field, "latents");
         return state;
     }
 

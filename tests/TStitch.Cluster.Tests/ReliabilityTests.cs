@@ -64,6 +64,8 @@ public class ReliabilityTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         var result = await orchestrator.Client.GenerateAsync(request);
         Assert.Equal(JobStatus.Succeeded, result.Job.Status);
         Assert.Equal(await InProcessAsync(request), Samples(result));
+        // The finished job's last write also ended its lease (no separate release round trip).
+        Assert.True((await Cluster.Store.GetAsync(id, false))!.LeaseUntil <= DateTimeOffset.UtcNow);
     }
 
     [Fact]

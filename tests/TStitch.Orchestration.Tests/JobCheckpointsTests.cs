@@ -90,7 +90,7 @@ public class JobCheckpointsTests
         Assert.NotNull(stored);
         Assert.Equal(7, stored!.CheckpointStep);
         Assert.Equal(me.Id, stored.Owner);
-        Assert.Equal([1f, 2f], stored.Latents);
+        Assert.Equal([1f, 2f], stored.Latents!);
     }
 
     [Fact]
@@ -104,16 +104,75 @@ public class JobCheckpointsTests
         Assert.Equal(0, (await store.GetAsync("j"))!.Step);
     }
 
+    [Fact]
+    public async Task Writes_behind_the_run_land_in_order_and_a_failed_one_stops_later_writes()
+    {
+        var (checkpoints, store, me) = Create();
+        var job = JobLeaseTests.NewJob("j", me.Id, me.LeaseEnd());
+        await store.CreateAsync(job);
+        var running = new RunningJob("j");
+        var gate = new TaskCompletionSource();
+        store.Gate = gate.Task;
+        await checkpoints.SaveBehind(job with { Step = 3 }, running, final: false); // returns before the write lands
+        await checkpoints.SaveBehind(job with { Step = 6 }, running, final: false);
+        Assert.Equal(0, (await store.GetAsync("j"))!.Step);
+        gate.SetResult();
+        await checkpoints.SavedAsync(running);
+        Assert.Equal([3, 6], store.SavedSteps);
+
+        // Another orchestrator took the job: that write fails, the next checkpoint says so and writes nothing.
+        _clock.Advance(TimeSpan.FromHours(1)); // our lease ran out (no renewal here)
+        Assert.True(await store.TryClaimAsync("j", "thief", _clock.GetUtcNow().AddMinutes(5)));
+        await checkpoints.SaveBehind(job with { Step = 9 }, running, final: false);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => checkpoints.SavedAsync(running));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await checkpoints.SaveBehind(job with { Step = 12 }, running, false));
+        Assert.DoesNotContain(12, store.SavedSteps);
+        Assert.Equal(StopReason.LeaseLost, running.StopReason);
+    }
+
+    [Fact]
+    public async Task A_finished_jobs_save_waits_for_writes_in_flight_and_ends_its_lease()
+    {
+        var (checkpoints, store, me) = Create();
+        var job = JobLeaseTests.NewJob("j", me.Id, me.LeaseEnd());
+        await store.CreateAsync(job);
+        var running = new RunningJob("j");
+        var gate = new TaskCompletionSource();
+        store.Gate = gate.Task;
+        await checkpoints.SaveBehind(job with { Step = 5 }, running, final: false);
+        var end = checkpoints.EndAsync(running, job.Finish(Contracts.JobStatus.Succeeded, FailureKind.None, "", _clock.GetUtcNow()) with
+        {
+            Step = 10,
+        });
+        await Task.Delay(20);
+        Assert.False(end.IsCompleted); // the checkpoint before it has not landed
+        gate.SetResult();
+        await end;
+        Assert.Equal([5, 10], store.SavedSteps);
+        var stored = (await store.GetAsync("j"))!;
+        Assert.Equal(Contracts.JobStatus.Succeeded, stored.Status);
+        Assert.True(stored.LeaseUntil <= _clock.GetUtcNow());
+    }
+
     /// <summary>A store that can be switched off: every call then fails as an unreachable Redis does.</summary>
     private sealed class FlakyStore(IJobStore inner) : IJobStore
     {
         public bool Down { get; set; }
+        /// <summary>Saves wait for this before they write (a slow store).</summary>
+        public Task Gate { get; set; } = Task.CompletedTask;
+        public List<int> SavedSteps { get; } = [];
 
         private T Up<T>(Func<T> call) => Down ? throw new ServiceFailureException(FailureKind.StoreUnavailable, "The job store (Redis) is unreachable.") : call();
 
         public Task<(JobRecord Job, bool Created)> CreateAsync(JobRecord job, CancellationToken cancellationToken = default) => Up(() => inner.CreateAsync(job, cancellationToken));
         public Task<JobRecord?> GetAsync(string id, bool withData = true, CancellationToken cancellationToken = default) => Up(() => inner.GetAsync(id, withData, cancellationToken));
-        public Task<bool> SaveAsync(JobRecord job, CancellationToken cancellationToken = default) => Up(() => inner.SaveAsync(job, cancellationToken));
+        public async Task<bool> SaveAsync(JobRecord job, CancellationToken cancellationToken = default)
+        {
+            await Gate;
+            bool saved = await Up(() => inner.SaveAsync(job, cancellationToken));
+            if (saved) lock (SavedSteps) SavedSteps.Add(job.Step);
+            return saved;
+        }
         public Task<IReadOnlyList<string>> UnfinishedAsync(CancellationToken cancellationToken = default) => Up(() => inner.UnfinishedAsync(cancellationToken));
         public Task<bool> TryClaimAsync(string id, string owner, DateTimeOffset leaseUntil, CancellationToken cancellationToken = default) =>
             Up(() => inner.TryClaimAsync(id, owner, leaseUntil, cancellationToken));

@@ -154,4 +154,31 @@ public class SamplerTests
         Assert.Equal(new[] { 5, 5 }, doubled.Timesteps);
         Assert.Equal(new float[] { 1, 2, 1, 2 }, doubled.Latents);
     }
+
+    [Fact]
+    public void The_start_draws_x_T_when_first_read_and_draws_the_keyed_noise_of_each_sample()
+    {
+        var start = new DdimSampler(new SamplingPlan(Tiny, 5)).Start(batch: 2, sampleSize: 6, seed: 11);
+        Assert.True(start.IsUndrawnStart);
+        Assert.Equal(0, start.Step);
+        var second = new float[6];
+        StepNoise.Fill(second, 11, 1, StepNoise.InitialStep);
+        Assert.Equal(second, start.Latents[6..]);
+        Assert.False(start.IsUndrawnStart);
+        Assert.Same(start.Latents, start.Latents); // drawn once
+    }
+
+    [Fact]
+    public void Finite_check_finds_the_first_nan_or_infinity_and_tells_an_overflowing_sum_apart()
+    {
+        var values = new float[1000];
+        Assert.Equal(-1, FiniteValues.FirstNonFinite(values));
+        values[700] = float.PositiveInfinity;
+        values[900] = float.NaN;
+        Assert.Equal(700, FiniteValues.FirstNonFinite(values));
+        Assert.Equal(-1, FiniteValues.FirstNonFinite([float.MaxValue, float.MaxValue, -1f])); // the sum overflows; every value is finite
+        var ex = Assert.Throws<InvalidRequestException>(() => FiniteValues.Require(values, "latents", "latents"));
+        Assert.Equal("latents", ex.Field);
+        Assert.Contains("latents[700] is", ex.Message);
+    }
 }
