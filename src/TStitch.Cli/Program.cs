@@ -1,5 +1,9 @@
 using System.CommandLine;
+using Spectre.Console;
 using TStitch.Cli;
+
+// Redirected output (a log file, CI) has no terminal width: Spectre would wrap the tables at 80 columns.
+if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 160;
 
 var root = new RootCommand("tstitch: T-Stitch diffusion sampling — build the model zoo, sweep the speed/quality curve, run the cluster.");
 root.Subcommands.Add(ZooCommands.Create());

@@ -14,7 +14,7 @@ namespace TStitch.Orchestration;
 /// saturated drops out; one that recovers comes back at the next check. If none is serving, all
 /// are offered (panic mode), so a load spike slows jobs down instead of failing them.
 /// </summary>
-public sealed class HealthCheckedResolver : PollingResolver
+public sealed partial class HealthCheckedResolver : PollingResolver
 {
     private readonly (BalancerAddress Address, GrpcChannel Channel, Health.HealthClient Client)[] _replicas;
     private readonly TimeSpan _interval;
@@ -56,8 +56,7 @@ public sealed class HealthCheckedResolver : PollingResolver
         // offer them all rather than none; calls then meet ResourceExhausted and back off, not fail fast.
         if (healthy.Count == 0) healthy = checks.Select(c => c.Address).ToList();
         var summary = string.Join(", ", checks.Select(c => $"{c.Address.EndPoint}={(c.Serving ? "serving" : "not serving")}"));
-        if (summary != _last && _logger.IsEnabled(LogLevel.Information))
-            _logger.LogInformation("Pool replicas: {Summary}", summary);
+        if (summary != _last) LogReplicas(_logger, summary);
         _last = summary;
         Listener(ResolverResult.ForResult(healthy));
     }
@@ -85,12 +84,7 @@ public sealed class HealthCheckedResolver : PollingResolver
             foreach (var r in _replicas) r.Channel.Dispose();
         }
     }
-}
 
-public sealed class HealthCheckedResolverFactory(IReadOnlyList<Uri> replicas, TimeSpan interval, PoolTransport transport) : ResolverFactory
-{
-    public const string Scheme = "tstitch-pool";
-    public override string Name => Scheme;
-    public override Resolver Create(ResolverOptions options) => new HealthCheckedResolver(replicas, interval, transport,
-        options.LoggerFactory);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Pool replicas: {Summary}")]
+    private static partial void LogReplicas(ILogger logger, string summary);
 }

@@ -44,6 +44,7 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
         try
         {
             await admission(ct);
+            var admitted = clock.Elapsed;
             OrchestratorMetrics.JobStarted();
             var request = job.Spec.ToTrajectory(job.Spec.Prompts is null ? null : await prompts.EncodeAsync(job.Spec, ct));
             var clients = await pools.ResolveAsync(request.Schedule.ModelIds, ct);
@@ -141,7 +142,7 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
             // What the load controller's target is about: submit to result of a job whose schedule it chose
             // (a resumed job's submit was long ago, in another run: not a latency of this load).
             if (job.Spec.ScheduleAsk is not null && job.ResumedFromStep == 0)
-                latencies?.Observe((time.GetUtcNow() - job.Created).TotalMilliseconds);
+                latencies?.Observe((time.GetUtcNow() - job.Created).TotalMilliseconds, (clock.Elapsed - admitted).TotalMilliseconds);
             return Ended(await checkpoints.EndAsync(running, job.Finish(JobStatus.Succeeded, FailureKind.None, "", time.GetUtcNow()) with
             {
                 Step = request.Steps, CheckpointStep = request.Steps, Latents = null, PreviousX0 = null,

@@ -10,7 +10,7 @@ using TStitch.Orchestration.Frontier;
 namespace TStitch.Orchestration;
 
 /// <summary>Composes the orchestrator (services/Orchestrator's Program.cs, the demo and the tests use it).</summary>
-public static class OrchestratorApp
+public static partial class OrchestratorApp
 {
     public static WebApplication Create(string[] args)
     {
@@ -40,8 +40,7 @@ public static class OrchestratorApp
         {
             builder.Services.AddSingleton<IJobStore>(sp =>
             {
-                sp.GetRequiredService<ILogger<InMemoryJobStore>>().LogWarning("Orchestrator:Redis is not set: jobs live in memory and do " +
-                    "not survive a restart.");
+                LogInMemoryStore(sp.GetRequiredService<ILogger<InMemoryJobStore>>());
                 return new InMemoryJobStore(sp.GetRequiredService<TimeProvider>());
             });
         }
@@ -75,4 +74,7 @@ public static class OrchestratorApp
         app.MapDefaultEndpoints();
         return app;
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Orchestrator:Redis is not set: jobs live in memory and do not survive a restart.")]
+    private static partial void LogInMemoryStore(ILogger logger);
 }

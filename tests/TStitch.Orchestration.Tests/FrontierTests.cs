@@ -311,6 +311,45 @@ public class FrontierTests : IDisposable
     }
 
     [Fact]
+    public async Task A_step_back_needs_the_capacity_that_the_measured_run_times_of_jobs_show()
+    {
+        // Target 400 ms, 2 running slots. Predicted reference jobs: r = 0.4 (shift 3) 50 x (0.6 + 0.04) = 32 ms,
+        // r = 0.3 (shift 2) 50 x (0.7 + 0.03) = 36.5 ms.
+        var options = Options(worst: 0.4, latencyTargetMs: 400);
+        var time = new FakeTimeProvider();
+        var latencies = new JobLatencies(time);
+        using var controller = new LoadController(Chooser(options, new PoolStepTimes(time)), () => 0,
+            Microsoft.Extensions.Options.Options.Create(options), time, NullLogger<LoadController>.Instance, latencies);
+        await controller.StartAsync(CancellationToken.None);
+        List<int> Run(int ticks, int jobsPerTick, double ms, double runMs)
+        {
+            var seen = new List<int>();
+            for (int i = 0; i < ticks; i++)
+            {
+                for (int j = 0; j < jobsPerTick; j++) latencies.Observe(ms, runMs);
+                time.Advance(options.ControlInterval);
+                seen.Add(controller.Shift);
+            }
+            return seen;
+        }
+        Assert.Equal([1, 2, 3], Run(3, 20, 500, 450)); // over the target: up to the furthest point
+
+        // 20 jobs a tick (10 a second over the 2 s window), each 200 ms from submit (under 70 % of the target)
+        // and 180 ms in its slot. The prediction alone says r = 0.3 carries 2 x 1000 / 36.5 = 55 a second; the
+        // slots measured say 2 x 1000 / (180 x 36.5 / 32) = 9.7, under 1.25 x 10: the controller holds the
+        // furthest point.
+        Assert.Equal([3, 3, 3, 3, 3, 3, 3, 3], Run(8, 20, 200, 180));
+        Assert.Equal(180, latencies.MeanRunMs!.Value, 6);
+        Assert.Equal(10, latencies.PerSecond, 6);
+        // The same jobs without a run time: only the prediction speaks, and it steps back.
+        Assert.Contains(2, Run(8, 20, 200, double.NaN));
+        // Jobs that run briefly in their slots: r = 0.3 carries 2 x 1000 / (40 x 36.5 / 32) = 43.8 a second.
+        Run(3, 20, 500, 450); // back to the furthest point first
+        Assert.Equal(3, controller.Shift);
+        Assert.Contains(2, Run(8, 20, 60, 40));
+    }
+
+    [Fact]
     public void Live_step_costs_are_whole_stages_averaged_over_the_window_weighted_by_steps()
     {
         var time = new FakeTimeProvider();

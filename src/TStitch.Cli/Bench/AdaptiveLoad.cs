@@ -63,25 +63,39 @@ internal static class AdaptiveLoad
                 await side.Client.GenerateAsync(side.Mode.Request(i, s.Images, s.Steps), cancellationToken: ct);
 
         int clients = s.MaxRunningJobs;
+        int repeats = Math.Max(1, s.CapacityRepeats);
         AnsiConsole.MarkupLine($"[grey]measuring capacity: {clients} closed-loop clients (every running slot busy), " +
-            $"{s.CapacitySeconds / 2:0.#} s warm-up + {s.CapacitySeconds:0.#} s counted, per schedule...[/]");
-        var large = await CapacityAsync(sides[0].Client, i => fixedMode.Request(i, s.Images, s.Steps), clients, s.CapacitySeconds, ct);
-        Capacity? shifted = null;
-        if (worst is not null && worst.OffLargeFraction(s.LargePool) > 0)
-            shifted = await CapacityAsync(sides[0].Client, i =>
-            {
-                var request = AdaptiveLoadSetup.Job(i, s.Images, s.Steps);
-                request.Stages = new StageList();
-                request.Stages.Stages.Add(worst.Stages.Select(st => new Stage { Pool = st.Pool, Fraction = st.Fraction }));
-                return request;
-            }, clients, s.CapacitySeconds, ct);
-        double capacity = large.JobsPerSecond, rate = s.Overload * capacity;
+            $"{s.CapacitySeconds / 2:0.#} s warm-up + {s.CapacitySeconds:0.#} s counted, {repeats} time(s) per schedule, the schedules " +
+            "taking turns; medians...[/]");
+        bool shifts = worst is not null && worst.OffLargeFraction(s.LargePool) > 0;
+        var largeRuns = new List<Capacity>();
+        var shiftedRuns = new List<Capacity>();
+        for (int k = 0; k < repeats; k++)
+        {
+            largeRuns.Add(await CapacityAsync(sides[0].Client, i => fixedMode.Request(i, s.Images, s.Steps), clients, s.CapacitySeconds,
+                ct));
+            if (shifts)
+                shiftedRuns.Add(await CapacityAsync(sides[0].Client, i =>
+                {
+                    var request = AdaptiveLoadSetup.Job(i, s.Images, s.Steps);
+                    request.Stages = new StageList();
+                    request.Stages.Stages.Add(worst!.Stages.Select(st => new Stage { Pool = st.Pool, Fraction = st.Fraction }));
+                    return request;
+                }, clients, s.CapacitySeconds, ct));
+        }
+        var large = Capacity.Median(largeRuns);
+        var shifted = shifts ? Capacity.Median(shiftedRuns) : null;
+        double capacity = large.JobsPerSecond;
+        double rate = s.Between is { } between && shifted is not null
+            ? capacity + between * (shifted.JobsPerSecond - capacity)
+            : s.Overload * capacity;
         AnsiConsole.MarkupLine($"all-large capacity: [bold]{capacity:F2} jobs/s[/] ({capacity * s.Images:F1} images/s; latency at capacity " +
-            $"p50 {large.P50Ms:F0} ms, p95 {large.P95Ms:F0} ms)");
+            $"p50 {large.P50Ms:F0} ms, p95 {large.P95Ms:F0} ms){Runs(largeRuns)}");
         if (shifted is not null)
             AnsiConsole.MarkupLine($"{Markup.Escape(worst!.ToString())} (the furthest the adaptive side may shift): {shifted.JobsPerSecond:F2} " +
-                $"jobs/s ({shifted.JobsPerSecond / capacity:F2}x; p50 {shifted.P50Ms:F0} ms, p95 {shifted.P95Ms:F0} ms)");
-        AnsiConsole.MarkupLine($"offered: [bold]{rate:F2} jobs/s[/] = {s.Overload:0.##} x all-large capacity");
+                $"jobs/s ({shifted.JobsPerSecond / capacity:F2}x; p50 {shifted.P50Ms:F0} ms, p95 {shifted.P95Ms:F0} ms){Runs(shiftedRuns)}");
+        AnsiConsole.MarkupLine($"offered: [bold]{rate:F2} jobs/s[/] = {rate / capacity:0.###} x all-large capacity" +
+            (shifted is null ? "" : $", {rate / shifted.JobsPerSecond:0.###} x the furthest shift's"));
         if (shifted is { } w && w.JobsPerSecond < rate)
             AnsiConsole.MarkupLine($"[yellow]Even the furthest shift measured below the offered load ({w.JobsPerSecond:F2} < {rate:F2} jobs/s): " +
                 "adaptive mode cannot keep up here; lower --overload or raise --worst-schedule.[/]");
@@ -124,7 +138,16 @@ internal static class AdaptiveLoad
         for (int i = 0; i < 40 && controllers.Any(c => c.Shift > 0); i++) await Task.Delay(TimeSpan.FromMilliseconds(500), ct);
     }
 
-    private sealed record Capacity(double JobsPerSecond, double P50Ms, double P95Ms);
+    private sealed record Capacity(double JobsPerSecond, double P50Ms, double P95Ms)
+    {
+        /// <summary>Median of each figure over repeated measurements.</summary>
+        public static Capacity Median(List<Capacity> runs) =>
+            new(Stats.Median(runs.Select(c => c.JobsPerSecond)), Stats.Median(runs.Select(c => c.P50Ms)),
+                Stats.Median(runs.Select(c => c.P95Ms)));
+    }
+
+    private static string Runs(List<Capacity> runs) =>
+        runs.Count < 2 ? "" : $" [grey](runs: {string.Join(", ", runs.Select(c => c.JobsPerSecond.ToString("F1")))} jobs/s)[/]";
 
     /// <summary>
     /// Jobs per second <paramref name="clients"/> closed-loop clients complete (each sends its next job as
@@ -256,8 +279,10 @@ internal static class AdaptiveLoad
             $"{s.MaxRunningJobs}: fixed all-large is sent small_fraction 0; load-adaptive is sent no schedule (LatencyTarget " +
             $"{s.TargetMs:0} ms, profile '{profile.Family}' from {s.ProfilePath}, default schedule all-large, WorstSchedule " +
             $"{s.WorstSchedule:0.##}, reference job {s.Images} images, ControlInterval 1 s). All-large capacity: {s.MaxRunningJobs} " +
-            $"closed-loop clients, {capacity:F2} jobs/s. Arrivals: open-loop Poisson at {rate:F2} jobs/s ({s.Overload:0.##}x that " +
-            $"capacity; seed {s.ArrivalSeed}), no client-side cap on jobs in flight; in each round both modes replay the same arrival " +
+            $"closed-loop clients, {capacity:F2} jobs/s (median of {Math.Max(1, s.CapacityRepeats)} measurement(s), taking turns with the " +
+            $"furthest shift). Arrivals: open-loop Poisson at {rate:F2} jobs/s ({rate / capacity:0.###}x that capacity" +
+            (s.Between is { } between ? $", {between:0.##} of the way to the furthest shift's" : "") + $"; seed {s.ArrivalSeed}), " +
+            $"no client-side cap on jobs in flight; in each round both modes replay the same arrival " +
             $"times, labels and seeds, one mode after the other (order alternating by round, fixed first in round 1). Each run: " +
             $"{s.WarmupSeconds:0.#} s of warm-up arrivals (not measured), then {s.Seconds:0.#} s of measured arrivals; latency is " +
             $"client-side, from sending a request to its result, every measured job until the last is answered. Quality: FD proxy, " +

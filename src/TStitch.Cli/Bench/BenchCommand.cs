@@ -26,10 +26,14 @@ internal static class BenchCommand
         var repeats = new Option<int>("--repeats") { Description = "Timed jobs per configuration (after one warm-up).", DefaultValueFactory = _ => 7 };
         var smallFraction = CliOptions.SmallFraction();
         var redis = CliOptions.Redis();
+        var showSamples = new Option<bool>("--samples")
+        {
+            Description = "Also print every timed job (ms, in round order) behind the medians.",
+        };
         var command = new Command("bench",
             "Cluster (stage runs and per-step) vs in-process latency, and stitched speedup vs its compute bound.")
         {
-            models, batches, steps, repeats, smallFraction, redis,
+            models, batches, steps, repeats, smallFraction, redis, showSamples,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -54,6 +58,11 @@ internal static class BenchCommand
                 var figures = await MeasureAsync(small, large, cluster.OrchestratorAddress, stepAddress, cluster.Pools[ModelZoo.Large], b,
                     s, n, r, ct);
                 Report(figures, b, s, r);
+                if (parse.GetValue(showSamples))
+                    foreach (var (key, values) in figures.Samples.Where(kv => !kv.Key.StartsWith("ort") && kv.Key != "echo")
+                                 .OrderBy(kv => kv.Key, StringComparer.Ordinal))
+                        Console.WriteLine($"  {key,-15} ms: " +
+                            string.Join(" ", values.Select(v => v.ToString("F1", System.Globalization.CultureInfo.InvariantCulture))));
                 // The whole cluster runs in this process, so these are its collections during the batch's runs.
                 Console.WriteLine($"garbage collections during batch {b}: gen0 {GC.CollectionCount(0) - gcBefore[0]}, gen1 " +
                     $"{GC.CollectionCount(1) - gcBefore[1]}, gen2 {GC.CollectionCount(2) - gcBefore[2]}; " +
@@ -65,11 +74,12 @@ internal static class BenchCommand
     }
 
     private sealed record Figures(double OrtSmallMs, double OrtLargeMs, double EchoMs, double LocalLargeOnlyMs, double LocalStitchedMs,
-        double DirectStageMs, double DirectStageNoCheckpointsMs, double StageLargeOnlyMs, double StageStitchedMs, double StepLargeOnlyMs, double StepStitchedMs,
-        Paired Paired);
+        double DirectStageMs, double DirectStageNoCheckpointsMs, double StageLargeOnlyMs, double StageStitchedMs, double StepLargeOnlyMs,
+        double StepStitchedMs, Paired Paired, IReadOnlyDictionary<string, List<double>> Samples);
 
     /// <summary>Medians of per-round ratios (see the class summary); speedups are job r = 0 / job r of the same round.</summary>
-    private sealed record Paired(double StageOverLocal, double StepOverLocal, double LocalSpeedup, double StageSpeedup, double StepSpeedup);
+    private sealed record Paired(double DirectOverLocal, double StageOverLocal, double StepOverLocal, double LocalSpeedup, double StageSpeedup,
+        double StepSpeedup);
 
     private static async Task<Figures> MeasureAsync(OnnxDenoiser small, OnnxDenoiser large, string stageAddress, string stepAddress,
         string largePool,
@@ -141,11 +151,11 @@ internal static class BenchCommand
                     Add("echo", await Stats.TimeAsync(() => echo.DenoiseAsync(echoRequest, cancellationToken: ct).ResponseAsync), warm);
                 }
                 Add("direct-stage", await DirectStage(stageRun), warm);
-                Add("direct-stage-0", await DirectStage(withoutCheckpoints), warm);
                 // The jobs a ratio compares run back to back, first one way round, then the other.
                 var jobs = new (string Key, Func<Task<double>> Run)[]
                 {
-                    ("local-0", () => LocalJob(0)), ("stage-0", () => ClusterJob(stageMode, 0)), ("step-0", () => ClusterJob(stepMode, 0)),
+                    ("local-0", () => LocalJob(0)), ("direct-stage-0", () => DirectStage(withoutCheckpoints)),
+                    ("stage-0", () => ClusterJob(stageMode, 0)), ("step-0", () => ClusterJob(stepMode, 0)),
                     ("local-r", () => LocalJob(r)), ("stage-r", () => ClusterJob(stageMode, r)), ("step-r", () => ClusterJob(stepMode, r)),
                 };
                 foreach (var (key, run) in i % 2 == 0 ? jobs : jobs.Reverse())
@@ -155,12 +165,12 @@ internal static class BenchCommand
         double M(string key) => Stats.Median(samples[key]);
         double PairedMedian(Func<int, double> ratio) => Stats.Median(Enumerable.Range(0, repeats).Select(ratio));
         double At(string key, int round) => samples[key][round];
-        var paired = new Paired(
+        var paired = new Paired(PairedMedian(k => At("direct-stage-0", k) / At("local-0", k)),
             PairedMedian(k => At("stage-0", k) / At("local-0", k)), PairedMedian(k => At("step-0", k) / At("local-0", k)),
             PairedMedian(k => At("local-0", k) / At("local-r", k)), PairedMedian(k => At("stage-0", k) / At("stage-r", k)),
             PairedMedian(k => At("step-0", k) / At("step-r", k)));
         return new Figures(M("ort-small"), M("ort-large"), M("echo"), M("local-0"), M("local-r"), M("direct-stage"), M("direct-stage-0"), M("stage-0"),
-            M("stage-r"), M("step-0"), M("step-r"), paired);
+            M("stage-r"), M("step-0"), M("step-r"), paired, samples);
     }
 
     private static void Report(Figures f, int batch, int steps, double r)
@@ -176,7 +186,8 @@ internal static class BenchCommand
         t.AddRow("job in process, r = 0 / r", $"{f.LocalLargeOnlyMs:F1} / {f.LocalStitchedMs:F1} ms", "", "Trajectory over OnnxDenoisers");
         t.AddRow("r = 0 as one RunStage call straight to the large pool", $"{f.DirectStageMs:F1} ms", "",
             "no orchestrator, no job store, a checkpoint every CheckpointEvery steps (default)");
-        t.AddRow("same, no checkpoints", $"{f.DirectStageNoCheckpointsMs:F1} ms", "", "checkpoint_every 0: only the final state comes back");
+        t.AddRow("same, no checkpoints", $"{f.DirectStageNoCheckpointsMs:F1} ms (paired / in process: {f.Paired.DirectOverLocal:F3}x)", "",
+            "checkpoint_every 0: only the final state comes back; the replica's own cost over the library's");
         t.AddRow("job through the cluster, r = 0 / r", $"{f.StageLargeOnlyMs:F1} / {f.StageStitchedMs:F1} ms",
             $"{f.StepLargeOnlyMs:F1} / {f.StepStitchedMs:F1} ms",
             "Orchestrator.Generate, raw output");

@@ -51,12 +51,16 @@ internal static class LoadCommand
         var arrivalSeed = new Option<int>("--arrival-seed") { Description = "With --latency-target: seed of the Poisson arrival times.", DefaultValueFactory = _ => 1 };
         var capacitySeconds = new Option<double>("--capacity-seconds") { Description = "With --latency-target: seconds each capacity " +
             "measurement counts completions (after half as long of warm-up).", DefaultValueFactory = _ => 6 };
+        var capacityRepeats = new Option<int>("--capacity-repeats") { Description = "With --latency-target: capacity measurements per " +
+            "schedule (all-large and the furthest shift take turns; medians).", DefaultValueFactory = _ => 1 };
+        var between = new Option<double?>("--between") { Description = "With --latency-target: offer the load this fraction of the way " +
+            "from the all-large capacity to the furthest shift's (0.5 = the midpoint) instead of --overload x all-large." };
         var command = new Command("load",
             "Throughput and latency of the cluster against the number of concurrent jobs, stage vs step mode, against the in-process " +
                 "ceiling; with --latency-target, fixed all-large against load-adaptive mode under overload.")
         {
             models, levels, images, steps, smallFraction, jobs, modes, delay, plot, target, profile, overload, seconds, warmup, rounds, maxRunning,
-            worstSchedule, arrivalSeed, capacitySeconds,
+            worstSchedule, arrivalSeed, capacitySeconds, capacityRepeats, between,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -71,7 +75,7 @@ internal static class LoadCommand
                 return await AdaptiveLoad.RunAsync(zoo, new AdaptiveLoadSettings(targetMs, profilePath, parse.GetValue(images),
                     parse.GetValue(steps), parse.GetValue(seconds), parse.GetValue(warmup), parse.GetValue(overload), parse.GetValue(maxRunning),
                     parse.GetValue(worstSchedule), Math.Max(1, parse.GetValue(rounds)), parse.GetValue(arrivalSeed),
-                    parse.GetValue(capacitySeconds)), parse.GetValue(delay), ct);
+                    parse.GetValue(capacitySeconds), parse.GetValue(capacityRepeats), parse.GetValue(between)), parse.GetValue(delay), ct);
             }
             var pools = new Dictionary<string, string> { [ModelZoo.Small] = zoo.ManifestPath(ModelZoo.Small), [ModelZoo.Large] = zoo.ManifestPath(ModelZoo.Large) };
             await using var cluster = await LoopbackCluster.StartAsync(pools, orchestratorArgs: ["--Orchestrator:MaxRunningJobs=1000"],

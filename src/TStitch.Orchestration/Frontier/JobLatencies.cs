@@ -5,21 +5,38 @@ namespace TStitch.Orchestration.Frontier;
 /// their result, over the last <see cref="PoolStepTimes.Window"/>: what
 /// <see cref="OrchestratorOptions.LatencyTarget"/> is about, measured rather than predicted. It catches
 /// what the controller's prediction leaves out (the orchestrator's own work per job, the spread of
-/// latencies under bursty arrivals) and lags it by about one job's latency.
+/// latencies under bursty arrivals) and lags it by about one job's latency. With each latency it keeps
+/// the job's run time (from getting a running slot to its result), which is what a slot is busy for.
 /// </summary>
 public sealed class JobLatencies(TimeProvider time)
 {
-    private readonly Queue<(long At, double Ms)> _recent = new();
+    private readonly Queue<(long At, double Ms, double RunMs)> _recent = new();
 
     public JobLatencies() : this(TimeProvider.System) { }
 
-    public void Observe(double ms)
+    /// <param name="ms">Submit to result.</param>
+    /// <param name="runMs">Running slot to result (NaN when unknown: the job then counts for latency and rate only).</param>
+    public void Observe(double ms, double runMs = double.NaN)
     {
         if (!double.IsFinite(ms) || ms < 0) return;
         lock (_recent)
         {
-            _recent.Enqueue((time.GetTimestamp(), ms));
+            _recent.Enqueue((time.GetTimestamp(), ms, runMs));
             Trim();
+        }
+    }
+
+    /// <summary>Mean run time (running slot to result) of the window's jobs that reported one, or null when none did.</summary>
+    public double? MeanRunMs
+    {
+        get
+        {
+            lock (_recent)
+            {
+                Trim();
+                var known = _recent.Where(r => double.IsFinite(r.RunMs) && r.RunMs >= 0).Select(r => r.RunMs).ToList();
+                return known.Count == 0 ? null : known.Average();
+            }
         }
     }
 

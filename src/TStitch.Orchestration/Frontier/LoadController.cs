@@ -15,7 +15,8 @@ namespace TStitch.Orchestration.Frontier;
 /// estimate, or the measured p95 latency of the jobs it governs that ended lately
 /// (<see cref="JobLatencies"/>), exceeds the target; one back when the less shifted point would stay
 /// under <see cref="Hysteresis"/> of it, the measured p95 is under that too and the less shifted point's
-/// capacity (MaxRunningJobs jobs at its predicted run time) carries the jobs now ending per second with
+/// capacity (MaxRunningJobs jobs at its run time: the measured run time of the jobs that ended, scaled by
+/// the predicted ratio between the two points) carries the jobs now ending per second with
 /// <see cref="CapacityHeadroom"/> to spare, for <see cref="CalmIntervalsBeforeBack"/> intervals in a row.
 /// The shift only ever applies to new jobs that left the schedule to
 /// the orchestrator (<see cref="ScheduleChooser"/>); the reference job is a default request of
@@ -111,7 +112,8 @@ public sealed partial class LoadController : IHostedService, IDisposable
             // measurably are too (the measurement cannot speak for the less shifted point, so it only vetoes)
             // and that point has the capacity for the current job rate, for several intervals in a row.
             double backMs = next > 0 ? RunMs(next - 1) : double.PositiveInfinity;
-            bool calm = next > 0 && queue * backMs < Hysteresis * target && observed < Hysteresis * target && Carries(backMs);
+            bool calm = next > 0 && queue * backMs < Hysteresis * target && observed < Hysteresis * target
+                && Carries(backMs, RunMs(next));
             _calm = calm ? _calm + 1 : 0;
             if ((LastEstimateMs > target || observed > target) && next < max) next++;
             else if (calm && _calm >= CalmIntervalsBeforeBack)
@@ -131,14 +133,20 @@ public sealed partial class LoadController : IHostedService, IDisposable
     private FrontierProfile ReferenceProfile => _chooser.Profiles.For(SamplerKind.Ddim, 0) ?? _chooser.Profiles.Loaded[0].Profile;
 
     /// <summary>
-    /// Whether a point whose reference job takes <paramref name="runMs"/> could serve the jobs ending per
-    /// second now (the arrival rate once nothing waits) with headroom: MaxRunningJobs at a time. Without
-    /// measured jobs there is nothing to carry.
+    /// Whether the point whose reference job is predicted at <paramref name="backMs"/> (the current one at
+    /// <paramref name="nowMs"/>) could serve the jobs ending per second now (the arrival rate once nothing
+    /// waits) with headroom: MaxRunningJobs at a time. A slot is busy for a job's whole run, not only its
+    /// model time: the jobs that ended measured that run time at the current point, and the less shifted
+    /// point's is that times the predicted ratio. (The prediction alone leaves out store writes, hand-offs
+    /// and the result, ~30-40 % of a zoo job's run under load, so it overrated the less shifted point and the
+    /// controller stepped back into a queue: docs/frontier.md, run 7.) Without measured jobs there is
+    /// nothing to carry.
     /// </summary>
-    private bool Carries(double runMs)
+    private bool Carries(double backMs, double nowMs)
     {
         double rate = _latencies?.PerSecond ?? 0;
         if (rate == 0) return true;
+        double runMs = _latencies!.MeanRunMs is { } measured ? measured * backMs / Math.Max(nowMs, 1e-3) : backMs;
         double capacity = _options.MaxRunningJobs * 1000 / Math.Max(runMs, 1e-3);
         return capacity >= CapacityHeadroom * rate;
     }
