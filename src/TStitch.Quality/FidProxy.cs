@@ -39,7 +39,22 @@ public sealed class FidProxy : IDisposable
     public QualityReport Evaluate(ReadOnlySpan<float> images, int[] labels)
     {
         CheckLength(images, labels, nameof(images));
-        var features = _net.Extract(images, labels.Length);
+        return Evaluate(_net.Extract(images, labels.Length), labels);
+    }
+
+    /// <summary>The feature vectors <see cref="Evaluate(double[][], int[])"/> scores, one per image (128 values against an image's 3,072).</summary>
+    public double[][] Features(ReadOnlySpan<float> images, int count)
+    {
+        if (images.Length != (long)count * FeatureNet.ImageLength)
+            throw new ArgumentException($"Expected {count} images of {FeatureNet.ImageLength} floats, got {images.Length} floats.", nameof(images));
+        return _net.Extract(images, count);
+    }
+
+    /// <summary>Scores images already turned into <see cref="Features"/>, with the labels they were conditioned on.</summary>
+    public QualityReport Evaluate(double[][] features, int[] labels)
+    {
+        if (features.Length != labels.Length)
+            throw new ArgumentException($"Expected one feature vector per label ({labels.Length}), got {features.Length}.", nameof(features));
         double fd = FrechetDistance.Compute(_referenceFeatures, features);
         var (precision, recall) = PrecisionRecall.Compute(_referenceFeatures, features);
         double accuracy = _classifier.Accuracy(features, labels);

@@ -147,7 +147,10 @@ public sealed class AdaptiveLoadTests : IDisposable
         served.Add(ServedJob.Failed(1, 9, true, 4.5, 2000, AdaptiveLoadSetup.Job(9, 4, 50), "Unavailable: gone"));
         served.Reverse(); // completion order is not job order
 
-        var report = ModeReport.From("adaptive", served, offeredJobsPerSecond: 5, targetMs: 400, metric);
+        var scored = ServedJob.Scored([.. served], metric); // as after each run: samples dropped, features kept
+        Assert.All(scored, j => Assert.Empty(j.Samples));
+        Assert.Equal(10, scored.Count(j => j.Features is not null));
+        var report = ModeReport.From("adaptive", scored, offeredJobsPerSecond: 5, targetMs: 400, metric);
 
         var expected = metric.Evaluate(real.Pixels, real.Labels); // measured jobs in round, then index order
         Assert.Equal(expected, report.Quality);

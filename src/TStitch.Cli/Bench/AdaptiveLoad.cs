@@ -104,6 +104,7 @@ internal static class AdaptiveLoad
                 $"({f.P95Ms:0} ms): no schedule the adaptive side may use is likely to meet it under this load.[/]");
 
         var arrivals = AdaptiveLoadSetup.ArrivalTimes(rate, s.WarmupSeconds + s.Seconds, s.ArrivalSeed);
+        using var metric = StitchingSweep.MetricFor(zoo);
         var served = sides.ToDictionary(side => side.Mode.Name, _ => new List<ServedJob>());
         var timelines = new List<(string Label, List<Sample> Timeline, ServedJob[] Jobs)>();
         for (int round = 0; round < s.Rounds; round++)
@@ -112,17 +113,19 @@ internal static class AdaptiveLoad
                 var side = sides[which];
                 AnsiConsole.MarkupLine($"[grey]round {round + 1}, {Markup.Escape(side.Mode.Name)}: {arrivals.Count} jobs over " +
                     $"{arrivals[^1]:F1} s...[/]");
+                long pauseBefore = (long)GC.GetTotalPauseDuration().TotalMilliseconds;
+                int gen2Before = GC.CollectionCount(2);
                 var (jobs, timeline) = await ReplayAsync(side.Mode, side.Client, side.App, round, arrivals, s, ct);
+                AnsiConsole.MarkupLine($"[grey]  garbage collection during it: {GC.CollectionCount(2) - gen2Before} gen2, " +
+                    $"{(long)GC.GetTotalPauseDuration().TotalMilliseconds - pauseBefore} ms paused in all[/]");
+                jobs = ServedJob.Scored(jobs, metric); // between runs: not measured
                 served[side.Mode.Name].AddRange(jobs);
                 timelines.Add(($"round {round + 1}, {side.Mode.Name}", timeline, jobs));
                 await SettleAsync(sides.Select(x => x.App.Services.GetRequiredService<LoadController>()), ct);
             }
 
         AnsiConsole.MarkupLine("[grey]scoring the served samples (FD proxy against the zoo's held-out images, as `tstitch sweep`)...[/]");
-        var reports = new List<ModeReport>();
-        using (var metric = StitchingSweep.MetricFor(zoo))
-            foreach (var side in sides)
-                reports.Add(ModeReport.From(side.Mode.Name, served[side.Mode.Name], rate, s.TargetMs, metric));
+        var reports = sides.Select(side => ModeReport.From(side.Mode.Name, served[side.Mode.Name], rate, s.TargetMs, metric)).ToList();
 
         Print(reports, timelines, s, capacity, rate, profile);
         return 0;

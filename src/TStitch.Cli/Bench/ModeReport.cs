@@ -25,7 +25,7 @@ internal sealed record ModeReport(
     public bool WithinTarget => P95Ms <= TargetMs;
 
     /// <param name="served">Every job the mode sent, warm-up included, in any order.</param>
-    /// <param name="metric">Scores the measured jobs' samples; null skips quality.</param>
+    /// <param name="metric">Scores the measured jobs' features (<see cref="ServedJob.Scored"/>); null skips quality.</param>
     public static ModeReport From(string mode, IReadOnlyCollection<ServedJob> served, double offeredJobsPerSecond, double targetMs,
         FidProxy? metric)
     {
@@ -38,7 +38,8 @@ internal sealed record ModeReport(
             .Sum(r => r.Max(j => j.SentAtSeconds + j.LatencyMs / 1000) - r.Min(j => j.SentAtSeconds));
         QualityReport? quality = null;
         if (metric is not null && ok.Count > 0)
-            quality = metric.Evaluate(ok.SelectMany(j => j.Samples).ToArray(), ok.SelectMany(j => j.Labels).ToArray());
+            quality = metric.Evaluate(ok.SelectMany(j => j.Features ?? throw new InvalidOperationException("Score the jobs first.")).ToArray(),
+                ok.SelectMany(j => j.Labels).ToArray());
         return new ModeReport(mode, measured.Count, measured.Count - ok.Count, images, offeredJobsPerSecond,
             seconds > 0 ? images / seconds : 0,
             Stats.Percentile(latencies, 0.50), Stats.Percentile(latencies, 0.95), Stats.Percentile(latencies, 0.99), targetMs,

@@ -15,6 +15,31 @@ internal sealed partial record ServedJob(int Round, int Index, bool Measured, do
 {
     public int Images => Labels.Length;
 
+    /// <summary>The samples' quality features (<see cref="Quality.FidProxy.Features"/>) once <see cref="Scored"/> dropped the samples.</summary>
+    public double[][]? Features { get; init; }
+
+    /// <summary>Whether the job counts for quality: measured, served, with samples.</summary>
+    public bool IsScored => Measured && Error is null && (Samples.Length > 0 || Features is not null);
+
+    /// <summary>
+    /// A run's jobs without their samples, the scored ones keeping their features. Done after each run, so
+    /// the benchmark process does not hold every served image (~0.5 GB a run) while the next run is
+    /// measured: collecting that heap stalled the one-process cluster for seconds (docs/frontier.md, run 8).
+    /// </summary>
+    public static ServedJob[] Scored(ServedJob[] jobs, Quality.FidProxy metric)
+    {
+        var scored = jobs.Where(j => j.IsScored).ToArray();
+        var features = metric.Features(scored.SelectMany(j => j.Samples).ToArray(), scored.Sum(j => j.Images));
+        var byJob = new Dictionary<ServedJob, double[][]>(ReferenceEqualityComparer.Instance);
+        int at = 0;
+        foreach (var job in scored)
+        {
+            byJob[job] = features[at..(at + job.Images)];
+            at += job.Images;
+        }
+        return jobs.Select(j => j with { Samples = [], Features = byJob.GetValueOrDefault(j) }).ToArray();
+    }
+
     /// <summary>The result of <paramref name="request"/>: its schedule, and its share of steps off <paramref name="largePool"/> from the calls per pool.</summary>
     public static ServedJob From(int round, int index, bool measured, double sentAtSeconds, double latencyMs, GenerateRequest request,
         GenerateResult result, string largePool)
