@@ -45,14 +45,19 @@ public sealed class PoolClient(string name, string address, Contracts.Denoiser.D
     }
 
     /// <summary>
-    /// Reads the stream's end (its OK status) after the final state: disposing the call before that would
-    /// cancel it, and every successful stage would show as a cancelled (error) span in the job's trace.
-    /// The final state is already in hand, so a failure here changes nothing.
+    /// Reads the stream's end (its OK status) after the final state, then disposes the call: disposing it
+    /// before would cancel it, and every successful stage would show as a cancelled (error) span in the
+    /// job's trace. It runs behind the job (the final state is already in hand, so a failure here changes
+    /// nothing), so the next stage's call does not wait for the replica's trailers.
     /// </summary>
-    private static async Task ReadToEndAsync(AsyncServerStreamingCall<StageRunEvent> call, CancellationToken cancellationToken)
+    private async Task FinishAsync(AsyncServerStreamingCall<StageRunEvent> call)
     {
-        try { while (await call.ResponseStream.MoveNext(cancellationToken)) { } }
-        catch (Exception ex) when (ex is RpcException or OperationCanceledException) { }
+        using (call)
+        using (var timeout = new CancellationTokenSource(options.StepTimeout))
+        {
+            try { while (await call.ResponseStream.MoveNext(timeout.Token)) { } }
+            catch (Exception ex) when (ex is RpcException or OperationCanceledException) { }
+        }
     }
 
     /// <summary>
@@ -76,28 +81,36 @@ public sealed class PoolClient(string name, string address, Contracts.Denoiser.D
                     Trajectory = parameters, State = StageRunMessages.ToStartCheckpoint(resumeFrom, Info),
                     ToStep = run.To, CheckpointEvery = run.CheckpointEvery, JobId = run.JobId,
                 };
-                using var call = client.RunStage(request, cancellationToken: stall.Token);
-                while (await call.ResponseStream.MoveNext(stall.Token))
+                var call = client.RunStage(request, cancellationToken: stall.Token);
+                try
                 {
-                    stall.CancelAfter(options.StepTimeout);
-                    var e = call.ResponseStream.Current;
-                    switch (e.EventCase)
+                    while (await call.ResponseStream.MoveNext(stall.Token))
                     {
-                        case StageRunEvent.EventOneofCase.Step:
-                            await run.OnStep(e.Step);
-                            break;
-                        case StageRunEvent.EventOneofCase.Checkpoint:
-                            resumeFrom = e.Checkpoint.ToState(batch, Info, "checkpoint");
-                            attempt = 0;
-                            await run.OnCheckpoint(resumeFrom);
-                            break;
-                        case StageRunEvent.EventOneofCase.Final:
-                            var final = e.Final.ToState(batch, Info, "final");
-                            await ReadToEndAsync(call, stall.Token);
-                            return final;
+                        stall.CancelAfter(options.StepTimeout);
+                        var e = call.ResponseStream.Current;
+                        switch (e.EventCase)
+                        {
+                            case StageRunEvent.EventOneofCase.Step:
+                                await run.OnStep(e.Step);
+                                break;
+                            case StageRunEvent.EventOneofCase.Checkpoint:
+                                resumeFrom = e.Checkpoint.ToState(batch, Info, "checkpoint");
+                                attempt = 0;
+                                await run.OnCheckpoint(resumeFrom);
+                                break;
+                            case StageRunEvent.EventOneofCase.Final:
+                                var final = e.Final.ToState(batch, Info, "final");
+                                _ = FinishAsync(call); // disposes the call
+                                return final;
+                        }
                     }
+                    throw new RpcException(new Status(StatusCode.Unavailable, "the stage run ended without its final state"));
                 }
-                throw new RpcException(new Status(StatusCode.Unavailable, "the stage run ended without its final state"));
+                catch
+                {
+                    call.Dispose();
+                    throw;
+                }
             }
             catch (RpcException) when (cancellationToken.IsCancellationRequested)
             {
