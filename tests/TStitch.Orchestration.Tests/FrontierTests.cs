@@ -301,7 +301,7 @@ public class FrontierTests : IDisposable
         Assert.Equal([3, 3], Run(2, 80));
         // Fast, but 100 jobs ending a tick (50 a second over the 2 s window): the less shifted point (r = 0.3,
         // predicted 50 x (0.7 + 0.3 x 0.1) = 36.5 ms) carries 2 slots x 1000 / 36.5 = 55 a second, under the rate
-        // with 25 % headroom (62.5), so the controller holds the shift: stepping back would refill the queue.
+        // with 50 % headroom (75), so the controller holds the shift: stepping back would refill the queue.
         Assert.Equal([3, 3, 3, 3, 3], Run(5, [.. Enumerable.Repeat(40.0, 100)]));
         // Well under, one job a tick (once the burst has left the window): back one point after every three calm ticks.
         Assert.Equal([3, 3, 2, 2, 2, 1, 1, 1, 0, 0], Run(10, 40));
@@ -336,7 +336,7 @@ public class FrontierTests : IDisposable
 
         // 20 jobs a tick (10 a second over the 2 s window), each 200 ms from submit (under 70 % of the target)
         // and 180 ms in its slot. The prediction alone says r = 0.3 carries 2 x 1000 / 36.5 = 55 a second; the
-        // slots measured say 2 x 1000 / (180 x 36.5 / 32) = 9.7, under 1.25 x 10: the controller holds the
+        // slots measured say 2 x 1000 / (180 x 36.5 / 32) = 9.7, under 1.5 x 10: the controller holds the
         // furthest point.
         Assert.Equal([3, 3, 3, 3, 3, 3, 3, 3], Run(8, 20, 200, 180));
         Assert.Equal(180, latencies.MeanRunMs!.Value, 6);
