@@ -19,13 +19,19 @@ public class JobCheckpointsTests
         return (new JobCheckpoints(store, me, options, _clock, NullLogger<JobCheckpoints>.Instance), store, me);
     }
 
-    [Fact]
-    public async Task Checkpoints_during_a_short_outage_are_skipped_and_the_job_runs_on()
+    /// <summary>A job "j" this orchestrator owns, already in the store, and its running handle.</summary>
+    private async Task<(JobCheckpoints Checkpoints, FlakyStore Store, JobRecord Job, RunningJob Running)> CreateWithJobAsync()
     {
         var (checkpoints, store, me) = Create();
         var job = JobLeaseTests.NewJob("j", me.Id, me.LeaseEnd());
         await store.CreateAsync(job);
-        var running = new RunningJob("j");
+        return (checkpoints, store, job, new RunningJob("j"));
+    }
+
+    [Fact]
+    public async Task Checkpoints_during_a_short_outage_are_skipped_and_the_job_runs_on()
+    {
+        var (checkpoints, store, job, running) = await CreateWithJobAsync();
 
         store.Down = true;
         await checkpoints.SaveAsync(job with { Step = 3 }, running, final: false); // no throw: skipped
@@ -42,10 +48,7 @@ public class JobCheckpointsTests
     [Fact]
     public async Task An_outage_longer_than_the_tolerance_fails_the_job_as_store_unavailable()
     {
-        var (checkpoints, store, me) = Create();
-        var job = JobLeaseTests.NewJob("j", me.Id, me.LeaseEnd());
-        await store.CreateAsync(job);
-        var running = new RunningJob("j");
+        var (checkpoints, store, job, running) = await CreateWithJobAsync();
         store.Down = true;
         await checkpoints.SaveAsync(job with { Step = 3 }, running, final: false);
         _clock.Advance(TimeSpan.FromSeconds(31));
@@ -56,10 +59,7 @@ public class JobCheckpointsTests
     [Fact]
     public async Task A_final_write_waits_for_the_store_to_come_back()
     {
-        var (checkpoints, store, me) = Create();
-        var job = JobLeaseTests.NewJob("j", me.Id, me.LeaseEnd());
-        await store.CreateAsync(job);
-        var running = new RunningJob("j");
+        var (checkpoints, store, job, running) = await CreateWithJobAsync();
         store.Down = true;
         var final = checkpoints.SaveAsync(job with { Step = 10, Status = Contracts.JobStatus.Succeeded }, running, final: true);
         for (int i = 0; i < 5 && !final.IsCompleted; i++)
@@ -107,10 +107,7 @@ public class JobCheckpointsTests
     [Fact]
     public async Task Writes_behind_the_run_land_in_order_and_a_failed_one_stops_later_writes()
     {
-        var (checkpoints, store, me) = Create();
-        var job = JobLeaseTests.NewJob("j", me.Id, me.LeaseEnd());
-        await store.CreateAsync(job);
-        var running = new RunningJob("j");
+        var (checkpoints, store, job, running) = await CreateWithJobAsync();
         var gate = new TaskCompletionSource();
         store.Gate = gate.Task;
         await checkpoints.SaveBehind(job with { Step = 3 }, running, final: false); // returns before the write lands
@@ -133,10 +130,7 @@ public class JobCheckpointsTests
     [Fact]
     public async Task A_finished_jobs_save_waits_for_writes_in_flight_and_ends_its_lease()
     {
-        var (checkpoints, store, me) = Create();
-        var job = JobLeaseTests.NewJob("j", me.Id, me.LeaseEnd());
-        await store.CreateAsync(job);
-        var running = new RunningJob("j");
+        var (checkpoints, store, job, running) = await CreateWithJobAsync();
         var gate = new TaskCompletionSource();
         store.Gate = gate.Task;
         await checkpoints.SaveBehind(job with { Step = 5 }, running, final: false);
