@@ -140,6 +140,19 @@ public class FrontierTests : IDisposable
     }
 
     [Fact]
+    public void Tier_best_is_the_all_large_schedule_even_when_noise_put_it_just_off_the_front()
+    {
+        var options = Options();
+        // All-large measured a hair worse than r = 0.1 (0.381 against 0.380): the front drops it.
+        var noisy = Profile() with { Points = ParetoFront.Mark(Profile().Points.Select((p, i) => i == 0 ? p with { Fd = 0.381 } : p)) };
+        Assert.DoesNotContain(noisy.Front, p => p.OffLargeFraction("large") == 0);
+        var chooser = Chooser(options, profile: noisy);
+        var best = JobRequestMapping.ToJob(Request(r => r.Tier = Tier.Best), options, chooser).Spec;
+        Assert.Equal([new SwitchStage("small", 0), new SwitchStage("large", 1)], best.Stages);
+        Assert.Contains("all-large", best.ScheduleReason);
+    }
+
+    [Fact]
     public void A_budget_gets_the_best_schedule_that_fits_or_the_fastest_saying_so()
     {
         var options = Options();
