@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using TStitch.Hosting.Errors;
 using TStitch.Sampling;
 

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using System.Numerics.Tensors;
 using System.Threading.Channels;
 using TStitch.Hosting.Errors;
 using TStitch.Models;

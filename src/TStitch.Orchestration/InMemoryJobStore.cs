@@ -31,7 +31,9 @@ public sealed class InMemoryJobStore(TimeProvider time) : IJobStore
         lock (_jobs)
         {
             if (_jobs.TryGetValue(job.Id, out var stored) && stored.Owner != job.Owner) return Task.FromResult(false);
-            _jobs[job.Id] = Snapshot(job with { Owner = stored?.Owner ?? job.Owner, LeaseUntil = job.IsFinished ? DateTimeOffset.UnixEpoch : stored?.LeaseUntil ?? job.LeaseUntil });
+            // A finished job's save ends its lease (IJobStore.SaveAsync).
+            var lease = job.IsFinished ? DateTimeOffset.UnixEpoch : stored?.LeaseUntil ?? job.LeaseUntil;
+            _jobs[job.Id] = Snapshot(job with { Owner = stored?.Owner ?? job.Owner, LeaseUntil = lease });
             return Task.FromResult(true);
         }
     }

@@ -19,8 +19,8 @@ public sealed class FidProxy : IDisposable
     public FidProxy(ReadOnlySpan<float> referenceImages, int[] referenceLabels,
         ReadOnlySpan<float> trainImages, int[] trainLabels, int seed = 123)
     {
-        CheckLength(referenceImages, referenceLabels, nameof(referenceImages));
-        CheckLength(trainImages, trainLabels, nameof(trainImages));
+        CheckLength(referenceImages, referenceLabels.Length, nameof(referenceImages));
+        CheckLength(trainImages, trainLabels.Length, nameof(trainImages));
         _net = new FeatureNet(seed);
         try
         {
@@ -36,17 +36,12 @@ public sealed class FidProxy : IDisposable
         }
     }
 
-    public QualityReport Evaluate(ReadOnlySpan<float> images, int[] labels)
-    {
-        CheckLength(images, labels, nameof(images));
-        return Evaluate(_net.Extract(images, labels.Length), labels);
-    }
+    public QualityReport Evaluate(ReadOnlySpan<float> images, int[] labels) => Evaluate(Features(images, labels.Length), labels);
 
     /// <summary>The feature vectors <see cref="Evaluate(double[][], int[])"/> scores, one per image (128 values against an image's 3,072).</summary>
     public double[][] Features(ReadOnlySpan<float> images, int count)
     {
-        if (images.Length != (long)count * FeatureNet.ImageLength)
-            throw new ArgumentException($"Expected {count} images of {FeatureNet.ImageLength} floats, got {images.Length} floats.", nameof(images));
+        CheckLength(images, count, nameof(images));
         return _net.Extract(images, count);
     }
 
@@ -63,10 +58,10 @@ public sealed class FidProxy : IDisposable
 
     public void Dispose() => _net.Dispose();
 
-    private static void CheckLength(ReadOnlySpan<float> images, int[] labels, string name)
+    private static void CheckLength(ReadOnlySpan<float> images, int count, string name)
     {
-        if (images.Length != (long)labels.Length * FeatureNet.ImageLength)
+        if (images.Length != (long)count * FeatureNet.ImageLength)
             throw new ArgumentException(
-                $"Expected {labels.Length} images of {FeatureNet.ImageLength} floats (one per label), got {images.Length} floats.", name);
+                $"Expected {count} images of {FeatureNet.ImageLength} floats (one per label), got {images.Length} floats.", name);
     }
 }

@@ -19,7 +19,7 @@ internal sealed partial record ServedJob(int Round, int Index, bool Measured, do
     public double[][]? Features { get; init; }
 
     /// <summary>Whether the job counts for quality: measured, served, with samples.</summary>
-    public bool IsScored => Measured && Error is null && (Samples.Length > 0 || Features is not null);
+    public bool IsScored => Measured && Error is null && Samples.Length > 0;
 
     /// <summary>
     /// A run's jobs without their samples, the scored ones keeping their features. Done after each run, so
@@ -30,14 +30,13 @@ internal sealed partial record ServedJob(int Round, int Index, bool Measured, do
     {
         var scored = jobs.Where(j => j.IsScored).ToArray();
         var features = metric.Features(scored.SelectMany(j => j.Samples).ToArray(), scored.Sum(j => j.Images));
-        var byJob = new Dictionary<ServedJob, double[][]>(ReferenceEqualityComparer.Instance);
-        int at = 0;
-        foreach (var job in scored)
+        int at = 0; // the scored jobs' features follow one another in the jobs' order
+        return jobs.Select(j =>
         {
-            byJob[job] = features[at..(at + job.Images)];
-            at += job.Images;
-        }
-        return jobs.Select(j => j with { Samples = [], Features = byJob.GetValueOrDefault(j) }).ToArray();
+            if (!j.IsScored) return j with { Samples = [], Features = null };
+            at += j.Images;
+            return j with { Samples = [], Features = features[(at - j.Images)..at] };
+        }).ToArray();
     }
 
     /// <summary>The result of <paramref name="request"/>: its schedule, and its share of steps off <paramref name="largePool"/> from the calls per pool.</summary>

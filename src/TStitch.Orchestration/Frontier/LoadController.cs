@@ -108,7 +108,8 @@ public sealed partial class LoadController : IHostedService, IDisposable
             double RunMs(int shift) => PredictDefault(sampler, steps, batch, shift);
             int max = _chooser.MaxShift(sampler, steps, batch);
             int old = _shift, next = Math.Min(old, max);
-            LastEstimateMs = queue * RunMs(next);
+            double nowMs = RunMs(next);
+            LastEstimateMs = queue * nowMs;
             double observed = LastObservedP95Ms = _latencies?.Percentile(0.95) ?? 0;
             // Towards speed when either the prediction or what jobs measurably took is over the target; back
             // only when the less shifted point is predicted under the hysteresis share of it, the jobs
@@ -116,7 +117,7 @@ public sealed partial class LoadController : IHostedService, IDisposable
             // and that point has the capacity for the current job rate, for several intervals in a row.
             double backMs = next > 0 ? RunMs(next - 1) : double.PositiveInfinity;
             bool calm = next > 0 && queue * backMs < Hysteresis * target && observed < Hysteresis * target
-                && Carries(backMs, RunMs(next));
+                && Carries(backMs, nowMs);
             _calm = calm ? _calm + 1 : 0;
             if ((LastEstimateMs > target || observed > target) && next < max) next++;
             else if (calm && _calm >= CalmIntervalsBeforeBack)
