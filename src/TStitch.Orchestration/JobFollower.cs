@@ -24,10 +24,11 @@ public sealed class JobFollower(JobManager jobs, IJobStore store, IHostApplicati
     public async Task<JobRecord> GenerateAsync(string id, JobSpec spec, RunningJob.ProgressHandler? progress, DateTime deadline,
         CancellationToken cancellationToken)
     {
-        var job = await jobs.SubmitAsync(id, spec, cancellationToken);
+        var (job, created) = await jobs.SubmitAsync(id, spec, cancellationToken);
+        var waiter = created ? jobs.StartCreated(job, progress) : null;
         while (true)
         {
-            (job, var waiter) = await jobs.FollowAsync(job, progress, cancellationToken);
+            if (waiter is null) (job, waiter) = await jobs.FollowAsync(job, progress, cancellationToken);
             if (waiter is not null)
             {
                 job = await WaitAsync(waiter, deadline, cancellationToken);

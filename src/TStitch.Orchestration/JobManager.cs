@@ -31,8 +31,9 @@ public sealed partial class JobManager(IJobStore store, JobRunner runner, Denois
     /// <summary>
     /// Creates the job, claimed by this orchestrator in the same write, or finds the one with the same id
     /// (which must be the same request). A job that ended for a resumable reason is queued again.
+    /// Created: this call wrote the job (start it with <see cref="StartCreated"/>).
     /// </summary>
-    public async Task<JobRecord> SubmitAsync(string id, JobSpec spec, CancellationToken cancellationToken)
+    public async Task<(JobRecord Job, bool Created)> SubmitAsync(string id, JobSpec spec, CancellationToken cancellationToken)
     {
         // A text job's prompts are checked against the encoder's token limit first; embeddings come when it runs.
         var trajectory = spec.ToTrajectory(spec.Prompts is null ? null : prompts.Check(spec));
@@ -63,8 +64,17 @@ public sealed partial class JobManager(IJobStore store, JobRunner runner, Denois
             var requeued = stored.Finish(JobStatus.Queued, FailureKind.None, "", now);
             if (await store.SaveAsync(requeued, cancellationToken)) stored = requeued;
         }
-        return stored;
+        return (stored, created);
     }
+
+    /// <summary>
+    /// Starts a job <see cref="SubmitAsync"/> has just created, with the caller attached: the create was
+    /// the claim (owner and lease in the same write) and <paramref name="created"/> is what it wrote, so
+    /// there is nothing to claim, read back or check for a cancel request (nobody could have sent one
+    /// for a job that did not exist). Null once this orchestrator is stopping.
+    /// </summary>
+    public RunningJob.Waiter? StartCreated(JobRecord created, RunningJob.ProgressHandler? progress) =>
+        lifetime.ApplicationStopping.IsCancellationRequested ? null : Start(created, progress, attach: true).Waiter;
 
     /// <summary>
     /// Where a job stands for a caller: finished; running here (the caller is attached to it); or not

@@ -59,7 +59,8 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
                 Status = JobStatus.Running, Step = state.Step, ResumedFromStep = resuming ? state.Step : job.ResumedFromStep,
                 SampleShape = [shape.Channels, shape.Height, shape.Width], Updated = time.GetUtcNow(),
             };
-            await checkpoints.SaveAsync(job, running, final: true);
+            // Behind the run like every write but the last: the first stage need not wait for Redis.
+            await checkpoints.SaveBehind(job, running, final: true);
             if (resuming) LogResumed(logger, job.Id, job.Step, job.Steps);
             reported = state.Step;
             async ValueTask ReportStep(string pool, int step, int timestep)

@@ -6,11 +6,12 @@ namespace TStitch.Orchestration;
 
 /// <summary>
 /// Jobs as Redis hashes ("tstitch:job:{id}"), unfinished ids in the set "tstitch:jobs:unfinished",
-/// cross-orchestrator cancel requests as "tstitch:job:{id}:cancel". Every write is a transaction
-/// guarded by the fields it depends on (StackExchange.Redis turns the conditions into WATCH + MULTI),
-/// so creation is idempotent, claims are exclusive and an orchestrator that lost a job can no longer
-/// write it. Finished jobs expire after the configured TTL. Redis failures surface as
-/// <see cref="FailureKind.StoreUnavailable"/>.
+/// cross-orchestrator cancel requests as "tstitch:job:{id}:cancel". Every write is one Lua script that
+/// checks the fields it depends on and writes in the same step (Redis runs a script atomically), so
+/// creation is idempotent, claims are exclusive and an orchestrator that lost a job can no longer write
+/// it, in one round trip (a WATCH/MULTI transaction takes two, and a claim read first took three).
+/// StackExchange.Redis sends a script by its SHA1 once the server has seen it. Finished jobs expire after
+/// the configured TTL. Redis failures surface as <see cref="FailureKind.StoreUnavailable"/>.
 /// </summary>
 public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishedTtl, TimeProvider time) : IJobStore
 {
@@ -19,16 +20,55 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
     private static readonly RedisValue[] SummaryFields =
         ["spec", "status", "step", "steps", "calls", "error", "failure", "schedule", "resumed_from_step", "owner", "lease_until",
             "created", "updated", "sample_shape"];
+
+    /// <summary>
+    /// The write both scripts end with. KEYS: the job's hash, the unfinished set. ARGV: job id, "1" if the
+    /// job is finished, the finished TTL in ms, the expected owner, then field/value pairs. A finished job
+    /// leaves the unfinished set, its lease ends with it and it expires; an unfinished one (perhaps
+    /// requeued after it had finished) must not expire while it runs again.
+    /// </summary>
+    private const string WriteFields = """
+        local function write()
+          redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+          if ARGV[2] == '1' then
+            redis.call('SREM', KEYS[2], ARGV[1])
+            redis.call('HSET', KEYS[1], 'lease_until', 0)
+            redis.call('PEXPIRE', KEYS[1], ARGV[3])
+          else
+            redis.call('SADD', KEYS[2], ARGV[1])
+            redis.call('PERSIST', KEYS[1])
+          end
+          return 1
+        end
+
+        """;
+    private const string CreateScript = WriteFields + "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\nreturn write()";
+    private const string SaveScript = WriteFields + "if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[4] then return 0 end\nreturn write()";
+
+    /// <summary>ARGV: owner, lease end (ms), now (ms, the caller's clock, as for every lease), the final statuses as ",n,m,".</summary>
+    private const string ClaimScript = """
+        local v = redis.call('HMGET', KEYS[1], 'owner', 'lease_until', 'status')
+        if not v[3] or string.find(ARGV[4], ',' .. v[3] .. ',', 1, true) then return 0 end
+        if (v[1] or '') ~= ARGV[1] and tonumber(v[2] or '0') > tonumber(ARGV[3]) then return 0 end
+        redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'lease_until', ARGV[2])
+        return 1
+        """;
+    private const string ReleaseScript = """
+        if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+        redis.call('HSET', KEYS[1], 'lease_until', 0)
+        return 1
+        """;
+    private static readonly string FinalStatuses =
+        "," + string.Join(",", Enum.GetValues<JobStatus>().Where(JobRecord.IsFinal).Select(s => (int)s)) + ",";
+
     private IDatabase Db => redis.GetDatabase();
 
     public Task<(JobRecord Job, bool Created)> CreateAsync(JobRecord job,
         CancellationToken cancellationToken = default) => Guarded(async () =>
     {
-        var tx = Db.CreateTransaction();
-        tx.AddCondition(Condition.KeyNotExists(KeyPrefix + job.Id));
-        Write(tx, job);
-        _ = tx.HashSetAsync(KeyPrefix + job.Id, [new("owner", job.Owner), new("lease_until", job.LeaseUntil.ToUnixTimeMilliseconds())]);
-        if (await tx.ExecuteAsync()) return (job, true);
+        if (await Write(CreateScript, job, [new("spec", job.Spec.ToJson()), new("owner", job.Owner),
+                new("lease_until", job.LeaseUntil.ToUnixTimeMilliseconds())]))
+            return (job, true);
         return (await GetAsync(job.Id, true,
             cancellationToken) ?? throw new InvalidOperationException($"Job {job.Id} vanished while being created."), false);
     });
@@ -74,39 +114,17 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
         };
     });
 
-    public Task<bool> SaveAsync(JobRecord job, CancellationToken cancellationToken = default) => Guarded(async () =>
-    {
-        var tx = Db.CreateTransaction();
-        tx.AddCondition(Condition.HashEqual(KeyPrefix + job.Id, "owner", job.Owner));
-        Write(tx, job);
-        return await tx.ExecuteAsync();
-    });
+    /// <summary>The spec is written once, at creation: it never changes (a resubmit must be the same request).</summary>
+    public Task<bool> SaveAsync(JobRecord job, CancellationToken cancellationToken = default) =>
+        Guarded(() => Write(SaveScript, job, []));
 
     public Task<bool> TryClaimAsync(string id, string owner, DateTimeOffset leaseUntil,
         CancellationToken cancellationToken = default) => Guarded(async () =>
-    {
-        // Optimistic: read the current claim, then write ours only if claim and status are unchanged.
-        var key = KeyPrefix + id;
-        var current = await Db.HashGetAsync(key, ["owner", "lease_until", "status"]);
-        if (current[2].IsNull || JobRecord.IsFinal((JobStatus)(int)current[2])) return false;
-        string currentOwner = (string?)current[0] ?? "";
-        long currentLease = current[1].IsNull ? 0 : (long)current[1];
-        if (currentOwner != owner && currentLease > time.GetUtcNow().ToUnixTimeMilliseconds()) return false;
-        var tx = Db.CreateTransaction();
-        tx.AddCondition(Condition.HashEqual(key, "owner", current[0]));
-        tx.AddCondition(Condition.HashEqual(key, "lease_until", current[1]));
-        tx.AddCondition(Condition.HashEqual(key, "status", current[2]));
-        _ = tx.HashSetAsync(key, [new("owner", owner), new("lease_until", leaseUntil.ToUnixTimeMilliseconds())]);
-        return await tx.ExecuteAsync();
-    });
+        (int)await Db.ScriptEvaluateAsync(ClaimScript, [KeyPrefix + id],
+            [owner, leaseUntil.ToUnixTimeMilliseconds(), time.GetUtcNow().ToUnixTimeMilliseconds(), FinalStatuses]) == 1);
 
-    public Task ReleaseAsync(string id, string owner, CancellationToken cancellationToken = default) => Guarded(async () =>
-    {
-        var tx = Db.CreateTransaction();
-        tx.AddCondition(Condition.HashEqual(KeyPrefix + id, "owner", owner));
-        _ = tx.HashSetAsync(KeyPrefix + id, "lease_until", 0);
-        return await tx.ExecuteAsync();
-    });
+    public Task ReleaseAsync(string id, string owner, CancellationToken cancellationToken = default) =>
+        Guarded(() => Db.ScriptEvaluateAsync(ReleaseScript, [KeyPrefix + id], [owner]));
 
     public Task RequestCancelAsync(string id, CancellationToken cancellationToken = default) =>
         Guarded(() => Db.StringSetAsync(KeyPrefix + id + ":cancel", 1, finishedTtl));
@@ -117,13 +135,16 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
     public Task<IReadOnlyList<string>> UnfinishedAsync(CancellationToken cancellationToken = default) =>
         Guarded(async () => (IReadOnlyList<string>)(await Db.SetMembersAsync(UnfinishedKey)).Select(v => v.ToString()).ToList());
 
-    /// <summary>Everything but the owner, which only claims change; the lease only as a finished job's save ends it.</summary>
-    private void Write(ITransaction tx, JobRecord job)
+    /// <summary>
+    /// Runs <paramref name="script"/> (<see cref="CreateScript"/> or <see cref="SaveScript"/>) with the job's
+    /// fields: everything but the spec and the owner (which only creation and claims write), the lease only
+    /// as a finished job's write ends it, plus <paramref name="extra"/>.
+    /// </summary>
+    private async Task<bool> Write(string script, JobRecord job, HashEntry[] extra)
     {
-        var key = KeyPrefix + job.Id;
-        _ = tx.HashSetAsync(key,
+        HashEntry[] fields =
         [
-            new("spec", job.Spec.ToJson()),
+            .. extra,
             new("status", (int)job.Status), new("step", job.Step), new("steps", job.Steps), new("checkpoint_step", job.CheckpointStep),
             new("latents", Bytes(job.Latents)), new("prev_x0", Bytes(job.PreviousX0)),
             new("sample_shape", job.SampleShape is null ? "" : string.Join('x', job.SampleShape)),
@@ -132,19 +153,11 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
             new("resumed_from_step", job.ResumedFromStep),
             new("created", job.Created.ToUnixTimeMilliseconds()), new("updated", job.Updated.ToUnixTimeMilliseconds()),
             new("png", job.Png ?? []), new("samples", Bytes(job.Samples)),
-        ]);
-        if (job.IsFinished)
-        {
-            _ = tx.SetRemoveAsync(UnfinishedKey, job.Id);
-            _ = tx.HashSetAsync(key, "lease_until", 0); // a finished job has no runner: its lease ends with it
-            _ = tx.KeyExpireAsync(key, finishedTtl);
-        }
-        else
-        {
-            _ = tx.SetAddAsync(UnfinishedKey, job.Id);
-            // A resumable job requeued by a resubmit had the finished TTL: it must not expire while it runs again.
-            _ = tx.KeyPersistAsync(key);
-        }
+        ];
+        var args = new RedisValue[4 + 2 * fields.Length];
+        (args[0], args[1], args[2], args[3]) = (job.Id, job.IsFinished ? "1" : "0", (long)finishedTtl.TotalMilliseconds, job.Owner);
+        for (int i = 0; i < fields.Length; i++) (args[4 + 2 * i], args[5 + 2 * i]) = (fields[i].Name, fields[i].Value);
+        return (int)await Db.ScriptEvaluateAsync(script, [KeyPrefix + job.Id, UnfinishedKey], args) == 1;
     }
 
     /// <summary>Redis being unreachable is the store's failure, reported as such (not as a client-library diagnostic).</summary>

@@ -23,7 +23,7 @@ public class JobCheckpointsTests
     private async Task<(JobCheckpoints Checkpoints, FlakyStore Store, JobRecord Job, RunningJob Running)> CreateWithJobAsync()
     {
         var (checkpoints, store, me) = Create();
-        var job = JobLeaseTests.NewJob("j", me.Id, me.LeaseEnd());
+        var job = JobStoreContract.NewJob("j", me.Id, me.LeaseEnd());
         await store.CreateAsync(job);
         return (checkpoints, store, job, new RunningJob("j"));
     }
@@ -84,7 +84,7 @@ public class JobCheckpointsTests
     {
         var (checkpoints, store, me) = Create();
         var running = new RunningJob("j");
-        var job = JobLeaseTests.NewJob("j", me.Id, me.LeaseEnd()) with { Step = 7, CheckpointStep = 7, Latents = [1f, 2f] };
+        var job = JobStoreContract.NewJob("j", me.Id, me.LeaseEnd()) with { Step = 7, CheckpointStep = 7, Latents = [1f, 2f] };
         await checkpoints.SaveAsync(job, running, final: false); // the store has no such job (restarted empty)
         var stored = await store.GetAsync("j");
         Assert.NotNull(stored);
@@ -97,9 +97,9 @@ public class JobCheckpointsTests
     public async Task A_job_another_orchestrator_owns_stops_this_one_writing()
     {
         var (checkpoints, store, me) = Create();
-        await store.CreateAsync(JobLeaseTests.NewJob("j", "thief", _clock.GetUtcNow() + TimeSpan.FromMinutes(5)));
+        await store.CreateAsync(JobStoreContract.NewJob("j", "thief", _clock.GetUtcNow() + TimeSpan.FromMinutes(5)));
         var running = new RunningJob("j");
-        await Assert.ThrowsAsync<OperationCanceledException>(() => checkpoints.SaveAsync(JobLeaseTests.NewJob("j", me.Id, me.LeaseEnd()) with { Step = 4 }, running, final: false));
+        await Assert.ThrowsAsync<OperationCanceledException>(() => checkpoints.SaveAsync(JobStoreContract.NewJob("j", me.Id, me.LeaseEnd()) with { Step = 4 }, running, final: false));
         Assert.Equal(StopReason.LeaseLost, running.StopReason);
         Assert.Equal(0, (await store.GetAsync("j"))!.Step);
     }

@@ -1,0 +1,10 @@
+using TStitch.Orchestration;
+
+namespace TStitch.Cluster.Tests;
+
+/// <summary>The store contract on the fixture's Redis: the one-round-trip Lua scripts keep every promise the in-memory store keeps.</summary>
+[Collection(ClusterCollection.Name)]
+public class RedisJobStoreTests(ClusterFixture cluster) : JobStoreContract
+{
+    protected override IJobStore NewStore() => new RedisJobStore(cluster.RedisConnection, TimeSpan.FromHours(1), Clock);
+}
