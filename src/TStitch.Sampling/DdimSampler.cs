@@ -10,7 +10,8 @@ public sealed class DdimSampler : Sampler
         Eta = TrajectoryLimits.Eta(eta);
     }
 
-    protected override void Update(SamplerState state, int step, double[] eps, double[] x0, int sampleSize, ulong seed)
+    protected override void Update(SamplerState state, int step, ReadOnlySpan<float> output, PredictionConverter convert, int sampleSize,
+        ulong seed)
     {
         double a = Plan.AlphaBar[step], ap = Plan.AlphaBarNext[step];
         double sigma = Eta * Math.Sqrt((1 - ap) / (1 - a)) * Math.Sqrt(1 - a / ap);
@@ -20,6 +21,9 @@ public sealed class DdimSampler : Sampler
         var x = state.Latents;
         double sap = Math.Sqrt(ap);
         for (int k = 0; k < x.Length; k++)
-            x[k] = (float)(sap * x0[k] + dirCoef * eps[k] + (addNoise ? sigma * z![k] : 0));
+        {
+            convert.ToEpsilonAndX0(x[k], output[k], out double eps, out double x0);
+            x[k] = (float)(sap * x0 + dirCoef * eps + (addNoise ? sigma * z![k] : 0));
+        }
     }
 }

@@ -6,7 +6,8 @@ namespace TStitch.Sampling;
 /// </summary>
 public sealed class DdpmSampler(SamplingPlan plan) : Sampler(plan)
 {
-    protected override void Update(SamplerState state, int step, double[] eps, double[] x0, int sampleSize, ulong seed)
+    protected override void Update(SamplerState state, int step, ReadOnlySpan<float> output, PredictionConverter convert, int sampleSize,
+        ulong seed)
     {
         double a = Plan.AlphaBar[step], ap = Plan.AlphaBarNext[step];
         double alpha = a / ap, beta = 1 - alpha;
@@ -18,6 +19,10 @@ public sealed class DdpmSampler(SamplingPlan plan) : Sampler(plan)
         double sd = Math.Sqrt(variance);
         var x = state.Latents;
         for (int k = 0; k < x.Length; k++)
-            x[k] = (float)(c0 * x0[k] + ct * x[k] + (addNoise ? sd * z![k] : 0));
+        {
+            double xt = x[k];
+            convert.ToEpsilonAndX0(xt, output[k], out _, out double x0);
+            x[k] = (float)(c0 * x0 + ct * xt + (addNoise ? sd * z![k] : 0));
+        }
     }
 }

@@ -9,15 +9,20 @@ public sealed class DpmSolverPP2MSampler(SamplingPlan plan) : Sampler(plan)
 {
     private static double Lambda(double alphaBar) => 0.5 * Math.Log(alphaBar / (1 - alphaBar));
 
-    protected override void Update(SamplerState state, int step, double[] eps, double[] x0, int sampleSize, ulong seed)
+    protected override void Update(SamplerState state, int step, ReadOnlySpan<float> output, PredictionConverter convert, int sampleSize,
+        ulong seed)
     {
         var x = state.Latents;
         double a = Plan.AlphaBar[step], ap = Plan.AlphaBarNext[step];
         var prev = state.PreviousX0;
         var x0f = new float[x.Length];
-        for (int k = 0; k < x.Length; k++) x0f[k] = (float)x0[k];
         if (ap >= 1.0)
         {
+            for (int k = 0; k < x.Length; k++)
+            {
+                convert.ToEpsilonAndX0(x[k], output[k], out _, out double x0);
+                x0f[k] = (float)x0;
+            }
             x0f.CopyTo(x, 0);
         }
         else
@@ -35,9 +40,12 @@ public sealed class DpmSolverPP2MSampler(SamplingPlan plan) : Sampler(plan)
             }
             for (int k = 0; k < x.Length; k++)
             {
+                double xt = x[k];
+                convert.ToEpsilonAndX0(xt, output[k], out _, out double x0);
                 // Checkpointed previous x0 is float32, so the uninterrupted run uses the same rounding.
+                x0f[k] = (float)x0;
                 double d = w0 * x0f[k] + (w1 != 0 ? w1 * prev![k] : 0);
-                x[k] = (float)(sigmaRatio * x[k] + coef * d);
+                x[k] = (float)(sigmaRatio * xt + coef * d);
             }
         }
         state.PreviousX0 = x0f;

@@ -7,22 +7,13 @@ public static class Prediction
 {
     /// <summary>
     /// Converts a model output at alpha_bar <paramref name="alphaBar"/> into (eps, x0), the pair every
-    /// sampler works from. x_t = sqrt(a) x0 + sqrt(1-a) eps; v = sqrt(a) eps - sqrt(1-a) x0.
+    /// sampler works from (see <see cref="PredictionConverter"/>, which samplers use a value at a time).
     /// </summary>
     public static void ToEpsilonAndX0(PredictionKind kind, double alphaBar, ReadOnlySpan<float> x, ReadOnlySpan<float> output,
         Span<double> eps, Span<double> x0)
     {
-        double sa = Math.Sqrt(alphaBar), s1a = Math.Sqrt(1 - alphaBar);
-        for (int i = 0; i < x.Length; i++)
-        {
-            double xt = x[i], o = output[i];
-            switch (kind)
-            {
-                case PredictionKind.Epsilon: eps[i] = o; x0[i] = (xt - s1a * o) / sa; break;
-                case PredictionKind.X0: x0[i] = o; eps[i] = (xt - sa * o) / s1a; break;
-                default: x0[i] = sa * xt - s1a * o; eps[i] = s1a * xt + sa * o; break;
-            }
-        }
+        var convert = new PredictionConverter(kind, alphaBar);
+        for (int i = 0; i < x.Length; i++) convert.ToEpsilonAndX0(x[i], output[i], out eps[i], out x0[i]);
     }
 
     /// <summary>

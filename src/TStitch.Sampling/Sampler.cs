@@ -1,5 +1,3 @@
-using System.Buffers;
-
 namespace TStitch.Sampling;
 
 /// <summary>
@@ -56,23 +54,17 @@ public abstract class Sampler(SamplingPlan plan)
         var x = state.Latents;
         if (modelOutput.Length != x.Length)
             throw new ArgumentException($"Model output has {modelOutput.Length} values, the latent batch {x.Length}.", nameof(modelOutput));
-        // Pooled: at batch 16 each buffer is ~400 KB, and fresh ones every step would churn the large-object heap.
-        var eps = ArrayPool<double>.Shared.Rent(x.Length);
-        var x0 = ArrayPool<double>.Shared.Rent(x.Length);
-        try
-        {
-            Prediction.ToEpsilonAndX0(prediction, Plan.AlphaBar[i], x, modelOutput, eps, x0);
-            Update(state, i, eps, x0, sampleSize, seed);
-        }
-        finally
-        {
-            ArrayPool<double>.Shared.Return(eps);
-            ArrayPool<double>.Shared.Return(x0);
-        }
+        Update(state, i, modelOutput, new PredictionConverter(prediction, Plan.AlphaBar[i]), sampleSize, seed);
         state.Step = i + 1;
     }
 
-    protected abstract void Update(SamplerState state, int step, double[] eps, double[] x0, int sampleSize, ulong seed);
+    /// <summary>
+    /// Moves state.Latents from <paramref name="step"/> to the next step in one pass: each value's (eps, x0)
+    /// from <paramref name="convert"/>, then the sampler's update, with the same double arithmetic in the
+    /// same order for every value (so results do not depend on how a batch was formed or split).
+    /// </summary>
+    protected abstract void Update(SamplerState state, int step, ReadOnlySpan<float> output, PredictionConverter convert, int sampleSize,
+        ulong seed);
 
     /// <summary>Fresh N(0, I) for every sample at this step, keyed so batching cannot change it.</summary>
     protected static float[] Noise(int length, int sampleSize, ulong seed, int step)
