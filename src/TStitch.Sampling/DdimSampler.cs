@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace TStitch.Sampling;
 
 /// <summary>DDIM (Song et al. 2021) with configurable eta; eta = 0 is deterministic.</summary>
@@ -20,7 +22,24 @@ public sealed class DdimSampler : Sampler
         var z = addNoise ? Noise(state.Latents.Length, sampleSize, seed, step) : null;
         var x = state.Latents;
         double sap = Math.Sqrt(ap);
-        for (int k = 0; k < x.Length; k++)
+        int k = 0;
+        if (FloatLanes.Enabled)
+        {
+            var (vSap, vDir, vSigma) = (Vector256.Create(sap), Vector256.Create(dirCoef), Vector256.Create(sigma));
+            Vector256<double> Next(Vector256<double> xt, Vector256<double> o, Vector256<double> noise)
+            {
+                convert.ToEpsilonAndX0(xt, o, out var eps, out var x0);
+                return vSap * x0 + vDir * eps + (addNoise ? vSigma * noise : Vector256<double>.Zero);
+            }
+            for (; k <= x.Length - FloatLanes.Width; k += FloatLanes.Width)
+            {
+                var (xl, xh) = FloatLanes.Load(x, k);
+                var (ol, oh) = FloatLanes.Load(output, k);
+                var (zl, zh) = addNoise ? FloatLanes.Load(z, k) : default;
+                FloatLanes.Store(x, k, Next(xl, ol, zl), Next(xh, oh, zh));
+            }
+        }
+        for (; k < x.Length; k++)
         {
             convert.ToEpsilonAndX0(x[k], output[k], out double eps, out double x0);
             x[k] = (float)(sap * x0 + dirCoef * eps + (addNoise ? sigma * z![k] : 0));

@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace TStitch.Sampling;
 
 /// <summary>
@@ -18,7 +20,24 @@ public sealed class DdpmSampler(SamplingPlan plan) : Sampler(plan)
         var z = addNoise ? Noise(state.Latents.Length, sampleSize, seed, step) : null;
         double sd = Math.Sqrt(variance);
         var x = state.Latents;
-        for (int k = 0; k < x.Length; k++)
+        int k = 0;
+        if (FloatLanes.Enabled)
+        {
+            var (vC0, vCt, vSd) = (Vector256.Create(c0), Vector256.Create(ct), Vector256.Create(sd));
+            Vector256<double> Next(Vector256<double> xt, Vector256<double> o, Vector256<double> noise)
+            {
+                convert.ToEpsilonAndX0(xt, o, out _, out var x0);
+                return vC0 * x0 + vCt * xt + (addNoise ? vSd * noise : Vector256<double>.Zero);
+            }
+            for (; k <= x.Length - FloatLanes.Width; k += FloatLanes.Width)
+            {
+                var (xl, xh) = FloatLanes.Load(x, k);
+                var (ol, oh) = FloatLanes.Load(output, k);
+                var (zl, zh) = addNoise ? FloatLanes.Load(z, k) : default;
+                FloatLanes.Store(x, k, Next(xl, ol, zl), Next(xh, oh, zh));
+            }
+        }
+        for (; k < x.Length; k++)
         {
             double xt = x[k];
             convert.ToEpsilonAndX0(xt, output[k], out _, out double x0);

@@ -118,6 +118,45 @@ public class SamplerTests
         Assert.Equal(x0, z[0], 5);
     }
 
+    /// <summary>
+    /// The updates run eight values at a time with a scalar loop for the rest: the same (x_t, output,
+    /// previous x0) in a vector lane and in the tail must give the same bits (no fused multiply-add, the
+    /// same rounding), or a batch's results would depend on where a sample falls in it.
+    /// </summary>
+    [Theory]
+    [InlineData(SamplerKind.Ddim, PredictionKind.Epsilon)]
+    [InlineData(SamplerKind.Ddim, PredictionKind.V)]
+    [InlineData(SamplerKind.Ddim, PredictionKind.X0)]
+    [InlineData(SamplerKind.Ddpm, PredictionKind.Epsilon)]
+    [InlineData(SamplerKind.DpmSolverPP2M, PredictionKind.V)]
+    [InlineData(SamplerKind.DpmSolverPP2M, PredictionKind.Epsilon)]
+    public void Vector_lanes_and_the_scalar_tail_give_the_same_bits(SamplerKind kind, PredictionKind prediction)
+    {
+        const int n = 19; // two vectors of 8, then a tail of 3 that repeats the first 3 values
+        var plan = new SamplingPlan(NoiseSchedule.Linear(), 10);
+        var sampler = Sampler.Create(kind, plan);
+        static float[] Repeating(int seed)
+        {
+            var v = new float[n];
+            StepNoise.Fill(v, (ulong)seed, 0, 0);
+            for (int i = 16; i < n; i++) v[i] = v[i - 16];
+            return v;
+        }
+        // Steps 1-2 of 10 use the previous x0 (DPM-Solver++); DDPM's last step adds no noise, so the
+        // tail sees the same inputs as the lanes it repeats.
+        int from = kind == SamplerKind.Ddpm ? plan.Steps - 1 : 1;
+        var state = new SamplerState(from, Repeating(1), Repeating(2));
+        for (int step = from; step < Math.Min(plan.Steps, from + 2); step++)
+        {
+            sampler.Step(state, Repeating(10 + step), prediction, n, 7);
+            for (int i = 16; i < n; i++)
+            {
+                Assert.Equal(BitConverter.SingleToInt32Bits(state.Latents[i - 16]), BitConverter.SingleToInt32Bits(state.Latents[i]));
+                if (state.PreviousX0 is { } p) Assert.Equal(BitConverter.SingleToInt32Bits(p[i - 16]), BitConverter.SingleToInt32Bits(p[i]));
+            }
+        }
+    }
+
     [Fact]
     public void Learned_sigma_keeps_the_first_half_of_each_sample()
     {
