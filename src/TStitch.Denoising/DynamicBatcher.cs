@@ -119,6 +119,9 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         return pending.Result.Task;
     }
 
+    /// <summary>An output this batcher handed out whole (a lone call's run), back from its caller.</summary>
+    public void Recycle(float[] output) => _model.Recycle(output);
+
     /// <summary>Enlisted stage runs exist whose calls are not among the <paramref name="present"/> ones (cohort waiting is on).</summary>
     private bool CohortPending(int present) => _options.CohortWait > TimeSpan.Zero && present < Volatile.Read(ref _enlisted);
 
@@ -132,7 +135,10 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         var output = _model.Run(rows, cancellationToken);
         Count(rows.Batch, calls: 1, [span]);
         DenoisingTelemetry.QueueWait.Record(0, _modelTag);
-        return BatchInputs.Checked(Info, ReferenceEquals(rows, input) ? output : Guidance.Combine(output, input.GuidanceScale), input);
+        if (ReferenceEquals(rows, input)) return BatchInputs.Checked(Info, output, input);
+        var guided = Guidance.Combine(output, input.GuidanceScale);
+        _model.Recycle(output);
+        return BatchInputs.Checked(Info, guided, input);
     }
 
     private void Loop()
@@ -231,6 +237,9 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
             else output = _model.Run(BatchInputs.Merge(batch, rows, Info), _stopping.Token);
             Count(rows, batch.Count, batch.Select(p => p.Span));
             int offset = 0, sampleSize = Info.SampleSize;
+            // A lone unguided call gets the run's output itself; otherwise each call gets a copy or its
+            // guided mix, and the output can be written by the next run.
+            bool handedOut = batch is [{ } lone] && lone.Rows == lone.Input.Batch;
             foreach (var p in batch)
             {
                 var mine = output.AsSpan(offset * sampleSize, p.Rows * sampleSize);
@@ -244,6 +253,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
                 catch (Exception ex) { p.Result.TrySetException(ex); }
                 p.Registration.Dispose();
             }
+            if (!handedOut) _model.Recycle(output);
         }
         catch (Exception ex)
         {

@@ -20,6 +20,8 @@ public sealed class EnlistedDenoiser : IDenoiser, IDisposable
     public Task<float[]> DenoiseAsync(DenoiseInput input, CancellationToken cancellationToken = default) =>
         _batcher.DenoiseAsync(input, enlisted: true, cancellationToken);
 
+    public void Recycle(float[] output) => _batcher.Recycle(output);
+
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 0) _batcher.Leave();

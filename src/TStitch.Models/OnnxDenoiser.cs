@@ -6,7 +6,8 @@ namespace TStitch.Models;
 /// <summary>
 /// An <see cref="IDenoiser"/> running an ONNX model in process. One InferenceSession per model,
 /// created once (ORT sessions are safe for concurrent Run); inputs wrap the managed arrays without a
-/// copy and the output is written straight into a pre-sized managed buffer.
+/// copy and the output is written straight into a managed buffer of its size, reused once the caller
+/// hands it back (<see cref="Recycle"/>).
 /// </summary>
 public sealed class OnnxDenoiser : IDenoiser, IModelRunner, IDisposable
 {
@@ -14,6 +15,7 @@ public sealed class OnnxDenoiser : IDenoiser, IModelRunner, IDisposable
     private readonly ModelManifest _manifest;
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
+    private readonly OutputBuffers _outputs = new();
     private long _runs;
 
     public DenoiserInfo Info { get; }
@@ -38,15 +40,19 @@ public sealed class OnnxDenoiser : IDenoiser, IModelRunner, IDisposable
         if (!Guidance.IsNeeded(input.GuidanceScale))
             return Task.FromResult(Run(input, cancellationToken));
         var both = Run(Guidance.WithUnconditionalHalf(input, Info.NullClassId), cancellationToken);
-        return Task.FromResult(Guidance.Combine(both, input.GuidanceScale));
+        var guided = Guidance.Combine(both, input.GuidanceScale);
+        Recycle(both);
+        return Task.FromResult(guided);
     }
+
+    public void Recycle(float[] output) => _outputs.Return(output);
 
     /// <summary>One ORT run over the rows as given (no validation, no guidance); returns the C-channel prediction.</summary>
     public float[] Run(DenoiseInput rows, CancellationToken cancellationToken = default)
     {
         int b = rows.Batch, c = Info.Channels, h = Info.Height, w = Info.Width;
         int outChannels = _manifest.LearnedSigma ? 2 * c : c;
-        var output = new float[b * outChannels * h * w];
+        var output = _outputs.Take(b * outChannels * h * w);
         using var runOptions = new RunOptions { LogId = _manifest.Name };
         using var registration = cancellationToken.Register(() => runOptions.Terminate = true);
         using var latents = OrtValue.CreateTensorValueFromMemory(rows.Latents, [b, c, h, w]);
@@ -66,7 +72,10 @@ public sealed class OnnxDenoiser : IDenoiser, IModelRunner, IDisposable
             throw new OperationCanceledException(cancellationToken);
         }
         Interlocked.Increment(ref _runs);
-        return _manifest.LearnedSigma ? Prediction.DropLearnedSigma(output, b, Info.SampleSize) : output;
+        if (!_manifest.LearnedSigma) return output;
+        var prediction = Prediction.DropLearnedSigma(output, b, Info.SampleSize);
+        Recycle(output);
+        return prediction;
     }
 
     public void Dispose() => _session.Dispose();

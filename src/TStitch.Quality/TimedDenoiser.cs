@@ -23,4 +23,6 @@ public sealed class TimedDenoiser(IDenoiser inner) : IDenoiser
         Interlocked.Add(ref _images, input.Batch);
         return output;
     }
+
+    public void Recycle(float[] output) => inner.Recycle(output);
 }

@@ -10,4 +10,12 @@ public interface IDenoiser
 {
     DenoiserInfo Info { get; }
     Task<float[]> DenoiseAsync(DenoiseInput input, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Hands back an output of <see cref="DenoiseAsync"/> the caller has finished with (a sampler step
+    /// consumed it), so a later call may write into it instead of allocating: a batch's output is a
+    /// large-object-heap array (196 KB at batch 16 of the zoo), one per step, and that churn costs
+    /// full collections. The caller must not touch the array afterwards. Optional: the default drops it.
+    /// </summary>
+    void Recycle(float[] output) { }
 }

@@ -142,6 +142,7 @@ public sealed class Trajectory
         var output = await model.DenoiseAsync(input, cancellationToken).ConfigureAwait(false);
         var elapsed = Stopwatch.GetElapsedTime(started);
         Sampler.Step(state, output, model.Info.Prediction, Shape.SampleSize, Request.Seed);
+        model.Recycle(output);
         return new StepCompleted(step, Steps, modelId, t, state, elapsed);
     }
 
