@@ -45,8 +45,15 @@ public static class TensorMessages
         return FromBytes(tensor.Data.Span);
     }
 
-    /// <summary>Float32 values as little-endian bytes (a copy).</summary>
-    public static byte[] ToBytes(ReadOnlySpan<float> values) => AsBytes(values).ToArray();
+    /// <summary>
+    /// The bytes of <paramref name="values"/> without a copy (a job store write of a latent batch: one
+    /// large-object-heap array fewer per checkpoint). The array must not change until they are written.
+    /// </summary>
+    public static ReadOnlyMemory<byte> BytesOf(float[] values)
+    {
+        EnsureLittleEndian();
+        return new FloatBytes(values).Memory;
+    }
 
     /// <summary>Little-endian bytes as float32 values (a copy); the length must be a multiple of 4.</summary>
     public static float[] FromBytes(ReadOnlySpan<byte> bytes)

@@ -187,7 +187,8 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
         ex.Message.StartsWith("LOADING", StringComparison.Ordinal) || ex.Message.StartsWith("MASTERDOWN", StringComparison.Ordinal)
         || ex.Message.StartsWith("READONLY", StringComparison.Ordinal);
 
-    private static byte[] Bytes(float[]? values) => values is null ? [] : TensorMessages.ToBytes(values);
+    /// <summary>Written from the arrays themselves: a saved record's tensors are not changed afterwards (<see cref="JobCheckpoints.SaveBehind"/>).</summary>
+    private static RedisValue Bytes(float[]? values) => values is null ? Array.Empty<byte>() : TensorMessages.BytesOf(values);
 
     private static float[]? Floats(RedisValue value) => value.IsNullOrEmpty ? null : TensorMessages.FromBytes((byte[])value!);
 

@@ -55,7 +55,7 @@ internal static class BenchCommand
             foreach (int b in parse.GetValue(batches)!.Split(',').Select(int.Parse))
             {
                 int[] gcBefore = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
-                var figures = await MeasureAsync(small, large, cluster.OrchestratorAddress, stepAddress, cluster.Pools[ModelZoo.Large], b,
+                var figures = await MeasureAsync(small, large, cluster.OrchestratorAddress, stepAddress, cluster.Pools, b,
                     s, n, r, ct);
                 Report(figures, b, s, r);
                 if (parse.GetValue(showSamples))
@@ -82,7 +82,7 @@ internal static class BenchCommand
         double StepSpeedup);
 
     private static async Task<Figures> MeasureAsync(OnnxDenoiser small, OnnxDenoiser large, string stageAddress, string stepAddress,
-        string largePool,
+        IReadOnlyDictionary<string, string> poolAddresses,
         int batch, int steps, int repeats, double r, CancellationToken ct)
     {
         var local = new Dictionary<string, IDenoiser> { [ModelZoo.Small] = small, [ModelZoo.Large] = large };
@@ -94,8 +94,10 @@ internal static class BenchCommand
         var stageMode = new Orchestrator.OrchestratorClient(stageChannel);
         var stepMode = new Orchestrator.OrchestratorClient(stepChannel);
         var echo = new Denoiser.DenoiserClient(echoChannel);
-        using var poolChannel = GrpcChannels.Create(largePool);
+        using var poolChannel = GrpcChannels.Create(poolAddresses[ModelZoo.Large]);
         var pool = new Denoiser.DenoiserClient(poolChannel);
+        using var smallPoolChannel = GrpcChannels.Create(poolAddresses[ModelZoo.Small]);
+        var smallPool = new Denoiser.DenoiserClient(smallPoolChannel);
 
         var labels = Enumerable.Range(0, batch).Select(i => i % small.Info.NumClasses).ToArray();
         var latents = new float[batch * small.Info.SampleSize];
@@ -111,12 +113,30 @@ internal static class BenchCommand
             g.ClassLabels.AddRange(labels);
             return g;
         }
-        Task<double> LocalJob(double fraction) => Stats.TimeAsync(async () =>
+        var spans = new System.Collections.Concurrent.ConcurrentQueue<System.Diagnostics.Activity>();
+        var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = src => Environment.GetEnvironmentVariable("TRACE_BENCH") == "1" && src.Name.StartsWith("TStitch") ,
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> o) => System.Diagnostics.ActivitySamplingResult.AllData,
+            ActivityStopped = a => spans.Enqueue(a),
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        async Task<double> LocalJob(double fraction) { spans.Clear(); double ms = await Stats.TimeAsync(async () =>
         {
             var t = new Trajectory(new TrajectoryRequest(labels, steps, SamplerKind.Ddim, SwitchSchedule.SmallThenLarge(fraction,
                 ModelZoo.Small, ModelZoo.Large), 1f, 3), local);
             await t.RunAsync(t.Start(), cancellationToken: ct);
         });
+            if (Environment.GetEnvironmentVariable("TRACE_BENCH") == "1" && fraction > 0) {
+                var steps = spans.Where(a => a.DisplayName == "trajectory.step").OrderBy(a => a.StartTimeUtc).ToList();
+                foreach (var g in steps.GroupBy(a => (string)a.GetTagItem("tstitch.model")!))
+                {
+                    var l = g.ToList();
+                    Console.WriteLine($"  LOCALSTEPS {g.Key}: n {l.Count} in-steps {l.Sum(a => a.Duration.TotalMilliseconds):F1} ms; durations " + string.Join(" ", l.Select(a => a.Duration.TotalMilliseconds.ToString("F2"))));
+                }
+                Console.WriteLine($"LOCAL total {ms:F1}");
+            }
+            return ms; }
         // The large pool running the whole trajectory as one stage, called straight (no orchestrator, no job store).
         var trajectory = new Trajectory(new TrajectoryRequest(labels, steps, SamplerKind.Ddim, SwitchSchedule.OneModel(ModelZoo.Large), 1f,
             3), local);
@@ -128,13 +148,47 @@ internal static class BenchCommand
         };
         var withoutCheckpoints = stageRun.Clone();
         withoutCheckpoints.CheckpointEvery = 0;
-        Task<double> DirectStage(StageRunRequest run) => Stats.TimeAsync(async () =>
+        var smallTrajectory = new Trajectory(new TrajectoryRequest(labels, steps, SamplerKind.Ddim, SwitchSchedule.OneModel(ModelZoo.Small), 1f,
+            3), local);
+        var smallRun = new StageRunRequest
         {
-            using var call = pool.RunStage(run, cancellationToken: ct);
+            Trajectory = StageRunMessages.ToParameters(smallTrajectory.Request, small.Info), ToStep = steps, JobId = "bench",
+            State = StageRunMessages.ToCheckpoint(smallTrajectory.Start(), small.Info, copy: true),
+        };
+        Task<double> LocalSmallJob() => Stats.TimeAsync(async () =>
+        {
+            var t = new Trajectory(smallTrajectory.Request, local);
+            await t.RunAsync(t.Start(), cancellationToken: ct);
+        });
+        Task<double> DirectStage(StageRunRequest run, Denoiser.DenoiserClient? to = null) => Stats.TimeAsync(async () =>
+        {
+            using var call = (to ?? pool).RunStage(run, cancellationToken: ct);
             while (await call.ResponseStream.MoveNext(ct)) { }
         });
-        Task<double> ClusterJob(Orchestrator.OrchestratorClient client, double fraction) =>
-            Stats.TimeAsync(() => client.GenerateAsync(Job(fraction), cancellationToken: ct).ResponseAsync);
+        async Task<double> ClusterJob(Orchestrator.OrchestratorClient client, double fraction)
+        {
+            spans.Clear();
+            var t0 = DateTime.UtcNow;
+            double ms = await Stats.TimeAsync(() => client.GenerateAsync(Job(fraction), cancellationToken: ct).ResponseAsync);
+            var t1 = DateTime.UtcNow;
+            if (Environment.GetEnvironmentVariable("TRACE_BENCH") == "1" && client == stageMode)
+            {
+                await Task.Delay(20);
+                var calls = spans.Where(a => a.DisplayName == "batcher.call").OrderBy(a => a.StartTimeUtc).ToList();
+                Console.WriteLine("  CALLS " + string.Join(" ", calls.Select(a => a.Duration.TotalMilliseconds.ToString("F2"))));
+                var steps = spans.Where(a => a.DisplayName == "trajectory.step").OrderBy(a => a.StartTimeUtc).ToList();
+                foreach (var g in steps.GroupBy(a => (string)a.GetTagItem("tstitch.model")!))
+                {
+                    var l = g.ToList();
+                    double inStep = l.Sum(a => a.Duration.TotalMilliseconds);
+                    double span = (l[^1].StartTimeUtc + l[^1].Duration - l[0].StartTimeUtc).TotalMilliseconds;
+                    Console.WriteLine($"  STEPS {g.Key}: n {l.Count} in-steps {inStep:F1} ms, first..last {span:F1} ms; durations " + string.Join(" ", l.Select(a => a.Duration.TotalMilliseconds.ToString("F2"))));
+                }
+                Console.WriteLine($"TRACE r={fraction} total {ms:F1} ms: " + string.Join(" | ", spans.Where(a => a.DisplayName is not "trajectory.step" and not "batcher.call").OrderBy(a => a.StartTimeUtc).Select(a =>
+                    $"{a.DisplayName}{(a.GetTagItem("tstitch.model") is { } m ? "/" + m : "")} {(a.StartTimeUtc - t0).TotalMilliseconds:F1}+{a.Duration.TotalMilliseconds:F1}" + string.Concat(a.Events.Select(ev => $" [{ev.Name} {(ev.Timestamp.UtcDateTime - t0).TotalMilliseconds:F1}]")))) + $" | end {(t1 - t0).TotalMilliseconds:F1}");
+            }
+            return ms;
+        }
 
         var samples = new Dictionary<string, List<double>>();
         void Add(string key, double ms, bool warmUp) { if (!warmUp) (samples.TryGetValue(key, out var l) ? l : samples[key] = []).Add(ms); }
@@ -154,6 +208,7 @@ internal static class BenchCommand
                 // The jobs a ratio compares run back to back, first one way round, then the other.
                 var jobs = new (string Key, Func<Task<double>> Run)[]
                 {
+                    ("local-small", LocalSmallJob), ("direct-small", () => DirectStage(smallRun, smallPool)),
                     ("local-0", () => LocalJob(0)), ("direct-stage-0", () => DirectStage(withoutCheckpoints)),
                     ("stage-0", () => ClusterJob(stageMode, 0)), ("step-0", () => ClusterJob(stepMode, 0)),
                     ("local-r", () => LocalJob(r)), ("stage-r", () => ClusterJob(stageMode, r)), ("step-r", () => ClusterJob(stepMode, r)),
@@ -165,6 +220,7 @@ internal static class BenchCommand
         double M(string key) => Stats.Median(samples[key]);
         double PairedMedian(Func<int, double> ratio) => Stats.Median(Enumerable.Range(0, repeats).Select(ratio));
         double At(string key, int round) => samples[key][round];
+        Console.WriteLine($"small model alone: in process {M("local-small"):F1} ms, straight RunStage {M("direct-small"):F1} ms, paired {PairedMedian(k => At("direct-small", k) / At("local-small", k)):F3}");
         var paired = new Paired(PairedMedian(k => At("direct-stage-0", k) / At("local-0", k)),
             PairedMedian(k => At("stage-0", k) / At("local-0", k)), PairedMedian(k => At("step-0", k) / At("local-0", k)),
             PairedMedian(k => At("local-0", k) / At("local-r", k)), PairedMedian(k => At("stage-0", k) / At("stage-r", k)),
