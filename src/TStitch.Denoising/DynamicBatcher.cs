@@ -32,10 +32,13 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     private readonly KeyValuePair<string, object?> _modelTag;
     private readonly Channel<QueuedCall> _queue = Channel.CreateUnbounded<QueuedCall>(new UnboundedChannelOptions { SingleReader = true });
     /// <summary>
-    /// Wakes the batching thread: released once per queued call and when an enlisted run leaves. A
-    /// semaphore rather than the channel's own waiting, whose wake-ups are thread-pool work items.
+    /// Wakes the batching thread: set when a call is queued and when an enlisted run leaves; the thread
+    /// resets it before it looks at the queue, so a call queued after the look sets it again. An event
+    /// rather than the channel's own waiting, whose wake-ups are thread-pool work items; one that never
+    /// spins (SemaphoreSlim spins before it blocks: measured 19 % of the process's managed CPU under 32
+    /// concurrent jobs on 2 cores, taken from the model runs and the jobs it was waiting for).
     /// </summary>
-    private readonly SemaphoreSlim _wake = new(0);
+    private readonly ManualResetEventSlim _wake = new(false, spinCount: 0);
     /// <summary>Held by whoever runs the model: an inline caller or the batching thread.</summary>
     private readonly SemaphoreSlim _modelFree = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
@@ -77,7 +80,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     internal void Leave()
     {
         Interlocked.Decrement(ref _enlisted);
-        _wake.Release(); // a run waiting for this one's next step checks again
+        _wake.Set(); // a run waiting for this one's next step checks again
     }
 
     public Task<float[]> DenoiseAsync(DenoiseInput input, CancellationToken cancellationToken = default) =>
@@ -114,7 +117,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
             throw new ServiceFailureException(FailureKind.ShuttingDown,
                 $"The '{Info.Name}' replica is shutting down; retry on another replica.");
         }
-        _wake.Release();
+        _wake.Set();
         if (pending.Span is { } span) DenoisingTelemetry.EndWhenAnswered(span, pending.Result.Task);
         return pending.Result.Task;
     }
@@ -149,6 +152,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         {
             while (true)
             {
+                _wake.Reset();
                 if (carried is null && !reader.TryPeek(out _))
                 {
                     _wake.Wait(_stopping.Token);
@@ -183,9 +187,6 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     /// <summary>Forms one batch from the queue (and a call carried over from the last) and runs it; returns the call that did not fit.</summary>
     private QueuedCall? RunNext(ChannelReader<QueuedCall> reader, QueuedCall? carried)
     {
-        // Wake-ups so far are for calls about to be read here; dropping them keeps the count from growing
-        // under load. A call queued after this releases again.
-        while (_wake.Wait(0)) { }
         var batch = new List<QueuedCall>();
         int rows = 0, enlisted = 0;
         if (carried is not null && !carried.Result.Task.IsCompleted) { batch.Add(carried); rows = carried.Rows; enlisted += carried.Enlisted ? 1 : 0; }
@@ -196,6 +197,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         long cohortDeadline = start + (long)(_options.CohortWait.TotalSeconds * Stopwatch.Frequency);
         while (rows < _options.MaxRows)
         {
+            _wake.Reset(); // before looking: a call queued after the look sets it again
             if (reader.TryRead(out var next))
             {
                 if (Dequeued(next)) continue;

@@ -1,9 +1,12 @@
 using System.CommandLine;
+using Microsoft.Extensions.DependencyInjection;
 using Spectre.Console;
 using TStitch.Contracts;
+using TStitch.Hosting.Errors;
 using TStitch.LocalCluster;
 using TStitch.Models;
 using TStitch.Models.Zoo;
+using TStitch.Orchestration;
 using TStitch.Sampling;
 
 namespace TStitch.Cli.Bench;
@@ -14,7 +17,9 @@ namespace TStitch.Cli.Bench;
 /// (interleaved repetitions, medians), so the ratios hold on whatever machine runs it. The headline
 /// ratios are medians of per-round ratios: within a round the jobs they compare run back to back
 /// (in alternating order), so a machine whose speed drifts between rounds (a shared VM does, by 2-3x
-/// over seconds) moves both sides of each ratio together.
+/// over seconds) moves both sides of each ratio together. It also measures what the design's data
+/// movement costs on this machine (a latent batch over gRPC, and into the job store), which puts a floor
+/// under the cluster's ratios however lean the rest is.
 /// </summary>
 internal static class BenchCommand
 {
@@ -55,9 +60,9 @@ internal static class BenchCommand
             foreach (int b in parse.GetValue(batches)!.Split(',').Select(int.Parse))
             {
                 int[] gcBefore = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
-                var figures = await MeasureAsync(small, large, cluster.OrchestratorAddress, stepAddress, cluster.Pools, b,
-                    s, n, r, ct);
-                Report(figures, b, s, r);
+                var figures = await MeasureAsync(small, large, cluster.OrchestratorAddress, stepAddress, cluster.Pools,
+                    cluster.Orchestrator!.Services.GetRequiredService<IJobStore>(), b, s, n, r, ct);
+                Report(figures, b, s, r, new OrchestratorOptions().CheckpointEvery);
                 if (parse.GetValue(showSamples))
                     foreach (var (key, values) in figures.Samples.Where(kv => !kv.Key.StartsWith("ort") && kv.Key != "echo")
                                  .OrderBy(kv => kv.Key, StringComparer.Ordinal))
@@ -73,16 +78,17 @@ internal static class BenchCommand
         return command;
     }
 
-    private sealed record Figures(double OrtSmallMs, double OrtLargeMs, double EchoMs, double LocalLargeOnlyMs, double LocalStitchedMs,
+    private sealed record Figures(double OrtSmallMs, double OrtLargeMs, double EchoMs, double StoreWriteMs, double LocalLargeOnlyMs,
+        double LocalStitchedMs, double LocalSmallOnlyMs, double DirectSmallMs,
         double DirectStageMs, double DirectStageNoCheckpointsMs, double StageLargeOnlyMs, double StageStitchedMs, double StepLargeOnlyMs,
         double StepStitchedMs, Paired Paired, IReadOnlyDictionary<string, List<double>> Samples);
 
     /// <summary>Medians of per-round ratios (see the class summary); speedups are job r = 0 / job r of the same round.</summary>
-    private sealed record Paired(double DirectOverLocal, double StageOverLocal, double StepOverLocal, double LocalSpeedup, double StageSpeedup,
-        double StepSpeedup);
+    private sealed record Paired(double DirectOverLocal, double DirectSmallOverLocal, double StageOverLocal, double StepOverLocal,
+        double LocalSpeedup, double StageSpeedup, double StepSpeedup);
 
     private static async Task<Figures> MeasureAsync(OnnxDenoiser small, OnnxDenoiser large, string stageAddress, string stepAddress,
-        IReadOnlyDictionary<string, string> poolAddresses,
+        IReadOnlyDictionary<string, string> poolAddresses, IJobStore store,
         int batch, int steps, int repeats, double r, CancellationToken ct)
     {
         var local = new Dictionary<string, IDenoiser> { [ModelZoo.Small] = small, [ModelZoo.Large] = large };
@@ -113,51 +119,33 @@ internal static class BenchCommand
             g.ClassLabels.AddRange(labels);
             return g;
         }
-        var spans = new System.Collections.Concurrent.ConcurrentQueue<System.Diagnostics.Activity>();
-        var listener = new System.Diagnostics.ActivityListener
-        {
-            ShouldListenTo = src => Environment.GetEnvironmentVariable("TRACE_BENCH") == "1" && src.Name.StartsWith("TStitch") ,
-            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> o) => System.Diagnostics.ActivitySamplingResult.AllData,
-            ActivityStopped = a => spans.Enqueue(a),
-        };
-        System.Diagnostics.ActivitySource.AddActivityListener(listener);
-        async Task<double> LocalJob(double fraction) { spans.Clear(); double ms = await Stats.TimeAsync(async () =>
+        Task<double> LocalJob(double fraction) => Stats.TimeAsync(async () =>
         {
             var t = new Trajectory(new TrajectoryRequest(labels, steps, SamplerKind.Ddim, SwitchSchedule.SmallThenLarge(fraction,
                 ModelZoo.Small, ModelZoo.Large), 1f, 3), local);
             await t.RunAsync(t.Start(), cancellationToken: ct);
         });
-            if (Environment.GetEnvironmentVariable("TRACE_BENCH") == "1" && fraction > 0) {
-                var steps = spans.Where(a => a.DisplayName == "trajectory.step").OrderBy(a => a.StartTimeUtc).ToList();
-                foreach (var g in steps.GroupBy(a => (string)a.GetTagItem("tstitch.model")!))
-                {
-                    var l = g.ToList();
-                    Console.WriteLine($"  LOCALSTEPS {g.Key}: n {l.Count} in-steps {l.Sum(a => a.Duration.TotalMilliseconds):F1} ms; durations " + string.Join(" ", l.Select(a => a.Duration.TotalMilliseconds.ToString("F2"))));
-                }
-                Console.WriteLine($"LOCAL total {ms:F1}");
-            }
-            return ms; }
         // The large pool running the whole trajectory as one stage, called straight (no orchestrator, no job store).
         var trajectory = new Trajectory(new TrajectoryRequest(labels, steps, SamplerKind.Ddim, SwitchSchedule.OneModel(ModelZoo.Large), 1f,
             3), local);
         var stageRun = new StageRunRequest
         {
             Trajectory = StageRunMessages.ToParameters(trajectory.Request,
-                large.Info), ToStep = steps, CheckpointEvery = new TStitch.Orchestration.OrchestratorOptions().CheckpointEvery, JobId = "bench",
+                large.Info), ToStep = steps, CheckpointEvery = new OrchestratorOptions().CheckpointEvery, JobId = "bench",
             State = StageRunMessages.ToCheckpoint(trajectory.Start(), large.Info, copy: true),
         };
         var withoutCheckpoints = stageRun.Clone();
         withoutCheckpoints.CheckpointEvery = 0;
-        var smallTrajectory = new Trajectory(new TrajectoryRequest(labels, steps, SamplerKind.Ddim, SwitchSchedule.OneModel(ModelZoo.Small), 1f,
-            3), local);
+        // The small pool alone over the whole trajectory: the replica's per-step cost next to the smallest step.
+        var smallOnly = new TrajectoryRequest(labels, steps, SamplerKind.Ddim, SwitchSchedule.OneModel(ModelZoo.Small), 1f, 3);
         var smallRun = new StageRunRequest
         {
-            Trajectory = StageRunMessages.ToParameters(smallTrajectory.Request, small.Info), ToStep = steps, JobId = "bench",
-            State = StageRunMessages.ToCheckpoint(smallTrajectory.Start(), small.Info, copy: true),
+            Trajectory = StageRunMessages.ToParameters(smallOnly, small.Info), ToStep = steps, JobId = "bench",
+            State = new SamplerCheckpoint { Step = 0 },
         };
         Task<double> LocalSmallJob() => Stats.TimeAsync(async () =>
         {
-            var t = new Trajectory(smallTrajectory.Request, local);
+            var t = new Trajectory(smallOnly, local);
             await t.RunAsync(t.Start(), cancellationToken: ct);
         });
         Task<double> DirectStage(StageRunRequest run, Denoiser.DenoiserClient? to = null) => Stats.TimeAsync(async () =>
@@ -165,30 +153,18 @@ internal static class BenchCommand
             using var call = (to ?? pool).RunStage(run, cancellationToken: ct);
             while (await call.ResponseStream.MoveNext(ct)) { }
         });
-        async Task<double> ClusterJob(Orchestrator.OrchestratorClient client, double fraction)
+        Task<double> ClusterJob(Orchestrator.OrchestratorClient client, double fraction) =>
+            Stats.TimeAsync(() => client.GenerateAsync(Job(fraction), cancellationToken: ct).ResponseAsync);
+
+        // A checkpoint's job store write (the orchestrator's store: Redis or memory), of this batch's latents.
+        var record = new JobRecord
         {
-            spans.Clear();
-            var t0 = DateTime.UtcNow;
-            double ms = await Stats.TimeAsync(() => client.GenerateAsync(Job(fraction), cancellationToken: ct).ResponseAsync);
-            var t1 = DateTime.UtcNow;
-            if (Environment.GetEnvironmentVariable("TRACE_BENCH") == "1" && client == stageMode)
-            {
-                await Task.Delay(20);
-                var calls = spans.Where(a => a.DisplayName == "batcher.call").OrderBy(a => a.StartTimeUtc).ToList();
-                Console.WriteLine("  CALLS " + string.Join(" ", calls.Select(a => a.Duration.TotalMilliseconds.ToString("F2"))));
-                var steps = spans.Where(a => a.DisplayName == "trajectory.step").OrderBy(a => a.StartTimeUtc).ToList();
-                foreach (var g in steps.GroupBy(a => (string)a.GetTagItem("tstitch.model")!))
-                {
-                    var l = g.ToList();
-                    double inStep = l.Sum(a => a.Duration.TotalMilliseconds);
-                    double span = (l[^1].StartTimeUtc + l[^1].Duration - l[0].StartTimeUtc).TotalMilliseconds;
-                    Console.WriteLine($"  STEPS {g.Key}: n {l.Count} in-steps {inStep:F1} ms, first..last {span:F1} ms; durations " + string.Join(" ", l.Select(a => a.Duration.TotalMilliseconds.ToString("F2"))));
-                }
-                Console.WriteLine($"TRACE r={fraction} total {ms:F1} ms: " + string.Join(" | ", spans.Where(a => a.DisplayName is not "trajectory.step" and not "batcher.call").OrderBy(a => a.StartTimeUtc).Select(a =>
-                    $"{a.DisplayName}{(a.GetTagItem("tstitch.model") is { } m ? "/" + m : "")} {(a.StartTimeUtc - t0).TotalMilliseconds:F1}+{a.Duration.TotalMilliseconds:F1}" + string.Concat(a.Events.Select(ev => $" [{ev.Name} {(ev.Timestamp.UtcDateTime - t0).TotalMilliseconds:F1}]")))) + $" | end {(t1 - t0).TotalMilliseconds:F1}");
-            }
-            return ms;
-        }
+            Id = $"bench-store-{Guid.NewGuid():N}", Owner = "bench", LeaseUntil = DateTimeOffset.UtcNow.AddHours(1), Steps = steps,
+            Spec = new JobSpec(labels, steps, SamplerKind.Ddim, [new SwitchStage(ModelZoo.Large, 1)], 1f, 3, 0, ResultFormat.Raw),
+            Status = JobStatus.Running, Latents = latents, CheckpointStep = steps / 2,
+        };
+        await store.CreateAsync(record, ct);
+        Task<double> StoreWrite() => Stats.TimeAsync(() => store.SaveAsync(record, ct));
 
         var samples = new Dictionary<string, List<double>>();
         void Add(string key, double ms, bool warmUp) { if (!warmUp) (samples.TryGetValue(key, out var l) ? l : samples[key] = []).Add(ms); }
@@ -203,6 +179,7 @@ internal static class BenchCommand
                     Add("ort-small", Stats.Time(() => small.Run(ortInput, ct)), warm);
                     Add("ort-large", Stats.Time(() => large.Run(ortInput, ct)), warm);
                     Add("echo", await Stats.TimeAsync(() => echo.DenoiseAsync(echoRequest, cancellationToken: ct).ResponseAsync), warm);
+                    Add("store-write", await StoreWrite(), warm);
                 }
                 Add("direct-stage", await DirectStage(stageRun), warm);
                 // The jobs a ratio compares run back to back, first one way round, then the other.
@@ -220,16 +197,40 @@ internal static class BenchCommand
         double M(string key) => Stats.Median(samples[key]);
         double PairedMedian(Func<int, double> ratio) => Stats.Median(Enumerable.Range(0, repeats).Select(ratio));
         double At(string key, int round) => samples[key][round];
-        Console.WriteLine($"small model alone: in process {M("local-small"):F1} ms, straight RunStage {M("direct-small"):F1} ms, paired {PairedMedian(k => At("direct-small", k) / At("local-small", k)):F3}");
+        await store.SaveAsync(record.Finish(JobStatus.Cancelled, FailureKind.Cancelled, "bench record", DateTimeOffset.UtcNow), ct);
         var paired = new Paired(PairedMedian(k => At("direct-stage-0", k) / At("local-0", k)),
+            PairedMedian(k => At("direct-small", k) / At("local-small", k)),
             PairedMedian(k => At("stage-0", k) / At("local-0", k)), PairedMedian(k => At("step-0", k) / At("local-0", k)),
             PairedMedian(k => At("local-0", k) / At("local-r", k)), PairedMedian(k => At("stage-0", k) / At("stage-r", k)),
             PairedMedian(k => At("step-0", k) / At("step-r", k)));
-        return new Figures(M("ort-small"), M("ort-large"), M("echo"), M("local-0"), M("local-r"), M("direct-stage"), M("direct-stage-0"), M("stage-0"),
+        return new Figures(M("ort-small"), M("ort-large"), M("echo"), M("store-write"), M("local-0"), M("local-r"), M("local-small"),
+            M("direct-small"), M("direct-stage"), M("direct-stage-0"), M("stage-0"),
             M("stage-r"), M("step-0"), M("step-r"), paired, samples);
     }
 
-    private static void Report(Figures f, int batch, int steps, double r)
+    /// <summary>
+    /// How often a stage-mode job moves its latent batch, over gRPC and into the job store. On the job's
+    /// path (the job waits for them): each stage's final state to the orchestrator, each later stage's
+    /// request, the result to the caller, and the finished record's write. Behind the run (the replica
+    /// steps on meanwhile, but on a machine with few cores their CPU is the run's): mid-stage checkpoints
+    /// to the orchestrator, and the writes of those and of each stage boundary.
+    /// </summary>
+    private static LatentMoves CountLatentMoves(double r, int steps, int checkpointEvery)
+    {
+        var spans = SwitchSchedule.SmallThenLarge(r, ModelZoo.Small, ModelZoo.Large).Spans(steps).Where(x => x.Steps > 0).ToList();
+        int midStage = spans.Sum(x => (x.Steps - 1) / checkpointEvery);
+        return new LatentMoves(spans.Count + (spans.Count - 1) + 1, 1, midStage, midStage + spans.Count - 1);
+    }
+
+    private sealed record LatentMoves(int PathTransfers, int PathWrites, int BehindTransfers, int BehindWrites)
+    {
+        /// <summary>Milliseconds for the moves on the path: transfers at half an echo (one way) each, writes at one store write.</summary>
+        public double PathMs(Figures f) => PathTransfers * f.EchoMs / 2 + PathWrites * f.StoreWriteMs;
+        public double BehindMs(Figures f) => BehindTransfers * f.EchoMs / 2 + BehindWrites * f.StoreWriteMs;
+        public override string ToString() => $"{PathTransfers} + {PathWrites} on the path, {BehindTransfers} + {BehindWrites} behind";
+    }
+
+    private static void Report(Figures f, int batch, int steps, double r, int checkpointEvery)
     {
         double c = f.OrtSmallMs / f.OrtLargeMs;
         double bound = 1 / ((1 - r) + r * c);
@@ -239,11 +240,14 @@ internal static class BenchCommand
         t.AddRow("ORT run, small / large", $"{f.OrtSmallMs:F3} / {f.OrtLargeMs:F3} ms", "", $"OnnxDenoiser.Run, batch {batch}, in process");
         t.AddRow("c = small / large", $"{c:F3}", "", "ratio of the two medians");
         t.AddRow("gRPC echo, one hop", $"{f.EchoMs:F3} ms", "", "Denoise RPC to a host answering with its input, same payload, loopback");
+        t.AddRow("job store write of the latents", $"{f.StoreWriteMs:F3} ms", "", "the orchestrator's store (Redis or memory), one checkpoint");
         t.AddRow("job in process, r = 0 / r", $"{f.LocalLargeOnlyMs:F1} / {f.LocalStitchedMs:F1} ms", "", "Trajectory over OnnxDenoisers");
         t.AddRow("r = 0 as one RunStage call straight to the large pool", $"{f.DirectStageMs:F1} ms", "",
             "no orchestrator, no job store, a checkpoint every CheckpointEvery steps (default)");
         t.AddRow("same, no checkpoints", $"{f.DirectStageNoCheckpointsMs:F1} ms (paired / in process: {f.Paired.DirectOverLocal:F3}x)", "",
             "checkpoint_every 0: only the final state comes back; the replica's own cost over the library's");
+        t.AddRow("small pool alone: one RunStage / in process", $"{f.DirectSmallMs:F1} / {f.LocalSmallOnlyMs:F1} ms (paired " +
+            $"{f.Paired.DirectSmallOverLocal:F3}x)", "", "all steps on the small model, no checkpoints: the replica's cost at the smallest step");
         t.AddRow("job through the cluster, r = 0 / r", $"{f.StageLargeOnlyMs:F1} / {f.StageStitchedMs:F1} ms",
             $"{f.StepLargeOnlyMs:F1} / {f.StepStitchedMs:F1} ms",
             "Orchestrator.Generate, raw output");
@@ -263,6 +267,16 @@ internal static class BenchCommand
             "the sampler's own work per step does not shrink with the model");
         t.AddRow("[bold]cluster speedup / bound, paired[/]", $"[bold]{p.StageSpeedup / bound:F2}[/]", $"{p.StepSpeedup / bound:F2}",
             $"goal >= 0.95 (stage mode); ratio of medians: {stageSpeedup / bound:F2} / {stepSpeedup / bound:F2}");
+        // What the design's data movement alone adds to the in-process job: a floor under the two goals.
+        var (moves0, movesR) = (CountLatentMoves(0, steps, checkpointEvery), CountLatentMoves(r, steps, checkpointEvery));
+        t.AddRow("latent moves per job, r = 0 / r", $"{moves0} / {movesR}", "",
+            "gRPC transfers + job store writes of the batch (stage mode, a checkpoint every " + checkpointEvery + " steps)");
+        double path0 = moves0.PathMs(f), pathR = movesR.PathMs(f);
+        t.AddRow("their cost, r = 0 / r", $"{path0:F1} / {pathR:F1} ms on the path, {moves0.BehindMs(f):F1} / {movesR.BehindMs(f):F1} behind", "",
+            "transfers x echo / 2 + writes x store write");
+        t.AddRow("ratios with only the path's moves added", $"{(f.LocalLargeOnlyMs + path0) / f.LocalLargeOnlyMs:F3}x; speedup / bound " +
+            $"{(f.LocalLargeOnlyMs + path0) / (f.LocalStitchedMs + pathR) / bound:F2}", "",
+            "in-process medians plus the moves the job waits for: a floor under the two goals on this machine");
         AnsiConsole.Write(t);
     }
 }
