@@ -1,4 +1,5 @@
 using TStitch.Hosting.Errors;
+using TStitch.Models;
 using TStitch.Sampling;
 
 namespace TStitch.Denoising;
@@ -8,15 +9,16 @@ internal static class BatchInputs
 {
     /// <summary>
     /// Every call's rows in one input; guided calls add their unconditional rows (null class, or the negative
-    /// prompts' embeddings). All calls were validated on entry.
+    /// prompts' embeddings). All calls were validated on entry. The tensors come from <paramref name="buffers"/>
+    /// (every value is written here) and go back with <see cref="Release"/> after the run.
     /// </summary>
-    public static DenoiseInput Merge(IReadOnlyList<QueuedCall> batch, int rows, DenoiserInfo info)
+    public static DenoiseInput Merge(IReadOnlyList<QueuedCall> batch, int rows, DenoiserInfo info, FloatBuffers buffers)
     {
         int sampleSize = info.SampleSize, contextSize = info.Text?.Size ?? 0, row = 0;
-        var latents = new float[rows * sampleSize];
+        var latents = buffers.Take(rows * sampleSize);
         var timesteps = new int[rows];
         var labels = new int[info.ConditionedOnText ? 0 : rows];
-        var context = info.ConditionedOnText ? new float[rows * contextSize] : null;
+        var context = info.ConditionedOnText ? buffers.Take(rows * contextSize) : null;
         foreach (var p in batch)
         {
             var input = p.Input;
@@ -31,6 +33,13 @@ internal static class BatchInputs
             }
         }
         return new DenoiseInput(latents, timesteps, labels, 1f) { Context = context };
+    }
+
+    /// <summary>A merged input's tensors back to <paramref name="buffers"/> once the model has run (it reads them only during the run).</summary>
+    public static void Release(DenoiseInput merged, FloatBuffers buffers)
+    {
+        buffers.Return(merged.Latents);
+        if (merged.Context is { } context) buffers.Return(context);
     }
 
     /// <summary>

@@ -42,6 +42,8 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     /// <summary>Held by whoever runs the model: an inline caller or the batching thread.</summary>
     private readonly SemaphoreSlim _modelFree = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
+    /// <summary>Merged inputs' tensors, reused run after run (only the batching thread merges).</summary>
+    private readonly FloatBuffers _inputs = new();
     private readonly TaskCompletionSource _loopDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _waiting, _enlisted;
     private long _runs, _rows, _calls;
@@ -236,7 +238,12 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         {
             float[] output;
             if (batch is [{ Rows: var single } only] && single == only.Input.Batch) output = _model.Run(only.Input, _stopping.Token);
-            else output = _model.Run(BatchInputs.Merge(batch, rows, Info), _stopping.Token);
+            else
+            {
+                var merged = BatchInputs.Merge(batch, rows, Info, _inputs);
+                try { output = _model.Run(merged, _stopping.Token); }
+                finally { BatchInputs.Release(merged, _inputs); }
+            }
             Count(rows, batch.Count, batch.Select(p => p.Span));
             int offset = 0, sampleSize = Info.SampleSize;
             // A lone unguided call gets the run's output itself; otherwise each call gets a copy or its

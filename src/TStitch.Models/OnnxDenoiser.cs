@@ -15,7 +15,7 @@ public sealed class OnnxDenoiser : IDenoiser, IModelRunner, IDisposable
     private readonly ModelManifest _manifest;
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
-    private readonly OutputBuffers _outputs = new();
+    private readonly FloatBuffers _outputs = new();
     private long _runs;
 
     public DenoiserInfo Info { get; }

@@ -48,6 +48,25 @@ public class OutputRecyclingTests(ZooModels zoo) : IClassFixture<ZooModels>
     }
 
     [Fact]
+    public async Task Merged_runs_that_reuse_input_buffers_still_answer_each_call_with_its_own_rows()
+    {
+        using var model = new OnnxDenoiser(zoo.Manifest("small"));
+        await using var batcher = new DynamicBatcher(model, new BatchingOptions(64, TimeSpan.FromMilliseconds(200), 64));
+        for (int round = 0; round < 3; round++)
+        {
+            // The same shapes every round, so each merge takes the buffers the last one handed back.
+            var calls = Enumerable.Range(0, 4).Select(i => Call(10 * round + i, 2, guidance: i == 3 ? 3f : 1f)).ToArray();
+            var expected = new List<float[]>();
+            foreach (var c in calls) expected.Add(await model.DenoiseAsync(c));
+            long runs = model.Runs;
+            var batched = await Task.WhenAll(calls.Select(c => batcher.DenoiseAsync(c)));
+            Assert.True(model.Runs - runs < calls.Length, "the calls were not merged");
+            for (int i = 0; i < calls.Length; i++)
+                Assert.True(expected[i].Zip(batched[i], (a, b) => Math.Abs(a - b)).Max() <= 1e-6, $"round {round}, call {i}");
+        }
+    }
+
+    [Fact]
     public async Task A_trajectory_that_recycles_gives_the_same_bytes_as_one_that_does_not()
     {
         using var model = new OnnxDenoiser(zoo.Manifest("small"));
