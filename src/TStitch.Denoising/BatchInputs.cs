@@ -35,7 +35,7 @@ internal static class BatchInputs
         return new DenoiseInput(latents, timesteps, labels, 1f) { Context = context };
     }
 
-    /// <summary>A merged input's tensors back to <paramref name="buffers"/> once the model has run (it reads them only during the run).</summary>
+    /// <summary>A merged input's tensors back to <paramref name="buffers"/> once the model has run (ORT reads them only then).</summary>
     public static void Release(DenoiseInput merged, FloatBuffers buffers)
     {
         buffers.Return(merged.Latents);

@@ -16,7 +16,10 @@ public sealed class FloatBuffers
     private const int PerLength = 4, Lengths = 16;
     private readonly ConcurrentDictionary<int, ConcurrentBag<float[]>> _free = new();
 
-    /// <summary>A free array of exactly <paramref name="length"/> values (contents undefined: the taker writes all of it), or a new one.</summary>
+    /// <summary>
+    /// A free array of exactly <paramref name="length"/> values, or a new one. Its contents are undefined:
+    /// the taker writes all of it.
+    /// </summary>
     public float[] Take(int length) =>
         _free.TryGetValue(length, out var bag) && bag.TryTake(out var array) ? array : new float[length];
 

@@ -11,6 +11,9 @@ public interface IModelRunner
     DenoiserInfo Info { get; }
     float[] Run(DenoiseInput rows, CancellationToken cancellationToken = default);
 
-    /// <summary>A <see cref="Run"/> output nobody holds any more, for the next run to write into (see <see cref="IDenoiser.Recycle"/>).</summary>
+    /// <summary>
+    /// A <see cref="Run"/> output nobody holds any more, for the next run to write into (see
+    /// <see cref="IDenoiser.Recycle"/>).
+    /// </summary>
     void Recycle(float[] output) { }
 }

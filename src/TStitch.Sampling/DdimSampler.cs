@@ -20,29 +20,23 @@ public sealed class DdimSampler : Sampler
         double dirCoef = Math.Sqrt(Math.Max(0, 1 - ap - sigma * sigma));
         bool addNoise = sigma > 0 && step < Plan.Steps - 1;
         var z = addNoise ? Noise(state.Latents.Length, sampleSize, seed, step) : null;
-        var x = state.Latents;
-        double sap = Math.Sqrt(ap);
-        int k = 0;
-        if (FloatLanes.Enabled)
+        FloatLanes.Map(state.Latents, output, z, new Next(convert, Math.Sqrt(ap), dirCoef, sigma, addNoise));
+    }
+
+    /// <summary>x_next = sqrt(a_next) x0 + sqrt(1 - a_next - sigma^2) eps + sigma z.</summary>
+    private readonly struct Next(PredictionConverter convert, double sap, double dirCoef, double sigma, bool addNoise) : ILaneMap
+    {
+        double ILaneMap.Next(double xt, double output, double noise)
         {
-            var (vSap, vDir, vSigma) = (Vector256.Create(sap), Vector256.Create(dirCoef), Vector256.Create(sigma));
-            Vector256<double> Next(Vector256<double> xt, Vector256<double> o, Vector256<double> noise)
-            {
-                convert.ToEpsilonAndX0(xt, o, out var eps, out var x0);
-                return vSap * x0 + vDir * eps + (addNoise ? vSigma * noise : Vector256<double>.Zero);
-            }
-            for (; k <= x.Length - FloatLanes.Width; k += FloatLanes.Width)
-            {
-                var (xl, xh) = FloatLanes.Load(x, k);
-                var (ol, oh) = FloatLanes.Load(output, k);
-                var (zl, zh) = addNoise ? FloatLanes.Load(z, k) : default;
-                FloatLanes.Store(x, k, Next(xl, ol, zl), Next(xh, oh, zh));
-            }
+            convert.ToEpsilonAndX0(xt, output, out double eps, out double x0);
+            return sap * x0 + dirCoef * eps + (addNoise ? sigma * noise : 0);
         }
-        for (; k < x.Length; k++)
+
+        Vector256<double> ILaneMap.Next(Vector256<double> xt, Vector256<double> output, Vector256<double> noise)
         {
-            convert.ToEpsilonAndX0(x[k], output[k], out double eps, out double x0);
-            x[k] = (float)(sap * x0 + dirCoef * eps + (addNoise ? sigma * z![k] : 0));
+            convert.ToEpsilonAndX0(xt, output, out var eps, out var x0);
+            return Vector256.Create(sap) * x0 + Vector256.Create(dirCoef) * eps
+                + (addNoise ? Vector256.Create(sigma) * noise : Vector256<double>.Zero);
         }
     }
 }

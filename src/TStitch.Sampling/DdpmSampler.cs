@@ -18,30 +18,22 @@ public sealed class DdpmSampler(SamplingPlan plan) : Sampler(plan)
         double variance = beta * (1 - ap) / (1 - a);
         bool addNoise = step < Plan.Steps - 1 && variance > 0;
         var z = addNoise ? Noise(state.Latents.Length, sampleSize, seed, step) : null;
-        double sd = Math.Sqrt(variance);
-        var x = state.Latents;
-        int k = 0;
-        if (FloatLanes.Enabled)
+        FloatLanes.Map(state.Latents, output, z, new Next(convert, c0, ct, Math.Sqrt(variance), addNoise));
+    }
+
+    /// <summary>x_next = c0 x0 + ct x_t + sd z: the posterior mean, plus its noise.</summary>
+    private readonly struct Next(PredictionConverter convert, double c0, double ct, double sd, bool addNoise) : ILaneMap
+    {
+        double ILaneMap.Next(double xt, double output, double noise)
         {
-            var (vC0, vCt, vSd) = (Vector256.Create(c0), Vector256.Create(ct), Vector256.Create(sd));
-            Vector256<double> Next(Vector256<double> xt, Vector256<double> o, Vector256<double> noise)
-            {
-                convert.ToEpsilonAndX0(xt, o, out _, out var x0);
-                return vC0 * x0 + vCt * xt + (addNoise ? vSd * noise : Vector256<double>.Zero);
-            }
-            for (; k <= x.Length - FloatLanes.Width; k += FloatLanes.Width)
-            {
-                var (xl, xh) = FloatLanes.Load(x, k);
-                var (ol, oh) = FloatLanes.Load(output, k);
-                var (zl, zh) = addNoise ? FloatLanes.Load(z, k) : default;
-                FloatLanes.Store(x, k, Next(xl, ol, zl), Next(xh, oh, zh));
-            }
+            convert.ToEpsilonAndX0(xt, output, out _, out double x0);
+            return c0 * x0 + ct * xt + (addNoise ? sd * noise : 0);
         }
-        for (; k < x.Length; k++)
+
+        Vector256<double> ILaneMap.Next(Vector256<double> xt, Vector256<double> output, Vector256<double> noise)
         {
-            double xt = x[k];
-            convert.ToEpsilonAndX0(xt, output[k], out _, out double x0);
-            x[k] = (float)(c0 * x0 + ct * xt + (addNoise ? sd * z![k] : 0));
+            convert.ToEpsilonAndX0(xt, output, out _, out var x0);
+            return Vector256.Create(c0) * x0 + Vector256.Create(ct) * xt + (addNoise ? Vector256.Create(sd) * noise : Vector256<double>.Zero);
         }
     }
 }

@@ -16,6 +16,28 @@ internal static class FloatLanes
     /// <summary>Whether the vector loops run (else only the scalar tail loops do).</summary>
     public static bool Enabled => Vector256.IsHardwareAccelerated;
 
+    /// <summary>
+    /// x[k] = update.Next(x[k], output[k], noise[k]) for every k, eight at a time and then the scalar
+    /// tail; an empty <paramref name="noise"/> reads as zeros. The struct constraint lets the JIT inline
+    /// the update into the loop.
+    /// </summary>
+    public static void Map<T>(Span<float> x, ReadOnlySpan<float> output, ReadOnlySpan<float> noise, T update) where T : struct, ILaneMap
+    {
+        int k = 0;
+        bool noisy = !noise.IsEmpty;
+        if (Enabled)
+        {
+            for (; k <= x.Length - Width; k += Width)
+            {
+                var (xl, xh) = Load(x, k);
+                var (ol, oh) = Load(output, k);
+                var (zl, zh) = noisy ? Load(noise, k) : default;
+                Store(x, k, update.Next(xl, ol, zl), update.Next(xh, oh, zh));
+            }
+        }
+        for (; k < x.Length; k++) x[k] = (float)update.Next(x[k], output[k], noisy ? noise[k] : 0);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static (Vector256<double> Low, Vector256<double> High) Load(ReadOnlySpan<float> values, int at)
     {

@@ -240,14 +240,16 @@ internal static class BenchCommand
         t.AddRow("ORT run, small / large", $"{f.OrtSmallMs:F3} / {f.OrtLargeMs:F3} ms", "", $"OnnxDenoiser.Run, batch {batch}, in process");
         t.AddRow("c = small / large", $"{c:F3}", "", "ratio of the two medians");
         t.AddRow("gRPC echo, one hop", $"{f.EchoMs:F3} ms", "", "Denoise RPC to a host answering with its input, same payload, loopback");
-        t.AddRow("job store write of the latents", $"{f.StoreWriteMs:F3} ms", "", "the orchestrator's store (Redis or memory), one checkpoint");
+        t.AddRow("job store write of the latents", $"{f.StoreWriteMs:F3} ms", "",
+            "the orchestrator's store (Redis or memory), one checkpoint");
         t.AddRow("job in process, r = 0 / r", $"{f.LocalLargeOnlyMs:F1} / {f.LocalStitchedMs:F1} ms", "", "Trajectory over OnnxDenoisers");
         t.AddRow("r = 0 as one RunStage call straight to the large pool", $"{f.DirectStageMs:F1} ms", "",
             "no orchestrator, no job store, a checkpoint every CheckpointEvery steps (default)");
         t.AddRow("same, no checkpoints", $"{f.DirectStageNoCheckpointsMs:F1} ms (paired / in process: {f.Paired.DirectOverLocal:F3}x)", "",
             "checkpoint_every 0: only the final state comes back; the replica's own cost over the library's");
         t.AddRow("small pool alone: one RunStage / in process", $"{f.DirectSmallMs:F1} / {f.LocalSmallOnlyMs:F1} ms (paired " +
-            $"{f.Paired.DirectSmallOverLocal:F3}x)", "", "all steps on the small model, no checkpoints: the replica's cost at the smallest step");
+            $"{f.Paired.DirectSmallOverLocal:F3}x)", "",
+            "all steps on the small model, no checkpoints: the replica's cost at the smallest step");
         t.AddRow("job through the cluster, r = 0 / r", $"{f.StageLargeOnlyMs:F1} / {f.StageStitchedMs:F1} ms",
             $"{f.StepLargeOnlyMs:F1} / {f.StepStitchedMs:F1} ms",
             "Orchestrator.Generate, raw output");
@@ -272,7 +274,8 @@ internal static class BenchCommand
         t.AddRow("latent moves per job, r = 0 / r", $"{moves0} / {movesR}", "",
             "gRPC transfers + job store writes of the batch (stage mode, a checkpoint every " + checkpointEvery + " steps)");
         double path0 = moves0.PathMs(f), pathR = movesR.PathMs(f);
-        t.AddRow("their cost, r = 0 / r", $"{path0:F1} / {pathR:F1} ms on the path, {moves0.BehindMs(f):F1} / {movesR.BehindMs(f):F1} behind", "",
+        t.AddRow("their cost, r = 0 / r",
+            $"{path0:F1} / {pathR:F1} ms on the path, {moves0.BehindMs(f):F1} / {movesR.BehindMs(f):F1} behind", "",
             "transfers x echo / 2 + writes x store write");
         t.AddRow("ratios with only the path's moves added", $"{(f.LocalLargeOnlyMs + path0) / f.LocalLargeOnlyMs:F3}x; speedup / bound " +
             $"{(f.LocalLargeOnlyMs + path0) / (f.LocalStitchedMs + pathR) / bound:F2}", "",
