@@ -36,8 +36,7 @@ public static class DenoiserHost
         builder.Services.AddSingleton(sp =>
         {
             var o = sp.GetRequiredService<IOptions<DenoiserOptions>>().Value;
-            return new DynamicBatcher(sp.GetRequiredService<OnnxDenoiser>(), new BatchingOptions(o.MaxBatchRows, o.MaxBatchDelay,
-                o.QueueCapacity, o.StageCohortWait));
+            return new DynamicBatcher(sp.GetRequiredService<OnnxDenoiser>(), o.Batching);
         });
         builder.Services.AddSingleton<StageRunner>();
         builder.Services.AddSingleton<ReplicaHealth>();

@@ -52,4 +52,7 @@ public sealed class DenoiserOptions
     /// <summary>Which GPU the CUDA execution provider uses.</summary>
     [Range(0, 64)]
     public int CudaDeviceId { get; set; }
+
+    /// <summary>What the replica's <see cref="DynamicBatcher"/> is configured with.</summary>
+    public BatchingOptions Batching => new(MaxBatchRows, MaxBatchDelay, QueueCapacity, StageCohortWait);
 }

@@ -93,6 +93,9 @@ internal static class LoadCommand
             double ceiling = await CeilingAsync(zoo, load, concurrency.Max() * load.Images, ct);
             AnsiConsole.MarkupLine($"[grey]ceiling: {ceiling:F1} images/s (in process, one batch of {concurrency.Max() * load.Images}, " +
                 $"ORT only)[/]");
+            double batched = await ThroughBatchersAsync(zoo, load, concurrency.Max(), ct);
+            AnsiConsole.MarkupLine($"[grey]jobs through batchers in process: {batched:F1} images/s ({concurrency.Max()} concurrent, " +
+                $"{batched / ceiling:F2} of the ceiling)[/]");
             var rows = new List<Level>();
             foreach (var level in concurrency)
                 foreach (var mode in chosen)
@@ -103,7 +106,7 @@ internal static class LoadCommand
                     AnsiConsole.MarkupLine($"[grey]{mode}, {level} concurrent: {row.ImagesPerSecond:F1} images/s, p50 {row.P50:F0} ms, " +
                         $"p95 {row.P95:F0} ms, {row.MeanRows:F1} rows/run[/]");
                 }
-            Report(rows, load, ceiling, parse.GetValue(plot)!);
+            Report(rows, load, ceiling, (concurrency.Max(), batched), parse.GetValue(plot)!);
             return 0;
         });
         return command;
@@ -117,6 +120,7 @@ internal static class LoadCommand
         public int Images => images;
         public int Steps => steps;
         public double SmallFraction => r;
+        public int Jobs => jobs;
 
         public GenerateRequest Job(int i)
         {
@@ -168,7 +172,43 @@ internal static class LoadCommand
         return batch / (Stats.Median(times) / 1000);
     }
 
-    private static void Report(List<Level> rows, Load load, double ceiling, string plotPath)
+    /// <summary>
+    /// Images/s of <paramref name="concurrent"/> jobs run back to back in process, each its own trajectory
+    /// through the pools' batching (a <see cref="DynamicBatcher"/> per model, the pools' default options,
+    /// stage runs enlisted): what the per-job design costs before any gRPC, orchestrator or job store.
+    /// Between the ceiling (one trajectory of all images) and the cluster, it splits the gap in two.
+    /// </summary>
+    private static async Task<double> ThroughBatchersAsync(ModelZoo zoo, Load load, int concurrent, CancellationToken ct)
+    {
+        using var small = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Small));
+        using var large = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Large));
+        var options = new DenoiserOptions().Batching;
+        await using var smallBatcher = new DynamicBatcher(small, options);
+        await using var largeBatcher = new DynamicBatcher(large, options);
+        var schedule = SwitchSchedule.SmallThenLarge(load.SmallFraction, ModelZoo.Small, ModelZoo.Large);
+        async Task<double> RunAsync(int total)
+        {
+            int next = 0;
+            var clock = Stopwatch.StartNew();
+            await Task.WhenAll(Enumerable.Range(0, concurrent).Select(_ => Task.Run(async () =>
+            {
+                int i;
+                while ((i = Interlocked.Increment(ref next)) <= total)
+                {
+                    using var smallRun = smallBatcher.Enlist();
+                    using var largeRun = largeBatcher.Enlist();
+                    var trajectory = new Trajectory(new TrajectoryRequest(load.Job(i).ClassLabels.ToArray(), load.Steps, SamplerKind.Ddim,
+                        schedule, 1f, (ulong)i), new Dictionary<string, IDenoiser> { [ModelZoo.Small] = smallRun, [ModelZoo.Large] = largeRun });
+                    await trajectory.RunAsync(trajectory.Start(), cancellationToken: ct);
+                }
+            }, ct)));
+            return total * load.Images / clock.Elapsed.TotalSeconds;
+        }
+        await RunAsync(concurrent); // warm-up
+        return await RunAsync(Math.Max(load.Jobs, concurrent));
+    }
+
+    private static void Report(List<Level> rows, Load load, double ceiling, (int Concurrency, double ImagesPerSecond) batched, string plotPath)
     {
         var table = new Table().Title($"{load.Images} images x {load.Steps} DDIM steps per job, small for r = {load.SmallFraction}; jobs " +
             $"run back to back by each of N clients")
@@ -180,6 +220,8 @@ internal static class LoadCommand
                 $"{l.ImagesPerSecond / single.ImagesPerSecond:F2}x",
                 $"{l.ImagesPerSecond / ceiling:F2}", $"{l.P50:F0}", $"{l.P95:F0}", $"{l.MeanRows:F1}");
         }
+        table.AddRow("batchers", batched.Concurrency.ToString(), "", $"{batched.ImagesPerSecond:F1}", "",
+            $"{batched.ImagesPerSecond / ceiling:F2}", "", "", "in process, a trajectory per job through the pools' batching");
         table.AddRow("ceiling", "", "", $"{ceiling:F1}", "", "1.00", "", "", "in process, one batch, ORT only");
         AnsiConsole.Write(table);
 
