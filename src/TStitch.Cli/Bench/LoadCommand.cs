@@ -204,7 +204,8 @@ internal static class LoadCommand
             }, ct)));
             return total * load.Images / clock.Elapsed.TotalSeconds;
         }
-        await RunAsync(concurrent); // warm-up
+        // Warmed up as long as it is measured: the JIT's tiering and the thread pool settle over hundreds of jobs.
+        await RunAsync(Math.Max(load.Jobs, concurrent));
         return await RunAsync(Math.Max(load.Jobs, concurrent));
     }
 
