@@ -62,7 +62,7 @@ public sealed partial class JobCheckpoints(IJobStore store, OrchestratorInstance
     /// <summary>
     /// Starts saving <paramref name="job"/> once the writes started before it have landed, without waiting
     /// for it: the pools go on stepping while Redis writes (a checkpoint of a 64-image batch is ~0.8 MB,
-    /// and each write is a WATCH/MULTI round trip). Writes land in order. A write that failed is thrown
+    /// and each write is a round trip to Redis). Writes land in order. A write that failed is thrown
     /// here, at the next checkpoint, or by <see cref="SavedAsync"/>; no write is started after it.
     /// </summary>
     public ValueTask SaveBehind(JobRecord job, RunningJob running, bool final)

@@ -169,14 +169,27 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
             throw new ServiceFailureException(FailureKind.StoreUnavailable, $"The job store (Redis) is unreachable: {ex.GetType().Name}.",
                 ex);
         }
-        catch (RedisServerException ex) when (IsTransient(ex) || IsAuthenticationError(ex))
+        catch (RedisServerException ex) when (IsTransient(ex) || IsAuthenticationError(ex) || IsPermissionError(ex))
         {
             // A Redis that just restarted answers LOADING while it reads its AOF; one whose password
-            // changed answers NOAUTH/WRONGPASS: the store is unavailable, not the request at fault.
-            throw new ServiceFailureException(FailureKind.StoreUnavailable,
-                $"The job store (Redis) is unavailable: {ex.Message.Split(' ')[0]}.", ex);
+            // changed answers NOAUTH/WRONGPASS, and an ACL user without a command the store needs NOPERM
+            // (its message names the command, never a secret): the store is unavailable, not the request at fault.
+            string reason = IsPermissionError(ex) ? ex.Message.Split('\n')[0] : ex.Message.Split(' ')[0];
+            throw new ServiceFailureException(FailureKind.StoreUnavailable, $"The job store (Redis) is unavailable: {reason}.", ex);
         }
     }
+
+    /// <summary>The Redis ACL user of Orchestrator:Redis may not run a command the store needs (see <see cref="RequiredPermissions"/>).</summary>
+    public static bool IsPermissionError(RedisServerException ex) => ex.Message.StartsWith("NOPERM", StringComparison.Ordinal);
+
+    /// <summary>What an ACL user needs: the store's keys, and the command groups its scripts and reads use.</summary>
+    public const string RequiredPermissions = "~tstitch:* +@hash +@set +@keyspace +@string +@scripting +@connection";
+
+    /// <summary>
+    /// A script touching a store key, as every write does: run at start-up (<see cref="JobStoreStartupCheck"/>) so a user
+    /// without the scripting or key permissions stops the orchestrator there, not at its first job.
+    /// </summary>
+    public static Task ProbeAsync(IDatabase db) => db.ScriptEvaluateAsync("return redis.call('EXISTS', KEYS[1])", [KeyPrefix + "probe"]);
 
     /// <summary>Redis refused our credentials (wrong password or user, or none given).</summary>
     public static bool IsAuthenticationError(RedisServerException ex) =>

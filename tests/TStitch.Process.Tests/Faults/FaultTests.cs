@@ -163,7 +163,7 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task A_wrong_redis_password_stops_the_orchestrator_at_start_up_naming_the_setting()
+    public async Task A_wrong_redis_password_or_a_user_without_the_stores_commands_stops_the_orchestrator_at_start_up_naming_the_setting()
     {
         var server = new[] { "/usr/bin/redis-server", "/usr/local/bin/redis-server" }.First(File.Exists);
         int redisPort = LoopbackCluster.FreePort();
@@ -172,8 +172,16 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
             ["--port", redisPort.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--requirepass", "right-password"],
             new Dictionary<string, string>(), ReadinessProbes.RedisPing(redisPort, anyAnswer: true), Path.Combine(logs, "redis-auth.log"));
         await redis.StartAsync(ProcessCluster.StartTimeout);
+        // An ACL user that may read and write hashes and sets but not run scripts, which every store write is.
+        await using (var admin = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{redisPort},password=right-password"))
+            await admin.GetDatabase().ExecuteAsync("ACL", "SETUSER", "limited", "on", ">limited-password", "~tstitch:*", "+@hash", "+@set",
+                "+@keyspace", "+@string", "+@connection");
         var pools = new Dictionary<string, string> { ["small"] = cluster.Address(ProcessCluster.Small), ["large"] = cluster.Address(ProcessCluster.Large) };
-        foreach (var (name, connection) in new[] { ("orchestrator-wrongpass", $"127.0.0.1:{redisPort},password=wrong-password"), ("orchestrator-nopass", $"127.0.0.1:{redisPort}") })
+        foreach (var (name, connection) in new[]
+                 {
+                     ("orchestrator-wrongpass", $"127.0.0.1:{redisPort},password=wrong-password"), ("orchestrator-nopass", $"127.0.0.1:{redisPort}"),
+                     ("orchestrator-noperm", $"127.0.0.1:{redisPort},user=limited,password=limited-password"),
+                 })
         {
             await using var orchestrator = cluster.CreateOrchestrator(name, LoopbackCluster.FreePort(), pools,
                 new Dictionary<string, string> { ["Orchestrator__Redis"] = connection });
@@ -182,7 +190,12 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
             var log = orchestrator.ReadLog();
             Assert.Contains("Orchestrator:Redis", log);
             Assert.DoesNotContain("right-password", log);
-            output.WriteLine($"{name}: exit code {orchestrator.ExitCode}; {log.Split('\n').FirstOrDefault(l => l.Contains("rejected"))}");
+            // What the orchestrator wrote (the harness's own "=====" lines list the environment it was given).
+            var serviceLog = string.Join('\n', log.Split('\n').Where(l => !l.StartsWith("=====", StringComparison.Ordinal)));
+            Assert.DoesNotContain("limited-password", serviceLog);
+            if (name == "orchestrator-noperm") Assert.Contains("+@scripting", log);
+            output.WriteLine($"{name}: exit code {orchestrator.ExitCode}; " +
+                $"{log.Split('\n').FirstOrDefault(l => l.Contains("rejected") || l.Contains("refused"))}");
         }
     }
 
