@@ -20,15 +20,29 @@ public class OutputRecyclingTests(ZooModels zoo) : IClassFixture<ZooModels>
     public async Task A_recycled_output_is_written_by_the_next_run_of_its_size_with_the_same_values()
     {
         using var model = new OnnxDenoiser(zoo.Manifest("small"));
-        var first = await model.DenoiseAsync(Call(1, 2));
-        var expected = (float[])(await model.DenoiseAsync(Call(2, 2))).Clone();
+        var first = await model.DenoiseAsync(Call(1, 8));
+        var expected = (float[])(await model.DenoiseAsync(Call(2, 8))).Clone();
         model.Recycle(first);
-        var reused = await model.DenoiseAsync(Call(2, 2));
+        var reused = await model.DenoiseAsync(Call(2, 8));
         Assert.Same(first, reused);
         Assert.Equal(expected, reused);
         // Another size does not take it.
         model.Recycle(reused);
         Assert.NotSame(reused, await model.DenoiseAsync(Call(3, 1)));
+    }
+
+    [Fact]
+    public void Buffers_keep_arrays_within_their_byte_budget()
+    {
+        const int large = 100_000; // 400 KB
+        var buffers = new FloatBuffers(maxBytes: 1_000_000);
+        var kept = new[] { new float[large], new float[large] };
+        foreach (var a in kept) buffers.Return(a);
+        buffers.Return(new float[large]); // a third would exceed 1 MB
+        Assert.Equal(800_000, buffers.HeldBytes);
+        var taken = new[] { buffers.Take(large), buffers.Take(large), buffers.Take(large) };
+        Assert.Equal(2, taken.Count(t => kept.Contains(t)));
+        Assert.Equal(0, buffers.HeldBytes);
     }
 
     [Fact]
@@ -40,7 +54,7 @@ public class OutputRecyclingTests(ZooModels zoo) : IClassFixture<ZooModels>
         var held = new List<(float[] Answer, float[] Copy)>();
         for (int i = 0; i < 6; i++)
         {
-            var answer = await batcher.DenoiseAsync(Call(i, 2, guidance: i % 2 == 0 ? 1f : 3f));
+            var answer = await batcher.DenoiseAsync(Call(i, 8, guidance: i % 2 == 0 ? 1f : 3f));
             held.Add((answer, (float[])answer.Clone()));
         }
         foreach (var (answer, copy) in held) Assert.Equal(copy, answer);

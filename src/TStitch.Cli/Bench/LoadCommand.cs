@@ -97,6 +97,7 @@ internal static class LoadCommand
             AnsiConsole.MarkupLine($"[grey]jobs through batchers in process: {batched:F1} images/s ({concurrency.Max()} concurrent, " +
                 $"{batched / ceiling:F2} of the ceiling)[/]");
             var rows = new List<Level>();
+            int[] gcBefore = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
             foreach (var level in concurrency)
                 foreach (var mode in chosen)
                 {
@@ -106,6 +107,9 @@ internal static class LoadCommand
                     AnsiConsole.MarkupLine($"[grey]{mode}, {level} concurrent: {row.ImagesPerSecond:F1} images/s, p50 {row.P50:F0} ms, " +
                         $"p95 {row.P95:F0} ms, {row.MeanRows:F1} rows/run[/]");
                 }
+            // The whole cluster runs in this process, so these are its collections during the levels.
+            AnsiConsole.MarkupLine($"[grey]garbage collections during the levels: gen0 {GC.CollectionCount(0) - gcBefore[0]}, gen1 " +
+                $"{GC.CollectionCount(1) - gcBefore[1]}, gen2 {GC.CollectionCount(2) - gcBefore[2]}[/]");
             Report(rows, load, ceiling, (concurrency.Max(), batched), parse.GetValue(plot)!);
             return 0;
         });
