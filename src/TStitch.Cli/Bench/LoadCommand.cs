@@ -201,8 +201,9 @@ internal static class LoadCommand
                 {
                     using var smallRun = smallBatcher.Enlist();
                     using var largeRun = largeBatcher.Enlist();
+                    var models = new Dictionary<string, IDenoiser> { [ModelZoo.Small] = smallRun, [ModelZoo.Large] = largeRun };
                     var trajectory = new Trajectory(new TrajectoryRequest(load.Job(i).ClassLabels.ToArray(), load.Steps, SamplerKind.Ddim,
-                        schedule, 1f, (ulong)i), new Dictionary<string, IDenoiser> { [ModelZoo.Small] = smallRun, [ModelZoo.Large] = largeRun });
+                        schedule, 1f, (ulong)i), models);
                     await trajectory.RunAsync(trajectory.Start(), cancellationToken: ct);
                 }
             }, ct)));
@@ -217,7 +218,8 @@ internal static class LoadCommand
         return Stats.Median(passes);
     }
 
-    private static void Report(List<Level> rows, Load load, double ceiling, (int Concurrency, double ImagesPerSecond) batched, string plotPath)
+    private static void Report(List<Level> rows, Load load, double ceiling, (int Concurrency, double ImagesPerSecond) batched,
+        string plotPath)
     {
         var table = new Table().Title($"{load.Images} images x {load.Steps} DDIM steps per job, small for r = {load.SmallFraction}; jobs " +
             $"run back to back by each of N clients")
