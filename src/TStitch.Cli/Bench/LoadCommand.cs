@@ -96,6 +96,10 @@ internal static class LoadCommand
             double batched = await ThroughBatchersAsync(zoo, load, concurrency.Max(), ct);
             AnsiConsole.MarkupLine($"[grey]jobs through batchers in process: {batched:F1} images/s ({concurrency.Max()} concurrent, " +
                 $"{batched / ceiling:F2} of the ceiling)[/]");
+            double singleLoop = SingleLoopReference.Run(zoo, load.Steps, load.SmallFraction, concurrency.Max(),
+                Math.Max(load.Jobs, concurrency.Max()), i => load.Job(i).ClassLabels.ToArray(), ct);
+            AnsiConsole.MarkupLine($"[grey]jobs stepped by one loop in process: {singleLoop:F1} images/s " +
+                $"({singleLoop / ceiling:F2} of the ceiling, {singleLoop / batched:F2}x through the batchers)[/]");
             var rows = new List<Level>();
             int[] gcBefore = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
             foreach (var level in concurrency)
@@ -110,7 +114,7 @@ internal static class LoadCommand
             // The whole cluster runs in this process, so these are its collections during the levels.
             AnsiConsole.MarkupLine($"[grey]garbage collections during the levels: gen0 {GC.CollectionCount(0) - gcBefore[0]}, gen1 " +
                 $"{GC.CollectionCount(1) - gcBefore[1]}, gen2 {GC.CollectionCount(2) - gcBefore[2]}[/]");
-            Report(rows, load, ceiling, (concurrency.Max(), batched), parse.GetValue(plot)!);
+            Report(rows, load, ceiling, (concurrency.Max(), batched, singleLoop), parse.GetValue(plot)!);
             return 0;
         });
         return command;
@@ -218,8 +222,8 @@ internal static class LoadCommand
         return Stats.Median(passes);
     }
 
-    private static void Report(List<Level> rows, Load load, double ceiling, (int Concurrency, double ImagesPerSecond) batched,
-        string plotPath)
+    private static void Report(List<Level> rows, Load load, double ceiling,
+        (int Concurrency, double ImagesPerSecond, double SingleLoop) references, string plotPath)
     {
         var table = new Table().Title($"{load.Images} images x {load.Steps} DDIM steps per job, small for r = {load.SmallFraction}; jobs " +
             $"run back to back by each of N clients")
@@ -231,8 +235,10 @@ internal static class LoadCommand
                 $"{l.ImagesPerSecond / single.ImagesPerSecond:F2}x",
                 $"{l.ImagesPerSecond / ceiling:F2}", $"{l.P50:F0}", $"{l.P95:F0}", $"{l.MeanRows:F1}");
         }
-        table.AddRow("batchers", batched.Concurrency.ToString(), "", $"{batched.ImagesPerSecond:F1}", "",
-            $"{batched.ImagesPerSecond / ceiling:F2}", "", "", "in process, a trajectory per job through the pools' batching");
+        table.AddRow("batchers", references.Concurrency.ToString(), "", $"{references.ImagesPerSecond:F1}", "",
+            $"{references.ImagesPerSecond / ceiling:F2}", "", "", "in process, a trajectory per job through the pools' batching");
+        table.AddRow("one loop", references.Concurrency.ToString(), "", $"{references.SingleLoop:F1}", "",
+            $"{references.SingleLoop / ceiling:F2}", "", "", "in process, all jobs stepped by one loop (merged runs, no task per job)");
         table.AddRow("ceiling", "", "", $"{ceiling:F1}", "", "1.00", "", "", "in process, one batch, ORT only");
         AnsiConsole.Write(table);
 
