@@ -9,7 +9,7 @@ namespace TStitch.Sampling;
 public sealed class SamplerState
 {
     private float[]? _latents;
-    private Func<float[]>? _drawLatents;
+    private readonly Func<float[]>? _drawLatents;
 
     public SamplerState(int step, float[] latents, float[]? previousX0 = null)
     {
