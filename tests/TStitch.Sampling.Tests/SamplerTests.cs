@@ -111,11 +111,9 @@ public class SamplerTests
             PredictionKind.X0 => x0,
             _ => Math.Sqrt(a) * eps - Math.Sqrt(1 - a) * x0,
         });
-        var e = new double[1];
-        var z = new double[1];
-        Prediction.ToEpsilonAndX0(kind, a, [xt], [output], e, z);
-        Assert.Equal(eps, e[0], 5);
-        Assert.Equal(x0, z[0], 5);
+        new PredictionConverter(kind, a).ToEpsilonAndX0(xt, output, out double e, out double z);
+        Assert.Equal(eps, e, 5);
+        Assert.Equal(x0, z, 5);
     }
 
     /// <summary>

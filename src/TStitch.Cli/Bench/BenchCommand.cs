@@ -59,7 +59,7 @@ internal static class BenchCommand
                                        $"{System.Runtime.InteropServices.RuntimeInformation.OSDescription})");
             foreach (int b in parse.GetValue(batches)!.Split(',').Select(int.Parse))
             {
-                int[] gcBefore = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
+                var gcBefore = GcCounts.Now();
                 var figures = await MeasureAsync(small, large, cluster.OrchestratorAddress, stepAddress, cluster.Pools,
                     cluster.Orchestrator!.Services.GetRequiredService<IJobStore>(), b, s, n, r, ct);
                 Report(figures, b, s, r, new OrchestratorOptions().CheckpointEvery);
@@ -69,8 +69,7 @@ internal static class BenchCommand
                         Console.WriteLine($"  {key,-15} ms: " +
                             string.Join(" ", values.Select(v => v.ToString("F1", System.Globalization.CultureInfo.InvariantCulture))));
                 // The whole cluster runs in this process, so these are its collections during the batch's runs.
-                Console.WriteLine($"garbage collections during batch {b}: gen0 {GC.CollectionCount(0) - gcBefore[0]}, gen1 " +
-                    $"{GC.CollectionCount(1) - gcBefore[1]}, gen2 {GC.CollectionCount(2) - gcBefore[2]}; " +
+                Console.WriteLine($"garbage collections during batch {b}: {GcCounts.Now().Since(gcBefore)}; " +
                     $"GC pause total {GC.GetTotalPauseDuration().TotalMilliseconds:F0} ms since start");
             }
             return 0;
@@ -273,15 +272,14 @@ internal static class BenchCommand
         var (moves0, movesR) = (CountLatentMoves(0, steps, checkpointEvery), CountLatentMoves(r, steps, checkpointEvery));
         t.AddRow("latent moves per job, r = 0 / r", $"{moves0} / {movesR}", "",
             "gRPC transfers + job store writes of the batch (stage mode, a checkpoint every " + checkpointEvery + " steps)");
-        double path0 = moves0.PathMs(f), pathR = movesR.PathMs(f);
-        t.AddRow("their cost, r = 0 / r",
-            $"{path0:F1} / {pathR:F1} ms on the path, {moves0.BehindMs(f):F1} / {movesR.BehindMs(f):F1} behind", "",
+        double path0 = moves0.PathMs(f), pathR = movesR.PathMs(f), behind0 = moves0.BehindMs(f), behindR = movesR.BehindMs(f);
+        t.AddRow("their cost, r = 0 / r", $"{path0:F1} / {pathR:F1} ms on the path, {behind0:F1} / {behindR:F1} behind", "",
             "transfers x echo / 2 + writes x store write");
         t.AddRow("ratios with only the path's moves added", $"{(f.LocalLargeOnlyMs + path0) / f.LocalLargeOnlyMs:F3}x; speedup / bound " +
             $"{(f.LocalLargeOnlyMs + path0) / (f.LocalStitchedMs + pathR) / bound:F2}", "",
             "in-process medians plus the moves the job waits for: a floor under the two goals on this machine");
         // Moves behind the run cost CPU the run shares when everything runs on a few cores (as here).
-        double all0 = path0 + moves0.BehindMs(f), allR = pathR + movesR.BehindMs(f);
+        double all0 = path0 + behind0, allR = pathR + behindR;
         t.AddRow("same, with the moves behind the run", $"{(f.LocalLargeOnlyMs + all0) / f.LocalLargeOnlyMs:F3}x; speedup / bound " +
             $"{(f.LocalLargeOnlyMs + all0) / (f.LocalStitchedMs + allR) / bound:F2}", "",
             "the floor where the orchestrator, the pools and Redis share the cores");

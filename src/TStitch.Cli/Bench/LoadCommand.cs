@@ -101,7 +101,7 @@ internal static class LoadCommand
             AnsiConsole.MarkupLine($"[grey]jobs stepped by one loop in process: {singleLoop:F1} images/s " +
                 $"({singleLoop / ceiling:F2} of the ceiling, {singleLoop / batched:F2}x through the batchers)[/]");
             var rows = new List<Level>();
-            int[] gcBefore = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
+            var gcBefore = GcCounts.Now();
             foreach (var level in concurrency)
                 foreach (var mode in chosen)
                 {
@@ -112,8 +112,7 @@ internal static class LoadCommand
                         $"p95 {row.P95:F0} ms, {row.MeanRows:F1} rows/run[/]");
                 }
             // The whole cluster runs in this process, so these are its collections during the levels.
-            AnsiConsole.MarkupLine($"[grey]garbage collections during the levels: gen0 {GC.CollectionCount(0) - gcBefore[0]}, gen1 " +
-                $"{GC.CollectionCount(1) - gcBefore[1]}, gen2 {GC.CollectionCount(2) - gcBefore[2]}[/]");
+            AnsiConsole.MarkupLine($"[grey]garbage collections during the levels: {GcCounts.Now().Since(gcBefore)}[/]");
             Report(rows, load, ceiling, (concurrency.Max(), batched, singleLoop), parse.GetValue(plot)!);
             return 0;
         });
