@@ -28,9 +28,21 @@ internal static class BenchCommand
         var models = CliOptions.Models();
         var batches = new Option<string>("--batch") { Description = "Comma-separated images per job.", DefaultValueFactory = _ => "16,64" };
         var steps = CliOptions.Steps();
-        var repeats = new Option<int>("--repeats") { Description = "Timed jobs per configuration (after one warm-up).", DefaultValueFactory = _ => 7 };
+        var repeats = new Option<int>("--repeats") { Description = "Timed jobs per configuration (after the warm-up rounds).", DefaultValueFactory = _ => 7 };
+        var warmup = new Option<int>("--warmup")
+        {
+            Description = "Untimed rounds first, per batch size: the cluster's path (gRPC, Kestrel, the orchestrator) is JIT-tiered " +
+                "to optimised code only after some hundred jobs.",
+            DefaultValueFactory = _ => 20,
+        };
         var smallFraction = CliOptions.SmallFraction();
         var redis = CliOptions.Redis();
+        var intraOpThreads = new Option<int>("--intra-op-threads")
+        {
+            Description = "ONNX Runtime intra-op threads of the pools and of the in-process models alike (0: all cores). On a machine " +
+                "where the cluster's plumbing shares the cores with the model runs, 1 leaves it a core, as separate machines would.",
+            DefaultValueFactory = _ => 0,
+        };
         var showSamples = new Option<bool>("--samples")
         {
             Description = "Also print every timed job (ms, in round order) behind the medians.",
@@ -38,30 +50,33 @@ internal static class BenchCommand
         var command = new Command("bench",
             "Cluster (stage runs and per-step) vs in-process latency, and stitched speedup vs its compute bound.")
         {
-            models, batches, steps, repeats, smallFraction, redis, showSamples,
+            models, batches, steps, repeats, warmup, smallFraction, redis, intraOpThreads, showSamples,
         };
         command.SetAction(async (parse, ct) =>
         {
             var zoo = ModelZoo.OpenOrBuild(parse.GetValue(models)!);
-            int s = parse.GetValue(steps), n = parse.GetValue(repeats);
+            int s = parse.GetValue(steps), n = parse.GetValue(repeats), w = Math.Max(1, parse.GetValue(warmup));
             double r = parse.GetValue(smallFraction);
             string redisAddress = parse.GetValue(redis)!;
             var pools = new Dictionary<string, string> { [ModelZoo.Small] = zoo.ManifestPath(ModelZoo.Small), [ModelZoo.Large] = zoo.ManifestPath(ModelZoo.Large) };
-            await using var cluster = await LoopbackCluster.StartAsync(pools, redisAddress, cancellationToken: ct);
+            int intra = parse.GetValue(intraOpThreads);
+            await using var cluster = await LoopbackCluster.StartAsync(pools, redisAddress,
+                denoiserArgs: [$"--Denoiser:IntraOpThreads={intra}"], cancellationToken: ct);
             var (stepApp, stepAddress) = await LoopbackCluster.StartOrchestratorHostAsync(cluster.Pools, redisAddress,
                 ["--Orchestrator:RunMode=step"], ct);
             await using var _ = stepApp;
-            using var small = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Small));
-            using var large = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Large));
+            using var small = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Small), new OnnxSessionOptions { IntraOpThreads = intra });
+            using var large = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Large), new OnnxSessionOptions { IntraOpThreads = intra });
             AnsiConsole.MarkupLine($"{s} DDIM steps, r = {r}, job store: " +
                 $"{(string.IsNullOrEmpty(redisAddress) ? "in memory" : "Redis " + redisAddress)}; " +
-                                   $"medians of {n} interleaved rounds after one warm-up ({Environment.ProcessorCount} cores, " +
+                                   $"medians of {n} interleaved rounds after {w} warm-up rounds; ONNX Runtime intra-op threads: " +
+                $"{(intra > 0 ? intra.ToString() : "all cores")} ({Environment.ProcessorCount} cores, " +
                                        $"{System.Runtime.InteropServices.RuntimeInformation.OSDescription})");
             foreach (int b in parse.GetValue(batches)!.Split(',').Select(int.Parse))
             {
                 var gcBefore = GcCounts.Now();
                 var figures = await MeasureAsync(small, large, cluster.OrchestratorAddress, stepAddress, cluster.Pools,
-                    cluster.Orchestrator!.Services.GetRequiredService<IJobStore>(), b, s, n, r, ct);
+                    cluster.Orchestrator!.Services.GetRequiredService<IJobStore>(), b, s, n, w, r, ct);
                 Report(figures, b, s, r, new OrchestratorOptions().CheckpointEvery);
                 if (parse.GetValue(showSamples))
                     foreach (var (key, values) in figures.Samples.Where(kv => !kv.Key.StartsWith("ort") && kv.Key != "echo")
@@ -88,7 +103,7 @@ internal static class BenchCommand
 
     private static async Task<Figures> MeasureAsync(OnnxDenoiser small, OnnxDenoiser large, string stageAddress, string stepAddress,
         IReadOnlyDictionary<string, string> poolAddresses, IJobStore store,
-        int batch, int steps, int repeats, double r, CancellationToken ct)
+        int batch, int steps, int repeats, int warmupRounds, double r, CancellationToken ct)
     {
         var local = new Dictionary<string, IDenoiser> { [ModelZoo.Small] = small, [ModelZoo.Large] = large };
         var (echoApp, echoAddress) = await EchoDenoiser.StartAsync(ct);
@@ -169,9 +184,9 @@ internal static class BenchCommand
         void Add(string key, double ms, bool warmUp) { if (!warmUp) (samples.TryGetValue(key, out var l) ? l : samples[key] = []).Add(ms); }
         await AnsiConsole.Status().StartAsync($"batch {batch}: measuring (interleaved)...", async status =>
         {
-            for (int i = -1; i < repeats; i++)
+            for (int i = -warmupRounds; i < repeats; i++)
             {
-                status.Status($"batch {batch}: round {i + 2} of {repeats + 1}");
+                status.Status($"batch {batch}: round {i + warmupRounds + 1} of {repeats + warmupRounds}" + (i < 0 ? " (warm-up)" : ""));
                 bool warm = i < 0;
                 for (int k = 0; k < 10; k++)
                 {

@@ -41,8 +41,10 @@ internal static class LoadCommand
             "measured all-large capacity.", DefaultValueFactory = _ => 1.3 };
         var seconds = new Option<double>("--seconds") { Description = "With --latency-target: seconds of measured arrivals per mode and " +
             "round.", DefaultValueFactory = _ => 60 };
-        var warmup = new Option<double>("--warmup-seconds") { Description = "With --latency-target: seconds of unmeasured arrivals before " +
-            "them.", DefaultValueFactory = _ => 10 };
+        var warmup = new Option<double>("--warmup-seconds") { Description = "Seconds of unmeasured work first. Levels: each run mode's " +
+            "cluster runs jobs at the highest concurrency this long, and the ceiling is run as long, before they are measured (the JIT " +
+            "tiers a server's code to optimised code over thousands of calls). With --latency-target: arrivals before the measured ones.",
+            DefaultValueFactory = _ => 10 };
         var rounds = new Option<int>("--rounds") { Description = "With --latency-target: rounds of both modes (the order alternates).", DefaultValueFactory = _ => 1 };
         var maxRunning = new Option<int>("--max-running-jobs") { Description = "With --latency-target: Orchestrator:MaxRunningJobs of both " +
             "orchestrators (and the closed-loop clients of the capacity measurement).", DefaultValueFactory = _ => 16 };
@@ -90,7 +92,8 @@ internal static class LoadCommand
             var chosen = parse.GetValue(modes)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             var concurrency = parse.GetValue(levels)!.Split(',').Select(int.Parse).ToArray();
 
-            double ceiling = await CeilingAsync(zoo, load, concurrency.Max() * load.Images, ct);
+            double warmupSeconds = parse.GetValue(warmup);
+            double ceiling = await CeilingAsync(zoo, load, concurrency.Max() * load.Images, warmupSeconds, ct);
             AnsiConsole.MarkupLine($"[grey]ceiling: {ceiling:F1} images/s (in process, one batch of {concurrency.Max() * load.Images}, " +
                 $"ORT only)[/]");
             double batched = await ThroughBatchersAsync(zoo, load, concurrency.Max(), ct);
@@ -100,6 +103,13 @@ internal static class LoadCommand
                 Math.Max(load.Jobs, concurrency.Max()), i => load.Job(i).ClassLabels.ToArray(), ct);
             AnsiConsole.MarkupLine($"[grey]jobs stepped by one loop in process: {singleLoop:F1} images/s " +
                 $"({singleLoop / ceiling:F2} of the ceiling, {singleLoop / batched:F2}x through the batchers)[/]");
+            foreach (var mode in chosen)
+            {
+                using var channel = GrpcChannels.Create(addresses[mode]);
+                int warmJobs = await load.WarmUpAsync(new Orchestrator.OrchestratorClient(channel), concurrency.Max(), warmupSeconds, ct);
+                AnsiConsole.MarkupLine($"[grey]{mode}: warmed up with {warmJobs} jobs in {warmupSeconds:0.#} s ({concurrency.Max()} " +
+                    $"concurrent, not measured)[/]");
+            }
             var rows = new List<Level>();
             var gcBefore = GcCounts.Now();
             foreach (var level in concurrency)
@@ -136,6 +146,19 @@ internal static class LoadCommand
             return g;
         }
 
+        /// <summary>Jobs from <paramref name="level"/> clients back to back for <paramref name="seconds"/>, unmeasured; returns how many ran.</summary>
+        public async Task<int> WarmUpAsync(Orchestrator.OrchestratorClient client, int level, double seconds, CancellationToken ct)
+        {
+            int done = 0;
+            var clock = Stopwatch.StartNew();
+            await Task.WhenAll(Enumerable.Range(0, level).Select(async k =>
+            {
+                while (clock.Elapsed.TotalSeconds < seconds)
+                    await client.GenerateAsync(Job(jobs + Interlocked.Increment(ref done)), cancellationToken: ct);
+            }));
+            return done;
+        }
+
         public async Task<Level> RunAsync(string mode, Orchestrator.OrchestratorClient client, int level, CancellationToken ct)
         {
             await client.GenerateAsync(Job(0), cancellationToken: ct); // warm-up of this orchestrator's channels
@@ -161,21 +184,27 @@ internal static class LoadCommand
         }
     }
 
-    /// <summary>Images/s of the same schedule in process as one batch of <paramref name="batch"/>, straight on ONNX Runtime: median of 5 runs after a warm-up.</summary>
-    private static async Task<double> CeilingAsync(ModelZoo zoo, Load load, int batch, CancellationToken ct)
+    /// <summary>
+    /// Images/s of the same schedule in process as one batch of <paramref name="batch"/>, straight on ONNX Runtime: median of 5 runs
+    /// after <paramref name="warmupSeconds"/> of runs (as long as the cluster's warm-up: without it the sampler's code is still being
+    /// tiered up and the ceiling reads low).
+    /// </summary>
+    private static async Task<double> CeilingAsync(ModelZoo zoo, Load load, int batch, double warmupSeconds, CancellationToken ct)
     {
         using var small = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Small));
         using var large = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Large));
         var models = new Dictionary<string, IDenoiser> { [ModelZoo.Small] = small, [ModelZoo.Large] = large };
         var labels = Enumerable.Range(0, batch).Select(i => i % 10).ToArray();
         var times = new List<double>();
-        for (int i = -1; i < 5; i++)
+        Task<double> RunOnce()
         {
             var trajectory = new Trajectory(new TrajectoryRequest(labels, load.Steps, SamplerKind.Ddim,
                 SwitchSchedule.SmallThenLarge(load.SmallFraction, ModelZoo.Small, ModelZoo.Large), 1f, 7), models);
-            double ms = await Stats.TimeAsync(() => trajectory.RunAsync(trajectory.Start(), cancellationToken: ct));
-            if (i >= 0) times.Add(ms);
+            return Stats.TimeAsync(() => trajectory.RunAsync(trajectory.Start(), cancellationToken: ct));
         }
+        var warm = Stopwatch.StartNew();
+        do await RunOnce(); while (warm.Elapsed.TotalSeconds < warmupSeconds);
+        for (int i = 0; i < 5; i++) times.Add(await RunOnce());
         return batch / (Stats.Median(times) / 1000);
     }
 
