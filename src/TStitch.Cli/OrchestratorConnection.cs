@@ -10,7 +10,10 @@ namespace TStitch.Cli;
 /// </summary>
 internal static class OrchestratorConnection
 {
-    /// <summary>The channel (the caller disposes it) and a client sending the key; null, the reason printed, when the address or CA file is unusable.</summary>
+    /// <summary>
+    /// The channel (the caller disposes it) and a client sending the key; null, the reason printed, when the address or CA file is
+    /// unusable.
+    /// </summary>
     public static (GrpcChannel Channel, Orchestrator.OrchestratorClient Client)? Open(string address, string? caCertificate, string? apiKey)
     {
         GrpcChannel channel;

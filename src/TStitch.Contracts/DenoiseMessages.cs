@@ -28,7 +28,9 @@ public static class DenoiseMessages
         return request;
     }
 
-    /// <summary>The input a replica runs; shapes are checked against its model here, values by <see cref="DenoiseInput.Validate"/>.</summary>
+    /// <summary>
+    /// The input a replica runs; shapes are checked against its model here, values by <see cref="DenoiseInput.Validate"/>.
+    /// </summary>
     public static DenoiseInput ToInput(DenoiseRequest request, DenoiserInfo info)
     {
         int batch = request.Timesteps.Count;

@@ -20,7 +20,8 @@ public static class GrpcChannels
     public const string AuthorizationHeader = "authorization";
     public const string BearerScheme = "Bearer";
 
-    /// <param name="caCertificateFile">For https addresses: trust only this CA (or self-signed certificate), PEM or DER, instead of the system roots.</param>
+    /// <param name="caCertificateFile">For https addresses: trust only this CA (or self-signed certificate), PEM or DER, instead of the
+    /// system roots.</param>
     public static GrpcChannel Create(string address, string? caCertificateFile = null) =>
         GrpcChannel.ForAddress(address,
             Options(string.IsNullOrWhiteSpace(caCertificateFile) ? null : CertificateTrust.Load(caCertificateFile)));

@@ -2,7 +2,9 @@ using TStitch.Sampling;
 
 namespace TStitch.Contracts;
 
-/// <summary>The one mapping between a model's description on the wire (<see cref="ModelInfo"/>) and in the maths (<see cref="DenoiserInfo"/>).</summary>
+/// <summary>
+/// The one mapping between a model's description on the wire (<see cref="ModelInfo"/>) and in the maths (<see cref="DenoiserInfo"/>).
+/// </summary>
 public static class ModelInfoMessages
 {
     public const string ClassLabelConditioning = "class-label";

@@ -87,7 +87,9 @@ public static class StageRunMessages
     public static SamplerCheckpoint ToStartCheckpoint(SamplerState state, DenoiserInfo shape) =>
         state.Step == 0 ? new SamplerCheckpoint { Step = 0 } : ToCheckpoint(state, shape, copy: false);
 
-    /// <summary>The state a stage run starts from: the request's, or x_T drawn from the seed when it starts at step 0 without latents.</summary>
+    /// <summary>
+    /// The state a stage run starts from: the request's, or x_T drawn from the seed when it starts at step 0 without latents.
+    /// </summary>
     public static SamplerState FromStartCheckpoint(SamplerCheckpoint? checkpoint, Trajectory trajectory) =>
         checkpoint is { Step: 0, Latents: null, PreviousX0: null } ? trajectory.Start() : checkpoint.ToState(trajectory.Batch,
             trajectory.Shape);

@@ -186,7 +186,9 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         }
     }
 
-    /// <summary>Forms one batch from the queue (and a call carried over from the last) and runs it; returns the call that did not fit.</summary>
+    /// <summary>
+    /// Forms one batch from the queue (and a call carried over from the last) and runs it; returns the call that did not fit.
+    /// </summary>
     private QueuedCall? RunNext(ChannelReader<QueuedCall> reader, QueuedCall? carried)
     {
         var batch = new List<QueuedCall>();

@@ -73,7 +73,9 @@ public sealed class LoopbackCluster : IAsyncDisposable
         return (app, Address(port));
     }
 
-    /// <summary>One started orchestrator over <paramref name="pools"/>; later <paramref name="extra"/> settings override earlier ones.</summary>
+    /// <summary>
+    /// One started orchestrator over <paramref name="pools"/>; later <paramref name="extra"/> settings override earlier ones.
+    /// </summary>
     public static async Task<(WebApplication App, string Address)> StartOrchestratorHostAsync(IReadOnlyDictionary<string, string> pools,
         string redis,
         IEnumerable<string>? extra = null, CancellationToken cancellationToken = default)

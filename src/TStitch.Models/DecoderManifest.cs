@@ -12,12 +12,16 @@ public sealed record DecoderManifest
     public const string DecoderKind = "vae-decoder";
 
     public required string Name { get; init; }
-    /// <summary>Absent in hand-written manifests; when present it must say this is a decoder, so a denoiser manifest is not loaded by mistake.</summary>
+    /// <summary>
+    /// Absent in hand-written manifests; when present it must say this is a decoder, so a denoiser manifest is not loaded by mistake.
+    /// </summary>
     public string Kind { get; init; } = DecoderKind;
     /// <summary>ONNX file name, relative to the manifest.</summary>
     public required string Onnx { get; init; }
     public DecoderIo Io { get; init; } = new();
-    /// <summary>[C, H, W] of one latent. Not `required`: Validate reports it (after checking kind) with a clearer message than the serializer.</summary>
+    /// <summary>
+    /// [C, H, W] of one latent. Not `required`: Validate reports it (after checking kind) with a clearer message than the serializer.
+    /// </summary>
     public int[] LatentShape { get; init; } = [];
     /// <summary>[3, H * f, W * f] of one decoded image.</summary>
     public int[] ImageShape { get; init; } = [];

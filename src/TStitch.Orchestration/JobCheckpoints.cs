@@ -15,7 +15,10 @@ public sealed partial class JobCheckpoints(IJobStore store, OrchestratorInstance
 {
     private readonly OrchestratorOptions _options = options.Value;
 
-    /// <summary>Saves <paramref name="job"/>; <paramref name="final"/> writes must land (they are retried), checkpoints may be skipped during an outage.</summary>
+    /// <summary>
+    /// Saves <paramref name="job"/>; <paramref name="final"/> writes must land (they are retried), checkpoints may be skipped during an
+    /// outage.
+    /// </summary>
     public async Task SaveAsync(JobRecord job, RunningJob running, bool final)
     {
         job = job with { Owner = instance.Id };

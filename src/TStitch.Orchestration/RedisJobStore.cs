@@ -179,7 +179,9 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
         }
     }
 
-    /// <summary>The Redis ACL user of Orchestrator:Redis may not run a command the store needs (see <see cref="RequiredPermissions"/>).</summary>
+    /// <summary>
+    /// The Redis ACL user of Orchestrator:Redis may not run a command the store needs (see <see cref="RequiredPermissions"/>).
+    /// </summary>
     public static bool IsPermissionError(RedisServerException ex) => ex.Message.StartsWith("NOPERM", StringComparison.Ordinal);
 
     /// <summary>What an ACL user needs: the store's keys, and the command groups its scripts and reads use.</summary>
@@ -200,7 +202,9 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
         ex.Message.StartsWith("LOADING", StringComparison.Ordinal) || ex.Message.StartsWith("MASTERDOWN", StringComparison.Ordinal)
         || ex.Message.StartsWith("READONLY", StringComparison.Ordinal);
 
-    /// <summary>Written from the arrays themselves: a saved record's tensors are not changed afterwards (<see cref="JobCheckpoints.SaveBehind"/>).</summary>
+    /// <summary>
+    /// Written from the arrays themselves: a saved record's tensors are not changed afterwards (<see cref="JobCheckpoints.SaveBehind"/>).
+    /// </summary>
     private static RedisValue Bytes(float[]? values) => values is null ? Array.Empty<byte>() : TensorMessages.BytesOf(values);
 
     private static float[]? Floats(RedisValue value) => value.IsNullOrEmpty ? null : TensorMessages.FromBytes((byte[])value!);

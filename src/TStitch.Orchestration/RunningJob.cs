@@ -25,7 +25,9 @@ public sealed class RunningJob(string id)
     public int Step => Volatile.Read(ref _step);
     /// <summary>Since when this job's checkpoint writes have failed because the store is unreachable (null: they succeed).</summary>
     public DateTimeOffset? StoreOutageSince { get; set; }
-    /// <summary>The last checkpoint write started behind the run (<see cref="JobCheckpoints.SaveBehind"/>); later writes wait for it.</summary>
+    /// <summary>
+    /// The last checkpoint write started behind the run (<see cref="JobCheckpoints.SaveBehind"/>); later writes wait for it.
+    /// </summary>
     internal Task PendingSave { get; set; } = Task.CompletedTask;
 
     public void Stop(StopReason reason)

@@ -38,7 +38,9 @@ public sealed class FidProxy : IDisposable
 
     public QualityReport Evaluate(ReadOnlySpan<float> images, int[] labels) => Evaluate(Features(images, labels.Length), labels);
 
-    /// <summary>The feature vectors <see cref="Evaluate(double[][], int[])"/> scores, one per image (128 values against an image's 3,072).</summary>
+    /// <summary>
+    /// The feature vectors <see cref="Evaluate(double[][], int[])"/> scores, one per image (128 values against an image's 3,072).
+    /// </summary>
     public double[][] Features(ReadOnlySpan<float> images, int count)
     {
         CheckLength(images, count, nameof(images));

@@ -7,8 +7,10 @@ namespace TStitch.Cli.Bench;
 /// <param name="WarmupSeconds">Arrivals before the measured ones (unmeasured): the queue forms and the controller reacts.</param>
 /// <param name="Overload">Offered load as a multiple of the measured all-large capacity.</param>
 /// <param name="MaxRunningJobs">Orchestrator:MaxRunningJobs of both sides: jobs beyond it wait in the orchestrator's queue.</param>
-/// <param name="WorstSchedule">Orchestrator:WorstSchedule of the adaptive side: the largest share of steps it may move off the large pool.</param>
-/// <param name="Rounds">Rounds of both modes, the order alternating (fixed first in odd rounds), so a drifting machine load hits both.</param>
+/// <param name="WorstSchedule">Orchestrator:WorstSchedule of the adaptive side: the largest share of steps it may move off the large
+/// pool.</param>
+/// <param name="Rounds">Rounds of both modes, the order alternating (fixed first in odd rounds), so a drifting machine load hits
+/// both.</param>
 /// <param name="CapacitySeconds">How long each closed-loop capacity measurement counts completions (after half as long of warm-up).</param>
 /// <param name="CapacityRepeats">Capacity measurements per schedule, all-large and the furthest shift taking turns; medians are used
 /// (one 6 s measurement moved by ±15 % between runs, more than the gap between the two capacities).</param>

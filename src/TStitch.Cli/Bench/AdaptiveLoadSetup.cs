@@ -34,7 +34,10 @@ internal static class AdaptiveLoadSetup
     /// <summary>Which side runs first in a round (0 = fixed, 1 = adaptive): alternating, so a machine load that drifts hits both.</summary>
     public static int[] Order(int round) => round % 2 == 0 ? [0, 1] : [1, 0];
 
-    /// <summary>Job <paramref name="index"/>: seed index + 1, labels cycling over the classes across jobs, raw samples back (what the FD proxy scores).</summary>
+    /// <summary>
+    /// Job <paramref name="index"/>: seed index + 1, labels cycling over the classes across jobs, raw samples back (what the FD proxy
+    /// scores).
+    /// </summary>
     public static GenerateRequest Job(int index, int images, int steps)
     {
         var request = new GenerateRequest { Steps = steps, Sampler = "ddim", Seed = (ulong)index + 1, Output = OutputKind.Raw };

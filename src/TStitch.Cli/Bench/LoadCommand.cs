@@ -146,7 +146,9 @@ internal static class LoadCommand
             return g;
         }
 
-        /// <summary>Jobs from <paramref name="level"/> clients back to back for <paramref name="seconds"/>, unmeasured; returns how many ran.</summary>
+        /// <summary>
+        /// Jobs from <paramref name="level"/> clients back to back for <paramref name="seconds"/>, unmeasured; returns how many ran.
+        /// </summary>
         public async Task<int> WarmUpAsync(Orchestrator.OrchestratorClient client, int level, double seconds, CancellationToken ct)
         {
             int done = 0;

@@ -10,7 +10,9 @@ namespace TStitch.Cli.Bench;
 /// </summary>
 internal sealed record LoadMode(string Name, bool Adaptive, IReadOnlyList<string> OrchestratorArgs)
 {
-    /// <summary>Job <paramref name="index"/> as this mode sends it: the same images, labels and seed on both sides, only the schedule field differs.</summary>
+    /// <summary>
+    /// Job <paramref name="index"/> as this mode sends it: the same images, labels and seed on both sides, only the schedule field differs.
+    /// </summary>
     public GenerateRequest Request(int index, int images, int steps)
     {
         var request = AdaptiveLoadSetup.Job(index, images, steps);

@@ -15,7 +15,9 @@ internal sealed partial record ServedJob(int Round, int Index, bool Measured, do
 {
     public int Images => Labels.Length;
 
-    /// <summary>The samples' quality features (<see cref="Quality.FidProxy.Features"/>) once <see cref="Scored"/> dropped the samples.</summary>
+    /// <summary>
+    /// The samples' quality features (<see cref="Quality.FidProxy.Features"/>) once <see cref="Scored"/> dropped the samples.
+    /// </summary>
     public double[][]? Features { get; init; }
 
     /// <summary>Whether the job counts for quality: measured, served, with samples.</summary>
@@ -39,7 +41,10 @@ internal sealed partial record ServedJob(int Round, int Index, bool Measured, do
         }).ToArray();
     }
 
-    /// <summary>The result of <paramref name="request"/>: its schedule, and its share of steps off <paramref name="largePool"/> from the calls per pool.</summary>
+    /// <summary>
+    /// The result of <paramref name="request"/>: its schedule, and its share of steps off <paramref name="largePool"/> from the calls per
+    /// pool.
+    /// </summary>
     public static ServedJob From(int round, int index, bool measured, double sentAtSeconds, double latencyMs, GenerateRequest request,
         GenerateResult result, string largePool)
     {

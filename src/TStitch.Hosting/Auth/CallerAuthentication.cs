@@ -8,7 +8,9 @@ namespace TStitch.Hosting.Auth;
 /// <summary>Registration of caller authentication (see <see cref="CallerAuthenticationInterceptor"/>).</summary>
 public static class CallerAuthentication
 {
-    /// <summary>Binds and validates "Auth" and makes every gRPC call of this host present <paramref name="credential"/> when one is configured.</summary>
+    /// <summary>
+    /// Binds and validates "Auth" and makes every gRPC call of this host present <paramref name="credential"/> when one is configured.
+    /// </summary>
     public static WebApplicationBuilder AddCallerAuthentication(this WebApplicationBuilder builder, CallerCredential credential)
     {
         builder.Services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).ValidateDataAnnotations().ValidateOnStart();

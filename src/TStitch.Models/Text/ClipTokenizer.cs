@@ -33,7 +33,9 @@ public sealed class ClipTokenizer
 {
     public const string EndOfWordSuffix = "</w>";
 
-    /// <summary>CLIP's special-token literals: its pattern keeps them whole, and a prompt containing one gets the special id (as in CLIP).</summary>
+    /// <summary>
+    /// CLIP's special-token literals: its pattern keeps them whole, and a prompt containing one gets the special id (as in CLIP).
+    /// </summary>
     private static readonly string[] SpecialLiterals = ["<|startoftext|>", "<|endoftext|>"];
     /// <summary>The contractions of CLIP's pattern, in its order.</summary>
     private static readonly string[] Contractions = ["'s", "'t", "'re", "'ve", "'m", "'ll", "'d"];
@@ -93,7 +95,9 @@ public sealed class ClipTokenizer
         return new ClipTokenizer(vocab, merges, manifest.MaxTokens, manifest.StartToken, manifest.EndToken, manifest.PadToken);
     }
 
-    /// <summary>Token ids of <paramref name="prompt"/> without padding: start, the prompt's ids, end. May be longer than <see cref="MaxTokens"/>.</summary>
+    /// <summary>
+    /// Token ids of <paramref name="prompt"/> without padding: start, the prompt's ids, end. May be longer than <see cref="MaxTokens"/>.
+    /// </summary>
     public int[] Tokenize(string prompt)
     {
         ArgumentNullException.ThrowIfNull(prompt);
@@ -116,7 +120,9 @@ public sealed class ClipTokenizer
         return [.. ids];
     }
 
-    /// <summary>Tokens <paramref name="prompt"/> takes in a row, start and end included; it fits when this is at most <see cref="MaxTokens"/>.</summary>
+    /// <summary>
+    /// Tokens <paramref name="prompt"/> takes in a row, start and end included; it fits when this is at most <see cref="MaxTokens"/>.
+    /// </summary>
     public int CountTokens(string prompt) => Tokenize(prompt).Length;
 
     /// <summary>
@@ -131,7 +137,9 @@ public sealed class ClipTokenizer
         return row;
     }
 
-    /// <summary><see cref="Encode(string, string)"/> into <paramref name="row"/> (length <see cref="MaxTokens"/>), e.g. one row of a batch.</summary>
+    /// <summary>
+    /// <see cref="Encode(string, string)"/> into <paramref name="row"/> (length <see cref="MaxTokens"/>), e.g. one row of a batch.
+    /// </summary>
     public void Encode(string prompt, Span<long> row, string field = "prompt")
     {
         if (row.Length != MaxTokens)
