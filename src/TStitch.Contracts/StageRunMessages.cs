@@ -13,7 +13,8 @@ public static class StageRunMessages
         var p = new TrajectoryParameters
         {
             Steps = request.Steps, Sampler = Sampler.Name(request.Sampler), GuidanceScale = request.GuidanceScale,
-            Seed = request.Seed, Eta = request.Eta, NoiseSchedule = ModelInfoMessages.Name(family.Schedule), TrainingSteps = family.TrainingSteps,
+            Seed = request.Seed, Eta = request.Eta, NoiseSchedule = ModelInfoMessages.Name(family.Schedule),
+            TrainingSteps = family.TrainingSteps,
             TimestepSpacing = ModelInfoMessages.Name(family.Spacing),
         };
         p.ClassLabels.AddRange(request.ClassLabels);

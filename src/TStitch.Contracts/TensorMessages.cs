@@ -70,7 +70,8 @@ public static class TensorMessages
 
     private static void EnsureLittleEndian()
     {
-        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("Tensor bytes are little-endian; this host is big-endian.");
+        if (!BitConverter.IsLittleEndian)
+            throw new PlatformNotSupportedException("Tensor bytes are little-endian; this host is big-endian.");
     }
 
     /// <summary>A float[] seen as bytes, so protobuf can serialise it straight from the array.</summary>

@@ -18,7 +18,8 @@ public static class DenoiserHost
         // Only the orchestrator calls a replica: a shared token (Auth:ServiceToken) rather than mTLS,
         // because a token rotates like any Kubernetes Secret and needs no CA to issue client certificates.
         builder.AddCallerAuthentication(CallerCredential.ServiceToken);
-        builder.Services.AddOptions<DenoiserOptions>().BindConfiguration(DenoiserOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<DenoiserOptions>().BindConfiguration(DenoiserOptions.Section).ValidateDataAnnotations()
+            .ValidateOnStart();
         builder.Services.AddSingleton(sp =>
         {
             var o = sp.GetRequiredService<IOptions<DenoiserOptions>>().Value;

@@ -193,7 +193,12 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     {
         var batch = new List<QueuedCall>();
         int rows = 0, enlisted = 0;
-        if (carried is not null && !carried.Result.Task.IsCompleted) { batch.Add(carried); rows = carried.Rows; enlisted += carried.Enlisted ? 1 : 0; }
+        if (carried is not null && !carried.Result.Task.IsCompleted)
+        {
+            batch.Add(carried);
+            rows = carried.Rows;
+            enlisted += carried.Enlisted ? 1 : 0;
+        }
         else carried?.Registration.Dispose();
         carried = null;
         long start = Stopwatch.GetTimestamp();

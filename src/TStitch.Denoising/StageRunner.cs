@@ -38,7 +38,8 @@ public sealed partial class StageRunner(DynamicBatcher batcher, IOptions<Denoise
         int from = state.Step;
         if (request.ToStep <= from || request.ToStep > trajectory.Steps)
             throw new InvalidRequestException("to_step",
-                $"to_step {request.ToStep} must be in ({from}, {trajectory.Steps}]: the stage starts at step {from} of {trajectory.Steps}.");
+                $"to_step {request.ToStep} must be in ({from}, {trajectory.Steps}]: the stage starts at step {from} of " +
+                    $"{trajectory.Steps}.");
         if (request.CheckpointEvery < 0)
             throw new InvalidRequestException("checkpoint_every", $"checkpoint_every must be >= 0, got {request.CheckpointEvery}.");
 

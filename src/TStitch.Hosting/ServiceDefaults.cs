@@ -43,7 +43,8 @@ public static class ServiceDefaults
     public static IHostApplicationBuilder AddServiceDefaults(this WebApplicationBuilder builder, string serviceName)
     {
         var telemetry = builder.Configuration.GetSection(TelemetryOptions.Section).Get<TelemetryOptions>() ?? new TelemetryOptions();
-        builder.Services.AddOptions<TelemetryOptions>().BindConfiguration(TelemetryOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<TelemetryOptions>().BindConfiguration(TelemetryOptions.Section).ValidateDataAnnotations()
+            .ValidateOnStart();
         int metricsPort = telemetry.MetricsPort;
         if (metricsPort > 0)
         {

@@ -29,7 +29,8 @@ public sealed class LoopbackCluster : IAsyncDisposable
 
     /// <summary>Starts one pool per manifest (name -> model.json), then the orchestrator over them.</summary>
     public static async Task<LoopbackCluster> StartAsync(IReadOnlyDictionary<string, string> poolManifests, string redis = "",
-        IEnumerable<string>? orchestratorArgs = null, IEnumerable<string>? denoiserArgs = null, CancellationToken cancellationToken = default)
+        IEnumerable<string>? orchestratorArgs = null, IEnumerable<string>? denoiserArgs = null,
+        CancellationToken cancellationToken = default)
     {
         var cluster = new LoopbackCluster();
         try

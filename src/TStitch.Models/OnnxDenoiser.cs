@@ -29,7 +29,8 @@ public sealed class OnnxDenoiser : IDenoiser, IModelRunner, IDisposable
         _manifest = ModelManifest.Load(manifestPath);
         Info = _manifest.ToInfo();
         _session = options.CreateSession(manifestPath, _manifest.Onnx);
-        _inputNames = [_manifest.Io.Latents, _manifest.Io.Timesteps, Info.ConditionedOnText ? _manifest.Io.Context : _manifest.Io.ClassLabels];
+        _inputNames =
+            [_manifest.Io.Latents, _manifest.Io.Timesteps, Info.ConditionedOnText ? _manifest.Io.Context : _manifest.Io.ClassLabels];
         _outputNames = [_manifest.Io.Output];
     }
 

@@ -20,7 +20,10 @@ public sealed class OnnxSessionOptions
         var onnxPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(manifestPath))!, onnxFile);
         if (!File.Exists(onnxPath))
             throw new FileNotFoundException($"Manifest '{manifestPath}' names ONNX file '{onnxPath}', which does not exist.", onnxPath);
-        using var so = new SessionOptions { IntraOpNumThreads = IntraOpThreads, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        using var so = new SessionOptions
+        {
+            IntraOpNumThreads = IntraOpThreads, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+        };
         // No spinning between runs: a server runs several sessions (and gRPC threads) on few cores, and
         // spinning intra-op threads steal the cores the next run needs (measured: docs/benchmarks.md).
         so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");

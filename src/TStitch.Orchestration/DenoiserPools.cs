@@ -64,7 +64,8 @@ public sealed class DenoiserPools : IDisposable
     {
         var (_, client, address) = _pools[name];
         var info = await _retry.CallAsync(name, address,
-            async () => await client.GetModelInfoAsync(new GetModelInfoRequest(), deadline: DateTime.UtcNow + _options.StepTimeout), CancellationToken.None);
+            async () => await client.GetModelInfoAsync(new GetModelInfoRequest(), deadline: DateTime.UtcNow + _options.StepTimeout),
+            CancellationToken.None);
         return new PoolClient(name, address, client, info, _options, _retry);
     }
 

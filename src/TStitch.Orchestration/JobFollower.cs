@@ -64,8 +64,10 @@ public sealed class JobFollower(JobManager jobs, IJobStore store, IHostApplicati
         {
             throw new ServiceFailureException(running.StopReason == StopReason.Shutdown ? FailureKind.ShuttingDown : FailureKind.Moved,
                 $"Job {running.Id} moved: " +
-                    $"{(running.StopReason == StopReason.Shutdown ? "this orchestrator is shutting down" : "another orchestrator took it over")}; " +
-                "call again with the same job_id to follow it.");
+                    (running.StopReason == StopReason.Shutdown
+                        ? "this orchestrator is shutting down"
+                        : "another orchestrator took it over") +
+                    "; call again with the same job_id to follow it.");
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

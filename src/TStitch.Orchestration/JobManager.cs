@@ -16,7 +16,8 @@ namespace TStitch.Orchestration;
 /// </summary>
 public sealed partial class JobManager(IJobStore store, JobRunner runner, DenoiserPools pools,
     PromptEncoder prompts, OrchestratorInstance instance,
-    IOptions<OrchestratorOptions> options, IHostApplicationLifetime lifetime, TimeProvider time, ILogger<JobManager> logger) : IHostedService, IDisposable
+    IOptions<OrchestratorOptions> options, IHostApplicationLifetime lifetime, TimeProvider time, ILogger<JobManager> logger)
+    : IHostedService, IDisposable
 {
     private readonly ConcurrentDictionary<string, RunningJob> _running = new();
     private readonly SemaphoreSlim _slots = new(options.Value.MaxRunningJobs, options.Value.MaxRunningJobs);

@@ -13,7 +13,8 @@ public static class JobMessages
         var job = new Job
         {
             JobId = r.Id, Status = r.Status, Step = Math.Max(r.Step, liveStep), Steps = r.Steps, Error = r.Error, Schedule = r.Schedule,
-            ResumedFromStep = r.ResumedFromStep, ScheduleReason = r.Spec.ScheduleReason ?? "", Created = Timestamp.FromDateTimeOffset(r.Created), Updated = Timestamp.FromDateTimeOffset(r.Updated),
+            ResumedFromStep = r.ResumedFromStep, ScheduleReason = r.Spec.ScheduleReason ?? "",
+            Created = Timestamp.FromDateTimeOffset(r.Created), Updated = Timestamp.FromDateTimeOffset(r.Updated),
         };
         job.CallsPerPool.Add(r.CallsPerPool.ToDictionary());
         return job;

@@ -44,8 +44,9 @@ public sealed record JobRecord
     /// Ended for a reason outside the job itself (a pool or the store down, overload, the caller gone or out
     /// of time): the same request again resumes it from its checkpoint. Only CancelJob and real errors are final.
     /// </summary>
-    public bool IsResumable => Status is JobStatus.Failed or JobStatus.Cancelled && Failure is FailureKind.PoolUnavailable or FailureKind.Overloaded
-        or FailureKind.StoreUnavailable or FailureKind.ShuttingDown or FailureKind.DeadlineExceeded or FailureKind.CallerLeft;
+    public bool IsResumable => Status is JobStatus.Failed or JobStatus.Cancelled
+        && Failure is FailureKind.PoolUnavailable or FailureKind.Overloaded or FailureKind.StoreUnavailable or FailureKind.ShuttingDown
+            or FailureKind.DeadlineExceeded or FailureKind.CallerLeft;
 
     public JobRecord Finish(JobStatus status, FailureKind failure, string error, DateTimeOffset now) =>
         this with { Status = status, Failure = failure, Error = error, Updated = now };

@@ -21,7 +21,8 @@ public static class JobRequestMapping
         if (text && request.ClassLabels.Count > 0)
             throw new InvalidRequestException("prompts", "Give prompts (text families) or class_labels (class families), not both.");
         if (!text && !string.IsNullOrEmpty(request.NegativePrompt))
-            throw new InvalidRequestException("negative_prompt", "negative_prompt needs prompts; class_labels are guided by the null class.");
+            throw new InvalidRequestException("negative_prompt",
+                "negative_prompt needs prompts; class_labels are guided by the null class.");
         // An orchestrator with a text encoder serves a text family: an empty request lacks prompts there.
         string batchField = text || (request.ClassLabels.Count == 0 && options.TextEncoder.Length > 0) ? "prompts" : "class_labels";
         int images = text ? request.Prompts.Count : request.ClassLabels.Count;
@@ -44,7 +45,8 @@ public static class JobRequestMapping
         };
         foreach (var pool in schedule.ModelIds)
             if (!options.Pools.ContainsKey(pool))
-                throw new InvalidRequestException(request.SwitchScheduleCase == GenerateRequest.SwitchScheduleOneofCase.Stages ? "stages" : "small_fraction",
+                throw new InvalidRequestException(
+                    request.SwitchScheduleCase == GenerateRequest.SwitchScheduleOneofCase.Stages ? "stages" : "small_fraction",
                     $"The schedule names pool '{pool}', which this orchestrator does not have (pools: " +
                         $"{string.Join(", ", options.Pools.Keys)}).");
         var spec = new JobSpec(

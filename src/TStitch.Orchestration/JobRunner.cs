@@ -110,7 +110,8 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
                     {
                         await ReportStep(done.ModelId, done.Step + 1, done.Timestep);
                         int completed = done.Step + 1;
-                        if (completed < span.To && (completed - stageFrom) % _options.CheckpointEvery == 0) await Checkpoint(done.State.Clone());
+                        if (completed < span.To && (completed - stageFrom) % _options.CheckpointEvery == 0)
+                            await Checkpoint(done.State.Clone());
                     }, ct);
                 }
                 var stageTime = Stopwatch.GetElapsedTime(stageStart);
@@ -166,7 +167,8 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
             LogInterrupted(logger, job.Id, job.Step);
             throw;
         }
-        catch (OperationCanceledException) when (running.StopReason is StopReason.Cancelled or StopReason.CallerLeft or StopReason.DeadlineExceeded)
+        catch (OperationCanceledException)
+            when (running.StopReason is StopReason.Cancelled or StopReason.CallerLeft or StopReason.DeadlineExceeded)
         {
             var (status, kind, error) = running.StopReason switch
             {
@@ -175,7 +177,8 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
                     $"every caller went away at step {reported}; submit the same request (job_id) again to resume from step " +
                         $"{job.CheckpointStep}"),
                 _ => (JobStatus.Failed, FailureKind.DeadlineExceeded,
-                    $"deadline exceeded at step {reported}; submit the same request (job_id) again to resume from step {job.CheckpointStep}"),
+                    $"deadline exceeded at step {reported}; submit the same request (job_id) again to resume from step " +
+                        $"{job.CheckpointStep}"),
             };
             return Ended(await checkpoints.EndAsync(running, job.Finish(status, kind, error,
                 time.GetUtcNow()) with { Step = Math.Max(reported, job.CheckpointStep), CallsPerPool = Calls(job, Math.Max(reported,

@@ -17,7 +17,8 @@ public static partial class OrchestratorApp
         var builder = WebApplication.CreateBuilder(args);
         builder.AddServiceDefaults("orchestrator");
         builder.AddCallerAuthentication(CallerCredential.ApiKey); // Auth:ApiKeys; Auth:ServiceToken is sent to the pools
-        builder.Services.AddOptions<OrchestratorOptions>().BindConfiguration(OrchestratorOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<OrchestratorOptions>().BindConfiguration(OrchestratorOptions.Section).ValidateDataAnnotations()
+            .ValidateOnStart();
         builder.Services.AddSingleton(TimeProvider.System);
         bool redis = !string.IsNullOrWhiteSpace(builder.Configuration[$"{OrchestratorOptions.Section}:Redis"]);
         if (redis)
@@ -29,7 +30,8 @@ public static partial class OrchestratorApp
                 config.AbortOnConnectFail = false;
                 return config;
             });
-            builder.Services.AddSingleton<IConnectionMultiplexer>(sp => ConnectionMultiplexer.Connect(sp.GetRequiredService<ConfigurationOptions>()));
+            builder.Services.AddSingleton<IConnectionMultiplexer>(sp =>
+                ConnectionMultiplexer.Connect(sp.GetRequiredService<ConfigurationOptions>()));
             // First hosted service: wrong credentials stop the host before anything serves.
             builder.Services.AddHostedService<JobStoreStartupCheck>();
             builder.Services.AddSingleton<IJobStore>(sp => new RedisJobStore(sp.GetRequiredService<IConnectionMultiplexer>(),

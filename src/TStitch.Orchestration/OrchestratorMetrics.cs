@@ -29,7 +29,8 @@ public static class OrchestratorMetrics
         "Time to run one stage on its pool (retries included), tagged with pool and run mode");
     private static readonly Histogram<double> DenoiseDuration = Meter.CreateHistogram<double>("tstitch.orchestrator.denoise.duration",
         "ms", "One Denoise call as the orchestrator sees it (step run mode; retries included)");
-    private static readonly Histogram<double> CheckpointDuration = Meter.CreateHistogram<double>("tstitch.orchestrator.checkpoint.duration", "ms", "One write of a job to the job store");
+    private static readonly Histogram<double> CheckpointDuration = Meter.CreateHistogram<double>("tstitch.orchestrator.checkpoint.duration",
+        "ms", "One write of a job to the job store");
 
     public static void JobStarted() => Started.Add(1);
 

@@ -140,7 +140,8 @@ public sealed class OrchestratorOptions : IValidatableObject
             if (PoolChannel.Validate(name, spec, PoolTls) is { } error)
                 yield return new ValidationResult(error);
         if (LatencyTarget < TimeSpan.Zero)
-            yield return new ValidationResult($"Orchestrator:LatencyTarget must be >= 0 (0 = load-adaptive mode off), got {LatencyTarget}.");
+            yield return new ValidationResult(
+                $"Orchestrator:LatencyTarget must be >= 0 (0 = load-adaptive mode off), got {LatencyTarget}.");
         if (LatencyTarget > TimeSpan.Zero && Profiles.Count == 0)
             yield return new ValidationResult("Orchestrator:LatencyTarget needs a frontier profile to move along: set " +
                 "Orchestrator:Profiles (written by `tstitch sweep --profile`).");

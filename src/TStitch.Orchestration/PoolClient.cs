@@ -27,7 +27,8 @@ public sealed class PoolClient(string name, string address, Contracts.Denoiser.D
             Info.Width), JobId = jobId };
         return await retry.CallAsync(Name, Address, async () =>
         {
-            var reply = await client.DecodeAsync(request, deadline: DateTime.UtcNow + options.StepTimeout, cancellationToken: cancellationToken);
+            var reply = await client.DecodeAsync(request, deadline: DateTime.UtcNow + options.StepTimeout,
+                cancellationToken: cancellationToken);
             return reply.Images.ToFloats("images", batch, shape[0], shape[1], shape[2]);
         }, cancellationToken);
     }
@@ -38,7 +39,8 @@ public sealed class PoolClient(string name, string address, Contracts.Denoiser.D
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
         return await retry.CallAsync(Name, Address, async () =>
         {
-            var reply = await client.DenoiseAsync(request, deadline: DateTime.UtcNow + options.StepTimeout, cancellationToken: cancellationToken);
+            var reply = await client.DenoiseAsync(request, deadline: DateTime.UtcNow + options.StepTimeout,
+                cancellationToken: cancellationToken);
             OrchestratorMetrics.Denoised(Name, System.Diagnostics.Stopwatch.GetElapsedTime(started));
             return reply.Output.ToFloats("output");
         }, cancellationToken);

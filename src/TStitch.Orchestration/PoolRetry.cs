@@ -61,10 +61,13 @@ public sealed class PoolRetry(OrchestratorOptions options)
         var kind = code switch
         {
             StatusCode.ResourceExhausted => FailureKind.Overloaded,
-            StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled or StatusCode.Unknown => FailureKind.PoolUnavailable,
+            StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled or StatusCode.Unknown =>
+                FailureKind.PoolUnavailable,
             _ => ErrorTable.FromStatus(code),
         };
         return new ServiceFailureException(kind,
-            $"Denoiser pool '{pool}' at {address} {(kind == FailureKind.PoolUnavailable ? "is unavailable" : "failed")} ({code}: {detail}).", inner);
+            $"Denoiser pool '{pool}' at {address} {(kind == FailureKind.PoolUnavailable ? "is unavailable" : "failed")} " +
+                $"({code}: {detail}).",
+            inner);
     }
 }

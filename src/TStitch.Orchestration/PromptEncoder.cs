@@ -77,7 +77,8 @@ public sealed class PromptEncoder : IDisposable
     {
         if (prompt.Length > MaxPromptCharacters)
             throw new InvalidRequestException(field,
-                $"{field} is {prompt.Length} characters; prompts are limited to {MaxPromptCharacters} (and {encoder.Manifest.MaxTokens} tokens).");
+                $"{field} is {prompt.Length} characters; prompts are limited to {MaxPromptCharacters} " +
+                    $"(and {encoder.Manifest.MaxTokens} tokens).");
         encoder.Tokenizer.Encode(prompt, field); // refuses a prompt over the token limit, naming the field and the count
     }
 

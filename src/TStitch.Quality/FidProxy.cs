@@ -51,7 +51,8 @@ public sealed class FidProxy : IDisposable
     public QualityReport Evaluate(double[][] features, int[] labels)
     {
         if (features.Length != labels.Length)
-            throw new ArgumentException($"Expected one feature vector per label ({labels.Length}), got {features.Length}.", nameof(features));
+            throw new ArgumentException($"Expected one feature vector per label ({labels.Length}), got {features.Length}.",
+                nameof(features));
         double fd = FrechetDistance.Compute(_referenceFeatures, features);
         var (precision, recall) = PrecisionRecall.Compute(_referenceFeatures, features);
         double accuracy = _classifier.Accuracy(features, labels);

@@ -20,7 +20,8 @@ public static class StitchingSweep
     }
 
     public static async Task<IReadOnlyList<SweepPoint>> RunAsync(IReadOnlyDictionary<string, IDenoiser> models, FidProxy metric,
-        IEnumerable<double> fractions, SweepOptions options, Action<SweepPoint>? onPoint = null, CancellationToken cancellationToken = default)
+        IEnumerable<double> fractions, SweepOptions options, Action<SweepPoint>? onPoint = null,
+        CancellationToken cancellationToken = default)
     {
         double c = models[options.Small].Info.RelativeCost / models[options.Large].Info.RelativeCost;
         var labels = Enumerable.Range(0, options.Samples).Select(i => i % metric.Classes).ToArray();

@@ -33,7 +33,8 @@ public sealed class DdpmSampler(SamplingPlan plan) : Sampler(plan)
         Vector256<double> ILaneMap.Next(Vector256<double> xt, Vector256<double> output, Vector256<double> noise)
         {
             convert.ToEpsilonAndX0(xt, output, out _, out var x0);
-            return Vector256.Create(c0) * x0 + Vector256.Create(ct) * xt + (addNoise ? Vector256.Create(sd) * noise : Vector256<double>.Zero);
+            return Vector256.Create(c0) * x0 + Vector256.Create(ct) * xt
+                + (addNoise ? Vector256.Create(sd) * noise : Vector256<double>.Zero);
         }
     }
 }

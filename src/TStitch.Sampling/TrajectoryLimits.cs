@@ -26,7 +26,8 @@ public static class TrajectoryLimits
     {
         if (!float.IsFinite(scale) || scale < 0 || scale > MaxGuidance)
             throw new InvalidRequestException("guidance_scale",
-                $"guidance_scale must be a number in [0, {MaxGuidance}] (1 = plain conditional, 0 = unconditional, > 1 = CFG), got {scale}.");
+                $"guidance_scale must be a number in [0, {MaxGuidance}] (1 = plain conditional, 0 = unconditional, > 1 = CFG), " +
+                    $"got {scale}.");
         return scale;
     }
 

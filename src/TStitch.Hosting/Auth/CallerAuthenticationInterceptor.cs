@@ -41,7 +41,8 @@ public sealed partial class CallerAuthenticationInterceptor(AcceptedCredentials 
     }
 
     public override Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
-        IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+        IServerStreamWriter<TResponse> responseStream, ServerCallContext context,
+        DuplexStreamingServerMethod<TRequest, TResponse> continuation)
     {
         Authenticate(context);
         return continuation(requestStream, responseStream, context);

@@ -48,7 +48,9 @@ public sealed partial class ErrorMappingInterceptor(ILogger<ErrorMappingIntercep
         }
         else
         {
-            detail = kind == FailureKind.ShuttingDown && ex is OperationCanceledException ? "The service is shutting down; retry." : Truncate(ex.Message);
+            detail = kind == FailureKind.ShuttingDown && ex is OperationCanceledException
+                ? "The service is shutting down; retry."
+                : Truncate(ex.Message);
             LogFailure(logger, context.Method, kind, detail);
         }
         return new RpcException(new Status(ErrorTable.ToStatus(kind), detail));

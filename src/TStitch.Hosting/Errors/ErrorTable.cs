@@ -14,7 +14,8 @@ public static class ErrorTable
         FailureKind.None => StatusCode.OK,
         FailureKind.InvalidRequest => StatusCode.InvalidArgument,
         FailureKind.NotFound => StatusCode.NotFound,
-        FailureKind.PoolUnavailable or FailureKind.ShuttingDown or FailureKind.Moved or FailureKind.StoreUnavailable => StatusCode.Unavailable,
+        FailureKind.PoolUnavailable or FailureKind.ShuttingDown or FailureKind.Moved or FailureKind.StoreUnavailable =>
+            StatusCode.Unavailable,
         FailureKind.Overloaded => StatusCode.ResourceExhausted,
         FailureKind.Cancelled or FailureKind.CallerLeft => StatusCode.Cancelled,
         FailureKind.DeadlineExceeded => StatusCode.DeadlineExceeded,

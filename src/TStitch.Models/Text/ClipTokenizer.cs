@@ -78,8 +78,9 @@ public sealed class ClipTokenizer
         {
             foreach (var symbol in (string[])[ByteSymbols[b].ToString(), ByteSymbols[b] + EndOfWordSuffix])
                 if (!vocab.ContainsKey(symbol))
-                    throw new InvalidDataException($"{vocabPath}: has no token '{symbol}' (byte 0x{b:X2}); a CLIP vocabulary holds all 256 " +
-                        $"byte symbols of GPT-2's bytes_to_unicode, alone and with \"{EndOfWordSuffix}\" (ids 0-511 in CLIP's own).");
+                    throw new InvalidDataException($"{vocabPath}: has no token '{symbol}' (byte 0x{b:X2}); a CLIP vocabulary holds " +
+                        $"all 256 byte symbols of GPT-2's bytes_to_unicode, alone and with \"{EndOfWordSuffix}\" " +
+                        "(ids 0-511 in CLIP's own).");
         }
         MaxTokens = maxTokens;
         StartId = SpecialId(vocabPath, "startToken", startToken);

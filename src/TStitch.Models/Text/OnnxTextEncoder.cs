@@ -111,8 +111,8 @@ public sealed class OnnxTextEncoder : IDisposable
         bool agrees = declared.Length == expected.Length &&
                       declared.Zip(expected).All(p => p.First < 1 || p.Second < 1 || p.First == p.Second);
         if (!agrees)
-            throw new InvalidDataException($"{onnxPath}: {what} '{name}' is declared [{string.Join(", ", declared.Select(Dim))}]; the manifest " +
-                $"says {layout} = [{string.Join(", ", expected.Select(Dim))}].");
+            throw new InvalidDataException($"{onnxPath}: {what} '{name}' is declared [{string.Join(", ", declared.Select(Dim))}]; " +
+                $"the manifest says {layout} = [{string.Join(", ", expected.Select(Dim))}].");
     }
 
     private static string Dim(int d) => d < 1 ? "?" : d.ToString(System.Globalization.CultureInfo.InvariantCulture);

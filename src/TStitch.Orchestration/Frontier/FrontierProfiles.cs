@@ -120,7 +120,8 @@ public sealed class FrontierProfiles
             if (p.Stages is null || p.Stages.Count == 0) { problems.Add($"{at}.stages is empty"); continue; }
             try { _ = p.Schedule; }
             catch (InvalidRequestException ex) { problems.Add($"{at}.stages: {ex.Message}"); }
-            foreach (var s in p.Stages.Where(s => s?.Pool is not null && !profile.StepMsPerImage.ContainsKey(s.Pool)).Select(s => s.Pool).Distinct())
+            var uncosted = p.Stages.Where(s => s?.Pool is not null && !profile.StepMsPerImage.ContainsKey(s.Pool)).Select(s => s.Pool);
+            foreach (var s in uncosted.Distinct())
                 problems.Add($"{at}.stages uses pool '{s}', which stepMsPerImage has no cost for");
             Finite(problems, $"{at}.fd", p.Fd, 0, double.MaxValue);
             Finite(problems, $"{at}.precision", p.Precision, 0, 1);
