@@ -10,9 +10,11 @@ internal static class CliOptions
 {
     public const ulong DefaultSeed = 1;
 
-    public static Option<string> Models() => new("--models") { Description = "Model zoo folder (built if absent).", DefaultValueFactory = _ => "models" };
+    public static Option<string> Models() =>
+        new("--models") { Description = "Model zoo folder (built if absent).", DefaultValueFactory = _ => "models" };
     public static Option<int> Steps() => new("--steps") { Description = "Sampling steps.", DefaultValueFactory = _ => 50 };
-    public static Option<string> Sampler() => new("--sampler") { Description = "ddim, ddpm or dpm-solver++.", DefaultValueFactory = _ => "ddim" };
+    public static Option<string> Sampler() =>
+        new("--sampler") { Description = "ddim, ddpm or dpm-solver++.", DefaultValueFactory = _ => "ddim" };
     public static Option<ulong> Seed() => new("--seed") { Description = "Noise seed.", DefaultValueFactory = _ => DefaultSeed };
     public static Option<float> Guidance() => new("--guidance") { Description = "Classifier-free guidance scale (1 = none, 0 = " +
         "unconditional).", DefaultValueFactory = _ => 1f };
@@ -29,5 +31,6 @@ internal static class CliOptions
     };
     public static Option<string?> CaCert() => new("--ca-cert") { Description = "For an https:// orchestrator: PEM or DER file of the CA " +
         "(or self-signed certificate) to trust instead of the system roots." };
-    public static Option<string> Redis() => new("--redis") { Description = "Redis for the job store (host:port); empty = in memory.", DefaultValueFactory = _ => "" };
+    public static Option<string> Redis() =>
+        new("--redis") { Description = "Redis for the job store (host:port); empty = in memory.", DefaultValueFactory = _ => "" };
 }

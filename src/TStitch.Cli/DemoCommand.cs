@@ -22,11 +22,19 @@ internal static class DemoCommand
     public static Command Create()
     {
         var models = CliOptions.Models();
-        var output = new Option<string>("--out") { Description = "PNG grid to write (one column per class).", DefaultValueFactory = _ => "demo.png" };
+        var output = new Option<string>("--out")
+        {
+            Description = "PNG grid to write (one column per class).",
+            DefaultValueFactory = _ => "demo.png",
+        };
         var steps = CliOptions.Steps();
         var smallFraction = CliOptions.SmallFraction();
         var rows = new Option<int>("--rows") { Description = "Rows of the grid (images per class).", DefaultValueFactory = _ => 8 };
-        var repeats = new Option<int>("--repeats") { Description = "Timed jobs per r for the latency medians (after one warm-up).", DefaultValueFactory = _ => 7 };
+        var repeats = new Option<int>("--repeats")
+        {
+            Description = "Timed jobs per r for the latency medians (after one warm-up).",
+            DefaultValueFactory = _ => 7,
+        };
         var batch = new Option<int>("--batch") { Description = "Images per timed job (labels cycle over the classes; 64 is the " +
             "orchestrator's default batch limit).", DefaultValueFactory = _ => 64 };
         var redis = CliOptions.Redis();
@@ -46,7 +54,8 @@ internal static class DemoCommand
 
             var redisAddress = parse.GetValue(redis)!;
             await using var cluster = await LoopbackCluster.StartAsync(
-                new Dictionary<string, string> { ["small"] = zoo.ManifestPath("small"), ["large"] = zoo.ManifestPath("large") }, redisAddress, cancellationToken: ct);
+                new Dictionary<string, string> { ["small"] = zoo.ManifestPath("small"), ["large"] = zoo.ManifestPath("large") },
+                redisAddress, cancellationToken: ct);
             try
             {
                 string store = string.IsNullOrWhiteSpace(redisAddress) ? "in-memory job store" : $"Redis job store at {redisAddress}";
@@ -110,7 +119,8 @@ internal static class DemoCommand
                 AnsiConsole.MarkupLine($"compute bound 1/((1-r)+r*c) = [bold]{bound:F2}x[/] with c = small/large relative cost = " +
                     $"{small.RelativeCost:F3}/{large.RelativeCost:F3} = {c:F3} (from the manifests)");
                 AnsiConsole.MarkupLine("[grey]Measured speedup falls short of the bound by costs that do not shrink with the small " +
-                    "model: each step's sampler maths, and per stage a gRPC call, the hand-off and its checkpoints (docs/benchmarks.md).[/]");
+                    "model: each step's sampler maths, and per stage a gRPC call, the hand-off and its checkpoints " +
+                    "(docs/benchmarks.md).[/]");
                 return 0;
             }
             catch (Grpc.Core.RpcException ex)

@@ -11,8 +11,16 @@ internal static class GenerateCommand
 {
     public static Command Create()
     {
-        var orchestrator = new Option<string>("--orchestrator") { Description = "Address of the Orchestrator service.", DefaultValueFactory = _ => "http://localhost:5100" };
-        var classes = new Option<int[]>("--class") { Description = "Class label of one image (repeat for more images).", DefaultValueFactory = _ => [3], AllowMultipleArgumentsPerToken = true };
+        var orchestrator = new Option<string>("--orchestrator")
+        {
+            Description = "Address of the Orchestrator service.",
+            DefaultValueFactory = _ => "http://localhost:5100",
+        };
+        var classes = new Option<int[]>("--class")
+        {
+            Description = "Class label of one image (repeat for more images).",
+            DefaultValueFactory = _ => [3], AllowMultipleArgumentsPerToken = true,
+        };
         var prompts = new Option<string[]>("--prompt") { Description = "Prompt of one image, for a text family (repeat for more images; " +
             "replaces --class).", AllowMultipleArgumentsPerToken = false };
         var negative = new Option<string?>("--negative-prompt") { Description = "Negative prompt: the unconditional half of guidance " +
@@ -29,13 +37,17 @@ internal static class GenerateCommand
         var seed = CliOptions.Seed();
         var guidance = CliOptions.Guidance();
         var eta = new Option<double>("--eta") { Description = "DDIM eta (0 = deterministic).", DefaultValueFactory = _ => 0.0 };
-        var jobId = new Option<string?>("--job-id") { Description = "Client job id: the same id returns the same job and never runs twice." };
+        var jobId = new Option<string?>("--job-id")
+        {
+            Description = "Client job id: the same id returns the same job and never runs twice.",
+        };
         var output = new Option<string>("--out") { Description = "PNG file to write.", DefaultValueFactory = _ => "sample.png" };
         var apiKey = CliOptions.ApiKey();
         var caCert = CliOptions.CaCert();
         var command = new Command("generate", "Generate images on a running orchestrator (gRPC GenerateStream) and write them as a PNG.")
         {
-            orchestrator, classes, prompts, negative, steps, smallFraction, stages, tier, budget, sampler, seed, guidance, eta, jobId, output, apiKey, caCert,
+            orchestrator, classes, prompts, negative, steps, smallFraction, stages, tier, budget, sampler, seed, guidance, eta, jobId,
+            output, apiKey, caCert,
         };
         command.SetAction(async (parse, ct) =>
         {

@@ -16,7 +16,11 @@ internal static class SampleCommand
         var perClass = new Option<int>("--per-class") { Description = "Images per class.", DefaultValueFactory = _ => 8 };
         var steps = CliOptions.Steps();
         var sampler = CliOptions.Sampler();
-        var schedule = new Option<string>("--schedule") { Description = "Stages as model:fraction, e.g. small:0.4,large:0.6.", DefaultValueFactory = _ => "small:0.4,large:0.6" };
+        var schedule = new Option<string>("--schedule")
+        {
+            Description = "Stages as model:fraction, e.g. small:0.4,large:0.6.",
+            DefaultValueFactory = _ => "small:0.4,large:0.6",
+        };
         var seed = CliOptions.Seed();
         var guidance = CliOptions.Guidance();
         var output = new Option<string>("--out") { DefaultValueFactory = _ => "samples.png" };

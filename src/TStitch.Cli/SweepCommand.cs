@@ -21,14 +21,22 @@ internal static class SweepCommand
     public static Command Create()
     {
         var models = CliOptions.Models();
-        var samples = new Option<int>("--samples") { Description = "Images per point (labels cycle over classes).", DefaultValueFactory = _ => 1000 };
+        var samples = new Option<int>("--samples")
+        {
+            Description = "Images per point (labels cycle over classes).",
+            DefaultValueFactory = _ => 1000,
+        };
         var steps = CliOptions.Steps();
         var sampler = CliOptions.Sampler();
         var seed = CliOptions.Seed(); // chunk c of a point uses seed + c
         var guidance = CliOptions.Guidance();
         var pools = new Option<string>("--pools") { Description = "The family, cheapest first: small,large (an r grid, --fractions) or " +
             "small,base,large (a grid, --grid).", DefaultValueFactory = _ => "small,large" };
-        var fractionsOpt = new Option<string>("--fractions") { Description = "Two pools: comma-separated fractions of the first.", DefaultValueFactory = _ => "0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1" };
+        var fractionsOpt = new Option<string>("--fractions")
+        {
+            Description = "Two pools: comma-separated fractions of the first.",
+            DefaultValueFactory = _ => "0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1",
+        };
         var grid = new Option<string>("--grid") { Description = "Three pools: comma-separated first/second fractions, e.g. " +
             "0.1/0.1,0.2/0.1 (the last pool runs the rest).", DefaultValueFactory = _ => "0/0,0.1/0.1,0.2/0.1,0.1/0.2,0.2/0.2,0.3/0.1" };
         var batch = new Option<int>("--batch") { Description = "Images per trajectory (per request on a cluster) when measuring latency; " +
@@ -39,15 +47,18 @@ internal static class SweepCommand
         var caCert = CliOptions.CaCert();
         var profileOpt = new Option<string?>("--profile") { Description = "Write the frontier profile (JSON) here, for " +
             "Orchestrator:Profiles." };
-        var plotOpt = new Option<string?>("--plot") { Description = "Write a PNG of FD against latency per image, the Pareto front marked." };
+        var plotOpt = new Option<string?>("--plot")
+        {
+            Description = "Write a PNG of FD against latency per image, the Pareto front marked.",
+        };
         var family = new Option<string?>("--family") { Description = "Name of the model family in the profile (default: pools, sampler " +
             "and steps)." };
         var command = new Command("sweep",
             "Measure quality (FD proxy, precision, recall, class accuracy) and latency across a family of switch schedules; write a " +
                 "frontier profile and plot.")
         {
-            models, samples, steps, sampler, seed, guidance, pools, fractionsOpt, grid, batch, orchestratorOpt, apiKey, caCert, profileOpt, plotOpt,
-            family,
+            models, samples, steps, sampler, seed, guidance, pools, fractionsOpt, grid, batch, orchestratorOpt, apiKey, caCert, profileOpt,
+            plotOpt, family,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -78,8 +89,8 @@ internal static class SweepCommand
             using var metric = StitchingSweep.MetricFor(zoo);
             var loaded = orchestrator is null ? StitchingSweep.LoadZoo(zoo) : null;
             string where = orchestrator ?? "in-process";
-            AnsiConsole.MarkupLine($"{string.Join(" -> ",
-                poolNames)}, {options.Sampler} {options.Steps} steps, {options.Samples} samples, batch {options.Batch}, guidance {options.GuidanceScale}, seed {options.Seed}, {Markup.Escape(where)}");
+            AnsiConsole.MarkupLine($"{string.Join(" -> ", poolNames)}, {options.Sampler} {options.Steps} steps, {options.Samples} " +
+                $"samples, batch {options.Batch}, guidance {options.GuidanceScale}, seed {options.Seed}, {Markup.Escape(where)}");
             AnsiConsole.MarkupLine($"reference: k-NN accuracy on held-out real images {metric.ReferenceClassAccuracy:F3}");
             var table = new Table().AddColumns("schedule", "FD", "precision", "recall", "class acc", "ms / image", "seconds");
             var points = new List<ScheduleSweepPoint>();
@@ -93,7 +104,11 @@ internal static class SweepCommand
                     if (loaded is not null) await StitchingSweep.SampleAsync(loaded, SwitchSchedule.OneModel(pool), warm, ct);
                     else if (client is not null)
                     {
-                        var r = new GenerateRequest { Steps = 5, Output = OutputKind.Raw, Stages = new StageList { Stages = { new Stage { Pool = pool, Fraction = 1 } } } };
+                        var r = new GenerateRequest
+                        {
+                            Steps = 5, Output = OutputKind.Raw,
+                            Stages = new StageList { Stages = { new Stage { Pool = pool, Fraction = 1 } } },
+                        };
                         r.ClassLabels.Add(Enumerable.Range(0, warm.Samples).Select(i => i % metric.Classes));
                         await client.GenerateAsync(r, cancellationToken: ct);
                     }
@@ -176,7 +191,8 @@ internal static class SweepCommand
         {
             var request = new GenerateRequest
             {
-                Steps = options.Steps, Sampler = Sampler.Name(options.Sampler), GuidanceScale = options.GuidanceScale, Seed = options.Seed + (ulong)chunk,
+                Steps = options.Steps, Sampler = Sampler.Name(options.Sampler), GuidanceScale = options.GuidanceScale,
+                Seed = options.Seed + (ulong)chunk,
                 Output = OutputKind.Raw, Stages = new StageList(),
             };
             request.Stages.Stages.Add(schedule.Stages.Select(s => new Stage { Pool = s.ModelId, Fraction = s.Fraction }));
@@ -198,7 +214,8 @@ internal static class SweepCommand
                 }
                 else result = e.Result;
             }
-            images.AddRange(result?.Samples.ToFloats("samples") ?? throw new InvalidOperationException("The stream ended without a result."));
+            images.AddRange(result?.Samples.ToFloats("samples")
+                ?? throw new InvalidOperationException("The stream ended without a result."));
         }
         double total = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         return new ScheduleSweepPoint(schedule, metric.Evaluate(images.ToArray(), labels), total / options.Samples,

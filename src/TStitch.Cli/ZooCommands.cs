@@ -11,7 +11,11 @@ internal static class ZooCommands
     {
         var outDir = new Option<string>("--out") { Description = "Folder to write the models into.", DefaultValueFactory = _ => "models" };
         var seed = new Option<int>("--seed") { Description = "Seed of the data set and fits.", DefaultValueFactory = _ => 1 };
-        var small = new Option<int>("--small") { Description = "Mixture components per class of the small model.", DefaultValueFactory = _ => 2 };
+        var small = new Option<int>("--small")
+        {
+            Description = "Mixture components per class of the small model.",
+            DefaultValueFactory = _ => 2,
+        };
         var @base = new Option<int>("--base") { Description = "Components per class of the base model.", DefaultValueFactory = _ => 10 };
         var large = new Option<int>("--large") { Description = "Components per class of the large model.", DefaultValueFactory = _ => 60 };
         var build = new Command("build", "Fit the small, base and large mixture denoisers and write them as ONNX + manifest.")

@@ -35,8 +35,8 @@ internal static class AdaptiveLoad
             return 1;
         }
         if (profile.Sampler != "ddim" || profile.Steps != s.Steps)
-            AnsiConsole.MarkupLine($"[yellow]The profile was measured for {Markup.Escape(profile.Sampler)} {profile.Steps} steps; the jobs " +
-                $"are ddim {s.Steps} steps (its schedules carry over as fractions).[/]");
+            AnsiConsole.MarkupLine($"[yellow]The profile was measured for {Markup.Escape(profile.Sampler)} {profile.Steps} steps; " +
+                $"the jobs are ddim {s.Steps} steps (its schedules carry over as fractions).[/]");
         var worst = profile.Front.Where(p => p.OffLargeFraction(s.LargePool) <= s.WorstSchedule + 1e-9)
             .MaxBy(p => p.OffLargeFraction(s.LargePool));
         var fixedMode = AdaptiveLoadSetup.Fixed(s);
@@ -89,15 +89,17 @@ internal static class AdaptiveLoad
         double rate = s.Between is { } between && shifted is not null
             ? capacity + between * (shifted.JobsPerSecond - capacity)
             : s.Overload * capacity;
-        AnsiConsole.MarkupLine($"all-large capacity: [bold]{capacity:F2} jobs/s[/] ({capacity * s.Images:F1} images/s; latency at capacity " +
-            $"p50 {large.P50Ms:F0} ms, p95 {large.P95Ms:F0} ms){Runs(largeRuns)}");
+        AnsiConsole.MarkupLine($"all-large capacity: [bold]{capacity:F2} jobs/s[/] ({capacity * s.Images:F1} images/s; " +
+            $"latency at capacity p50 {large.P50Ms:F0} ms, p95 {large.P95Ms:F0} ms){Runs(largeRuns)}");
         if (shifted is not null)
-            AnsiConsole.MarkupLine($"{Markup.Escape(worst!.ToString())} (the furthest the adaptive side may shift): {shifted.JobsPerSecond:F2} " +
-                $"jobs/s ({shifted.JobsPerSecond / capacity:F2}x; p50 {shifted.P50Ms:F0} ms, p95 {shifted.P95Ms:F0} ms){Runs(shiftedRuns)}");
+            AnsiConsole.MarkupLine($"{Markup.Escape(worst!.ToString())} (the furthest the adaptive side may shift): " +
+                $"{shifted.JobsPerSecond:F2} jobs/s ({shifted.JobsPerSecond / capacity:F2}x; p50 {shifted.P50Ms:F0} ms, " +
+                $"p95 {shifted.P95Ms:F0} ms){Runs(shiftedRuns)}");
         AnsiConsole.MarkupLine($"offered: [bold]{rate:F2} jobs/s[/] = {rate / capacity:0.###} x all-large capacity" +
             (shifted is null ? "" : $", {rate / shifted.JobsPerSecond:0.###} x the furthest shift's"));
         if (shifted is { } w && w.JobsPerSecond < rate)
-            AnsiConsole.MarkupLine($"[yellow]Even the furthest shift measured below the offered load ({w.JobsPerSecond:F2} < {rate:F2} jobs/s): " +
+            AnsiConsole.MarkupLine($"[yellow]Even the furthest shift measured below the offered load ({w.JobsPerSecond:F2} < " +
+                $"{rate:F2} jobs/s): " +
                 "adaptive mode cannot keep up here; lower --overload or raise --worst-schedule.[/]");
         if (shifted is { } f && f.P95Ms > s.TargetMs)
             AnsiConsole.MarkupLine($"[yellow]The target ({s.TargetMs:0} ms) is below the p95 of the furthest shift with every slot busy " +
@@ -246,8 +248,8 @@ internal static class AdaptiveLoad
         double capacity, double rate, FrontierProfile profile)
     {
         var first = reports[0];
-        var latency = new Table().Title($"{first.Jobs} measured jobs per mode ({s.Rounds} round(s) of {s.Seconds:0.#} s), {s.Images} images x " +
-                $"{s.Steps} DDIM steps each; target {s.TargetMs:0} ms")
+        var latency = new Table().Title($"{first.Jobs} measured jobs per mode ({s.Rounds} round(s) of {s.Seconds:0.#} s), " +
+                $"{s.Images} images x {s.Steps} DDIM steps each; target {s.TargetMs:0} ms")
             .AddColumns("mode", "offered jobs/s", "served images/s", "p50 ms", "p95 ms", "p99 ms", "p95 within target", "failed");
         foreach (var r in reports)
             latency.AddRow(Markup.Escape(r.Mode), $"{r.OfferedJobsPerSecond:F2} ({r.OfferedJobsPerSecond / capacity:0.##}x)",
@@ -264,26 +266,27 @@ internal static class AdaptiveLoad
             AnsiConsole.MarkupLine($"{Markup.Escape(r.Mode)} served: " + Markup.Escape(string.Join(", ",
                 r.Schedules.Select(x => $"{x.Schedule} x{x.Jobs} ({100.0 * x.Jobs / Math.Max(1, r.Jobs - r.Failed):0}%)"))));
         static string Row(IEnumerable<double> values) =>
-            string.Join(" ", values.Select(v => double.IsNaN(v) ? "-" : v.ToString("F0", System.Globalization.CultureInfo.InvariantCulture)));
+            string.Join(" ",
+                values.Select(v => double.IsNaN(v) ? "-" : v.ToString("F0", System.Globalization.CultureInfo.InvariantCulture)));
         foreach (var (label, timeline, jobs) in timelines)
         {
             // What jobs sent in each second took, next to what the queue and the controller showed then.
             var sentIn = Enumerable.Range(0, timeline.Count).Select(second => Stats.Percentile(
                 jobs.Where(j => (int)j.SentAtSeconds == second).Select(j => j.LatencyMs), 0.5));
-            string line = $"{label}, per second: waiting for a slot {Row(timeline.Select(t => (double)t.Waiting))}; p50 ms of the jobs sent " +
-                $"{Row(sentIn)}";
+            string line = $"{label}, per second: waiting for a slot {Row(timeline.Select(t => (double)t.Waiting))}; " +
+                $"p50 ms of the jobs sent {Row(sentIn)}";
             if (timeline.Any(t => t.Shift > 0 || t.EstimateMs > 0))
                 line += $"; load shift {Row(timeline.Select(t => (double)t.Shift))}; controller's predicted ms " +
                     $"{Row(timeline.Select(t => t.EstimateMs))}; controller's measured p95 ms {Row(timeline.Select(t => t.ObservedP95Ms))}";
             AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]");
         }
         AnsiConsole.MarkupLine(Markup.Escape(
-            $"How: one loopback cluster (a small and a large pool, greedy batching) and two orchestrators over it, both with MaxRunningJobs " +
-            $"{s.MaxRunningJobs}: fixed all-large is sent small_fraction 0; load-adaptive is sent no schedule (LatencyTarget " +
-            $"{s.TargetMs:0} ms, profile '{profile.Family}' from {s.ProfilePath}, default schedule all-large, WorstSchedule " +
-            $"{s.WorstSchedule:0.##}, reference job {s.Images} images, ControlInterval 1 s). All-large capacity: {s.MaxRunningJobs} " +
-            $"closed-loop clients, {capacity:F2} jobs/s (median of {Math.Max(1, s.CapacityRepeats)} measurement(s), taking turns with the " +
-            $"furthest shift). Arrivals: open-loop Poisson at {rate:F2} jobs/s ({rate / capacity:0.###}x that capacity" +
+            $"How: one loopback cluster (a small and a large pool, greedy batching) and two orchestrators over it, both with " +
+            $"MaxRunningJobs {s.MaxRunningJobs}: fixed all-large is sent small_fraction 0; load-adaptive is sent no schedule " +
+            $"(LatencyTarget {s.TargetMs:0} ms, profile '{profile.Family}' from {s.ProfilePath}, default schedule all-large, " +
+            $"WorstSchedule {s.WorstSchedule:0.##}, reference job {s.Images} images, ControlInterval 1 s). All-large capacity: " +
+            $"{s.MaxRunningJobs} closed-loop clients, {capacity:F2} jobs/s (median of {Math.Max(1, s.CapacityRepeats)} measurement(s), taking turns " +
+            $"with the furthest shift). Arrivals: open-loop Poisson at {rate:F2} jobs/s ({rate / capacity:0.###}x that capacity" +
             (s.Between is { } between ? $", {between:0.##} of the way to the furthest shift's" : "") + $"; seed {s.ArrivalSeed}), " +
             $"no client-side cap on jobs in flight; in each round both modes replay the same arrival " +
             $"times, labels and seeds, one mode after the other (order alternating by round, fixed first in round 1). Each run: " +

@@ -28,7 +28,11 @@ internal static class BenchCommand
         var models = CliOptions.Models();
         var batches = new Option<string>("--batch") { Description = "Comma-separated images per job.", DefaultValueFactory = _ => "16,64" };
         var steps = CliOptions.Steps();
-        var repeats = new Option<int>("--repeats") { Description = "Timed jobs per configuration (after the warm-up rounds).", DefaultValueFactory = _ => 7 };
+        var repeats = new Option<int>("--repeats")
+        {
+            Description = "Timed jobs per configuration (after the warm-up rounds).",
+            DefaultValueFactory = _ => 7,
+        };
         var warmup = new Option<int>("--warmup")
         {
             Description = "Untimed rounds first, per batch size: the cluster's path (gRPC, Kestrel, the orchestrator) is JIT-tiered " +
@@ -58,7 +62,10 @@ internal static class BenchCommand
             int s = parse.GetValue(steps), n = parse.GetValue(repeats), w = Math.Max(1, parse.GetValue(warmup));
             double r = parse.GetValue(smallFraction);
             string redisAddress = parse.GetValue(redis)!;
-            var pools = new Dictionary<string, string> { [ModelZoo.Small] = zoo.ManifestPath(ModelZoo.Small), [ModelZoo.Large] = zoo.ManifestPath(ModelZoo.Large) };
+            var pools = new Dictionary<string, string>
+            {
+                [ModelZoo.Small] = zoo.ManifestPath(ModelZoo.Small), [ModelZoo.Large] = zoo.ManifestPath(ModelZoo.Large),
+            };
             int intra = parse.GetValue(intraOpThreads);
             await using var cluster = await LoopbackCluster.StartAsync(pools, redisAddress,
                 denoiserArgs: [$"--Denoiser:IntraOpThreads={intra}"], cancellationToken: ct);

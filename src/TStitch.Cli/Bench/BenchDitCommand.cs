@@ -34,13 +34,16 @@ internal static class BenchDitCommand
         var small = new Option<string>("--small") { Description = "Small model manifest (export_dit.py).", Required = true };
         var large = new Option<string>("--large") { Description = "Large model manifest.", Required = true };
         var extra = new Option<string[]>("--also") { Description = "More manifests to time with ORT only (e.g. B/2)." };
-        var replica = new Option<string>("--replica-dll") { Description = "Built denoiser service (services/SmallDenoiser/bin/.../SmallDenoiser.dll).", Required = true };
+        var replica = new Option<string>("--replica-dll")
+        {
+            Description = "Built denoiser service (services/SmallDenoiser/bin/.../SmallDenoiser.dll).", Required = true,
+        };
         var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 10 };
         var repeats = new Option<int>("--repeats") { DefaultValueFactory = _ => 3 };
         var fraction = new Option<double>("--small-fraction") { DefaultValueFactory = _ => 0.4 };
         var textEncoder = new Option<string?>("--text-encoder") { Description = "Text-encoder manifest, for a text family (SD UNets)." };
-        var command = new Command("bench-dit", "Exported-pair costs (DiT or SD): ORT per call, parameters, cost vs FLOP ratio, cluster speedup vs " +
-            "bound, replica RSS.")
+        var command = new Command("bench-dit",
+            "Exported-pair costs (DiT or SD): ORT per call, parameters, cost vs FLOP ratio, cluster speedup vs bound, replica RSS.")
         {
             small, large, extra, replica, steps, repeats, fraction, textEncoder,
         };
@@ -48,8 +51,9 @@ internal static class BenchDitCommand
         {
             string s = Path.GetFullPath(parse.GetValue(small)!), l = Path.GetFullPath(parse.GetValue(large)!);
             string? text = parse.GetValue(textEncoder) is { } t ? Path.GetFullPath(t) : null;
-            await RunAsync(s, l, (parse.GetValue(extra) ?? []).Select(Path.GetFullPath).ToArray(), Path.GetFullPath(parse.GetValue(replica)!),
-                parse.GetValue(steps), parse.GetValue(repeats), parse.GetValue(fraction), text, ct);
+            await RunAsync(s, l, (parse.GetValue(extra) ?? []).Select(Path.GetFullPath).ToArray(),
+                Path.GetFullPath(parse.GetValue(replica)!), parse.GetValue(steps), parse.GetValue(repeats), parse.GetValue(fraction), text,
+                ct);
             return 0;
         });
         return command;
@@ -57,15 +61,15 @@ internal static class BenchDitCommand
 
     private static string F(double v, string format = "F1") => double.IsNaN(v) ? "n/a" : v.ToString(format, CultureInfo.InvariantCulture);
 
-    private static async Task RunAsync(string smallPath, string largePath, string[] also, string replicaDll, int steps, int repeats, double r,
-        string? textEncoder, CancellationToken ct)
+    private static async Task RunAsync(string smallPath, string largePath, string[] also, string replicaDll, int steps, int repeats,
+        double r, string? textEncoder, CancellationToken ct)
     {
         bool text = ModelManifest.Load(largePath).Conditioning.Text is not null;
         if (text && textEncoder is null) throw new ArgumentException("The models are conditioned on text: give --text-encoder.");
         int big = text ? 2 : 8;
         // Other work on the machine inflates every timing: the load average says how much there was.
-        Console.WriteLine($"{Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}; medians after one warm-up; " +
-                          $"load average at start: {File.ReadAllText("/proc/loadavg").Trim()}.\n");
+        Console.WriteLine($"{Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}; " +
+                          $"medians after one warm-up; load average at start: {File.ReadAllText("/proc/loadavg").Trim()}.\n");
         Console.WriteLine($"| model | parameters (published) | ONNX bytes | ORT batch 1 | ORT batch {big} | published GFLOPs |");
         Console.WriteLine("|---|---|---|---|---|---|");
         var stepMs = new Dictionary<string, double>();
@@ -78,16 +82,18 @@ internal static class BenchDitCommand
             // A guided text step runs two rows (prompt and negative), so the pair's cost ratio is taken at batch 2 there.
             stepMs[path] = text ? bBig : b1;
             var pub = Published.GetValueOrDefault(arch, (Params: double.NaN, Gflops: double.NaN));
-            Console.WriteLine($"| {arch} | {F(count / 1e6, "F2")}M ({(double.IsNaN(pub.Params) ? "n/a" : F(pub.Params / 1e6, "F0") + "M")}) | {F(bytes / 1048576.0)} MiB | {F(b1)} ms | " +
+            string published = double.IsNaN(pub.Params) ? "n/a" : F(pub.Params / 1e6, "F0") + "M";
+            Console.WriteLine($"| {arch} | {F(count / 1e6, "F2")}M ({published}) | {F(bytes / 1048576.0)} MiB | {F(b1)} ms | " +
                 $"{F(bBig)} ms ({F(bBig / big)} ms/sample) | {F(pub.Gflops, "F2")} |");
         }
         var (smallArch, _, smallBytes) = Describe(smallPath);
         var (largeArch, _, largeBytes) = Describe(largePath);
         double c = stepMs[smallPath] / stepMs[largePath];
-        double flopRatio = Published.TryGetValue(largeArch, out var pl) && Published.TryGetValue(smallArch, out var ps) ? pl.Gflops / ps.Gflops
+        double flopRatio = Published.TryGetValue(largeArch, out var pl) && Published.TryGetValue(smallArch, out var ps)
+            ? pl.Gflops / ps.Gflops
             : double.NaN;
-        Console.WriteLine($"\nMeasured cost ratio {largeArch} / {smallArch} at batch {(text ? 2 : 1)}: {F(1 / c, "F1")}x (c = {F(c, "F3")}); " +
-            $"FLOP ratio {F(flopRatio, "F1")}x.\n");
+        Console.WriteLine($"\nMeasured cost ratio {largeArch} / {smallArch} at batch {(text ? 2 : 1)}: {F(1 / c, "F1")}x " +
+            $"(c = {F(c, "F3")}); FLOP ratio {F(flopRatio, "F1")}x.\n");
 
         // Replicas as separate processes: their RSS is theirs alone.
         using var smallReplica = StartReplica(replicaDll, smallPath, "small");
@@ -95,10 +101,12 @@ internal static class BenchDitCommand
         var pools = new Dictionary<string, string> { ["small"] = smallReplica.Address, ["large"] = largeReplica.Address };
         await WaitReadyAsync(smallReplica.Address, ct);
         await WaitReadyAsync(largeReplica.Address, ct);
-        string[] quiet = ["--Orchestrator:StepTimeout=00:05:00", .. text ? [$"--Orchestrator:TextEncoder={textEncoder}"] : Array.Empty<string>()];
+        string[] quiet =
+            ["--Orchestrator:StepTimeout=00:05:00", .. text ? [$"--Orchestrator:TextEncoder={textEncoder}"] : Array.Empty<string>()];
         var (stageApp, stageAddress) = await LoopbackCluster.StartOrchestratorHostAsync(pools, "", quiet, ct);
         await using var _ = stageApp;
-        var (stepApp, stepAddress) = await LoopbackCluster.StartOrchestratorHostAsync(pools, "", [.. quiet, "--Orchestrator:RunMode=step"], ct);
+        var (stepApp, stepAddress) =
+            await LoopbackCluster.StartOrchestratorHostAsync(pools, "", [.. quiet, "--Orchestrator:RunMode=step"], ct);
         await using var __ = stepApp;
         using var stageChannel = GrpcChannels.Create(stageAddress);
         using var stepChannel = GrpcChannels.Create(stepAddress);
@@ -111,21 +119,28 @@ internal static class BenchDitCommand
             foreach (var (mode, client) in modes)
             foreach (var fraction in new[] { 0, r })
             {
-                var g = new GenerateRequest { Steps = steps, SmallFraction = fraction, Seed = 3, Sampler = "ddim", Output = OutputKind.Raw };
+                var g = new GenerateRequest
+                {
+                    Steps = steps, SmallFraction = fraction, Seed = 3, Sampler = "ddim", Output = OutputKind.Raw,
+                };
                 if (text) { g.Prompts.Add("a photograph of an astronaut riding a horse"); g.GuidanceScale = 7.5f; }
                 else g.ClassLabels.Add(207);
                 double ms = await Stats.TimeAsync(() => client.GenerateAsync(g, cancellationToken: ct).ResponseAsync);
                 if (i >= 0) (samples.TryGetValue($"{mode}-{fraction}", out var list) ? list : samples[$"{mode}-{fraction}"] = []).Add(ms);
             }
         double bound = 1 / ((1 - r) + r * c);
-        Console.WriteLine($"Cluster, {steps} DDIM steps, batch 1{(text ? " (one prompt, guidance 7.5: two UNet rows a step; the prompt encoded once per job in the orchestrator)" : "")}, " +
+        string promptNote = text
+            ? " (one prompt, guidance 7.5: two UNet rows a step; the prompt encoded once per job in the orchestrator)"
+            : "";
+        Console.WriteLine($"Cluster, {steps} DDIM steps, batch 1{promptNote}, " +
             $"pools small = {smallArch}, large = {largeArch}, {repeats} interleaved rounds:\n");
         Console.WriteLine($"| mode | job r = 0 | job r = {F(r, "0.##")} | speedup | compute bound 1/((1-r)+rc) | speedup / bound |");
         Console.WriteLine("|---|---|---|---|---|---|");
         foreach (var mode in modes.Keys)
         {
             double j0 = Stats.Median(samples[$"{mode}-0"]), jr = Stats.Median(samples[$"{mode}-{r}"]);
-            Console.WriteLine($"| {mode} | {F(j0, "F0")} ms | {F(jr, "F0")} ms | {F(j0 / jr, "F2")}x | {F(bound, "F2")}x | {F(j0 / jr / bound, "F2")} |");
+            Console.WriteLine($"| {mode} | {F(j0, "F0")} ms | {F(jr, "F0")} ms | {F(j0 / jr, "F2")}x | {F(bound, "F2")}x | " +
+                $"{F(j0 / jr / bound, "F2")} |");
         }
         Console.WriteLine($"\nLoad average after the cluster runs: {File.ReadAllText("/proc/loadavg").Trim()}.");
         Console.WriteLine("\n| replica | model bytes | VmRSS after the runs | VmHWM (peak) | RSS - model bytes | goal <= model + 200 MB |");
@@ -134,7 +149,8 @@ internal static class BenchDitCommand
         {
             var (rss, hwm) = replica.Memory();
             double over = (rss - bytes) / 1e6;
-            Console.WriteLine($"| {replica.Pool} ({arch}) | {F(bytes / 1e6, "F0")} MB | {F(rss / 1e6, "F0")} MB | {F(hwm / 1e6, "F0")} MB | {F(over, "F0")} MB | {(over <= 200 ? "met" : "missed")} |");
+            Console.WriteLine($"| {replica.Pool} ({arch}) | {F(bytes / 1e6, "F0")} MB | {F(rss / 1e6, "F0")} MB | " +
+                $"{F(hwm / 1e6, "F0")} MB | {F(over, "F0")} MB | {(over <= 200 ? "met" : "missed")} |");
         }
     }
 
@@ -190,11 +206,16 @@ internal static class BenchDitCommand
     private static Replica StartReplica(string dll, string manifest, string pool)
     {
         int port = LoopbackCluster.FreePort();
-        var info = new ProcessStartInfo("dotnet") { ArgumentList = { dll }, WorkingDirectory = Path.GetDirectoryName(dll)!, RedirectStandardOutput = true, RedirectStandardError = true };
+        var info = new ProcessStartInfo("dotnet")
+        {
+            ArgumentList = { dll }, WorkingDirectory = Path.GetDirectoryName(dll)!,
+            RedirectStandardOutput = true, RedirectStandardError = true,
+        };
         info.Environment["Denoiser__Model"] = manifest;
         info.Environment["Urls"] = LoopbackCluster.Address(port);
         info.Environment["Logging__LogLevel__Default"] = "Warning";
-        info.Environment["Telemetry__MetricsPort"] = LoopbackCluster.FreePort().ToString(CultureInfo.InvariantCulture); // the appsettings port is one per host
+        // The appsettings' metrics port is one per host.
+        info.Environment["Telemetry__MetricsPort"] = LoopbackCluster.FreePort().ToString(CultureInfo.InvariantCulture);
         var process = Process.Start(info) ?? throw new InvalidOperationException($"Could not start {dll}.");
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, e) => { if (e.Data is { } line) Console.Error.WriteLine($"[{pool}] {line}"); };
@@ -209,7 +230,8 @@ internal static class BenchDitCommand
         public (long Rss, long Hwm) Memory()
         {
             var lines = File.ReadAllLines($"/proc/{Process.Id}/status");
-            long Kb(string key) => long.Parse(lines.First(l => l.StartsWith(key, StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+            long Kb(string key) => long.Parse(lines.First(l => l.StartsWith(key, StringComparison.Ordinal))
+                .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
             return (Kb("VmRSS:"), Kb("VmHWM:"));
         }
 

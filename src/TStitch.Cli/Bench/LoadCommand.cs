@@ -24,14 +24,30 @@ internal static class LoadCommand
     public static Command Create()
     {
         var models = CliOptions.Models();
-        var levels = new Option<string>("--concurrency") { Description = "Comma-separated numbers of concurrent jobs.", DefaultValueFactory = _ => "1,2,4,8,16,32" };
+        var levels = new Option<string>("--concurrency")
+        {
+            Description = "Comma-separated numbers of concurrent jobs.",
+            DefaultValueFactory = _ => "1,2,4,8,16,32",
+        };
         var images = new Option<int>("--images") { Description = "Images per job.", DefaultValueFactory = _ => 2 };
         var steps = CliOptions.Steps();
         var smallFraction = CliOptions.SmallFraction();
         var jobs = new Option<int>("--jobs") { Description = "Jobs per level (at least the concurrency).", DefaultValueFactory = _ => 32 };
-        var modes = new Option<string>("--modes") { Description = "Run modes to compare: stage, step or both.", DefaultValueFactory = _ => "stage,step" };
-        var delay = new Option<double>("--batch-delay-ms") { Description = "Denoiser MaxBatchDelay in ms (0 = greedy batching).", DefaultValueFactory = _ => 0 };
-        var plot = new Option<string>("--plot") { Description = "PNG to write the throughput/latency plot to.", DefaultValueFactory = _ => "throughput.png" };
+        var modes = new Option<string>("--modes")
+        {
+            Description = "Run modes to compare: stage, step or both.",
+            DefaultValueFactory = _ => "stage,step",
+        };
+        var delay = new Option<double>("--batch-delay-ms")
+        {
+            Description = "Denoiser MaxBatchDelay in ms (0 = greedy batching).",
+            DefaultValueFactory = _ => 0,
+        };
+        var plot = new Option<string>("--plot")
+        {
+            Description = "PNG to write the throughput/latency plot to.",
+            DefaultValueFactory = _ => "throughput.png",
+        };
         // Load-adaptive mode against fixed all-large (the benchmark): on when --latency-target is given.
         var target = new Option<double>("--latency-target") { Description = "Latency target in ms: instead of the concurrency levels, " +
             "compare fixed all-large with load-adaptive mode (Orchestrator:LatencyTarget) under open-loop overload; needs --profile." };
@@ -45,12 +61,27 @@ internal static class LoadCommand
             "cluster runs jobs at the highest concurrency this long, and the ceiling is run as long, before they are measured (the JIT " +
             "tiers a server's code to optimised code over thousands of calls). With --latency-target: arrivals before the measured ones.",
             DefaultValueFactory = _ => 10 };
-        var rounds = new Option<int>("--rounds") { Description = "With --latency-target: rounds of both modes (the order alternates).", DefaultValueFactory = _ => 1 };
-        var maxRunning = new Option<int>("--max-running-jobs") { Description = "With --latency-target: Orchestrator:MaxRunningJobs of both " +
-            "orchestrators (and the closed-loop clients of the capacity measurement).", DefaultValueFactory = _ => 16 };
-        var worstSchedule = new Option<double>("--worst-schedule") { Description = "With --latency-target: Orchestrator:WorstSchedule of the " +
-            "adaptive side.", DefaultValueFactory = _ => 0.5 };
-        var arrivalSeed = new Option<int>("--arrival-seed") { Description = "With --latency-target: seed of the Poisson arrival times.", DefaultValueFactory = _ => 1 };
+        var rounds = new Option<int>("--rounds")
+        {
+            Description = "With --latency-target: rounds of both modes (the order alternates).",
+            DefaultValueFactory = _ => 1,
+        };
+        var maxRunning = new Option<int>("--max-running-jobs")
+        {
+            Description = "With --latency-target: Orchestrator:MaxRunningJobs of both orchestrators (and the closed-loop clients of the " +
+                "capacity measurement).",
+            DefaultValueFactory = _ => 16,
+        };
+        var worstSchedule = new Option<double>("--worst-schedule")
+        {
+            Description = "With --latency-target: Orchestrator:WorstSchedule of the adaptive side.",
+            DefaultValueFactory = _ => 0.5,
+        };
+        var arrivalSeed = new Option<int>("--arrival-seed")
+        {
+            Description = "With --latency-target: seed of the Poisson arrival times.",
+            DefaultValueFactory = _ => 1,
+        };
         var capacitySeconds = new Option<double>("--capacity-seconds") { Description = "With --latency-target: seconds each capacity " +
             "measurement counts completions (after half as long of warm-up).", DefaultValueFactory = _ => 6 };
         var capacityRepeats = new Option<int>("--capacity-repeats") { Description = "With --latency-target: capacity measurements per " +
@@ -61,8 +92,8 @@ internal static class LoadCommand
             "Throughput and latency of the cluster against the number of concurrent jobs, stage vs step mode, against the in-process " +
                 "ceiling; with --latency-target, fixed all-large against load-adaptive mode under overload.")
         {
-            models, levels, images, steps, smallFraction, jobs, modes, delay, plot, target, profile, overload, seconds, warmup, rounds, maxRunning,
-            worstSchedule, arrivalSeed, capacitySeconds, capacityRepeats, between,
+            models, levels, images, steps, smallFraction, jobs, modes, delay, plot, target, profile, overload, seconds, warmup, rounds,
+            maxRunning, worstSchedule, arrivalSeed, capacitySeconds, capacityRepeats, between,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -71,15 +102,20 @@ internal static class LoadCommand
             {
                 if (parse.GetValue(profile) is not { Length: > 0 } profilePath)
                 {
-                    AnsiConsole.MarkupLine("[red]--latency-target needs --profile (a frontier profile written by `tstitch sweep --profile`).[/]");
+                    AnsiConsole.MarkupLine(
+                        "[red]--latency-target needs --profile (a frontier profile written by `tstitch sweep --profile`).[/]");
                     return 1;
                 }
                 return await AdaptiveLoad.RunAsync(zoo, new AdaptiveLoadSettings(targetMs, profilePath, parse.GetValue(images),
-                    parse.GetValue(steps), parse.GetValue(seconds), parse.GetValue(warmup), parse.GetValue(overload), parse.GetValue(maxRunning),
-                    parse.GetValue(worstSchedule), Math.Max(1, parse.GetValue(rounds)), parse.GetValue(arrivalSeed),
-                    parse.GetValue(capacitySeconds), parse.GetValue(capacityRepeats), parse.GetValue(between)), parse.GetValue(delay), ct);
+                    parse.GetValue(steps), parse.GetValue(seconds), parse.GetValue(warmup), parse.GetValue(overload),
+                    parse.GetValue(maxRunning), parse.GetValue(worstSchedule), Math.Max(1, parse.GetValue(rounds)),
+                    parse.GetValue(arrivalSeed), parse.GetValue(capacitySeconds), parse.GetValue(capacityRepeats), parse.GetValue(between)),
+                    parse.GetValue(delay), ct);
             }
-            var pools = new Dictionary<string, string> { [ModelZoo.Small] = zoo.ManifestPath(ModelZoo.Small), [ModelZoo.Large] = zoo.ManifestPath(ModelZoo.Large) };
+            var pools = new Dictionary<string, string>
+            {
+                [ModelZoo.Small] = zoo.ManifestPath(ModelZoo.Small), [ModelZoo.Large] = zoo.ManifestPath(ModelZoo.Large),
+            };
             await using var cluster = await LoopbackCluster.StartAsync(pools, orchestratorArgs: ["--Orchestrator:MaxRunningJobs=1000"],
                 denoiserArgs: [$"--Denoiser:MaxBatchDelay={TimeSpan.FromMilliseconds(parse.GetValue(delay))}"], cancellationToken: ct);
             var (stepApp, stepAddress) = await LoopbackCluster.StartOrchestratorHostAsync(cluster.Pools, "",

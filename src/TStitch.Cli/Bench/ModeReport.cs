@@ -38,12 +38,14 @@ internal sealed record ModeReport(
             .Sum(r => r.Max(j => j.SentAtSeconds + j.LatencyMs / 1000) - r.Min(j => j.SentAtSeconds));
         QualityReport? quality = null;
         if (metric is not null && ok.Count > 0)
-            quality = metric.Evaluate(ok.SelectMany(j => j.Features ?? throw new InvalidOperationException("Score the jobs first.")).ToArray(),
+            quality = metric.Evaluate(
+                ok.SelectMany(j => j.Features ?? throw new InvalidOperationException("Score the jobs first.")).ToArray(),
                 ok.SelectMany(j => j.Labels).ToArray());
         return new ModeReport(mode, measured.Count, measured.Count - ok.Count, images, offeredJobsPerSecond,
             seconds > 0 ? images / seconds : 0,
             Stats.Percentile(latencies, 0.50), Stats.Percentile(latencies, 0.95), Stats.Percentile(latencies, 0.99), targetMs,
-            ok.GroupBy(j => (j.Schedule, j.OffLargeShare)).OrderBy(g => g.Key.OffLargeShare).Select(g => (g.Key.Schedule, g.Count())).ToList(),
+            ok.GroupBy(j => (j.Schedule, j.OffLargeShare)).OrderBy(g => g.Key.OffLargeShare)
+                .Select(g => (g.Key.Schedule, g.Count())).ToList(),
             ok.Count == 0 ? 0 : ok.Average(j => j.OffLargeShare), quality);
     }
 }
