@@ -286,7 +286,8 @@ internal static class AdaptiveLoad
             $"(LatencyTarget {s.TargetMs:0} ms, profile '{profile.Family}' from {s.ProfilePath}, default schedule all-large, " +
             $"WorstSchedule {s.WorstSchedule:0.##}, reference job {s.Images} images, ControlInterval 1 s). All-large capacity: " +
             $"{s.MaxRunningJobs} closed-loop clients, {capacity:F2} jobs/s (median of {Math.Max(1, s.CapacityRepeats)} measurement(s), " +
-            $"taking turns with the furthest shift). Arrivals: open-loop Poisson at {rate:F2} jobs/s ({rate / capacity:0.###}x that capacity" +
+            $"taking turns with the furthest shift). Arrivals: open-loop Poisson at {rate:F2} jobs/s " +
+            $"({rate / capacity:0.###}x that capacity" +
             (s.Between is { } between ? $", {between:0.##} of the way to the furthest shift's" : "") + $"; seed {s.ArrivalSeed}), " +
             $"no client-side cap on jobs in flight; in each round both modes replay the same arrival " +
             $"times, labels and seeds, one mode after the other (order alternating by round, fixed first in round 1). Each run: " +
