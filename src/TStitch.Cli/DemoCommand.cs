@@ -118,9 +118,14 @@ internal static class DemoCommand
                 AnsiConsole.Write(table);
                 AnsiConsole.MarkupLine($"compute bound 1/((1-r)+r*c) = [bold]{bound:F2}x[/] with c = small/large relative cost = " +
                     $"{small.RelativeCost:F3}/{large.RelativeCost:F3} = {c:F3} (from the manifests)");
-                AnsiConsole.MarkupLine("[grey]Measured speedup falls short of the bound by costs that do not shrink with the small " +
-                    "model: each step's sampler maths, and per stage a gRPC call, the hand-off and its checkpoints " +
-                    "(docs/benchmarks.md).[/]");
+                // The bound comes from the manifests' relative costs, not from this run's timings, so a run may land above it.
+                double ofBound = baseline / stitched / bound;
+                AnsiConsole.MarkupLine(ofBound >= 0.95
+                    ? $"[grey]Measured speedup is {ofBound:F2} of the bound (medians of {repeatCount} jobs; on a shared machine " +
+                        "they move by about 10 %).[/]"
+                    : $"[grey]Measured speedup is {ofBound:F2} of the bound. The rest is costs that do not shrink with the small " +
+                        "model: each step's sampler maths, and per stage a gRPC call, the hand-off and its checkpoints " +
+                        "(docs/benchmarks.md).[/]");
                 return 0;
             }
             catch (Grpc.Core.RpcException ex)
