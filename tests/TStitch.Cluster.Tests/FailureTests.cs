@@ -166,12 +166,16 @@ public class FailureTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         request.Timesteps.AddRange(Enumerable.Repeat(500, 16));
         request.ClassLabels.AddRange(Enumerable.Range(0, 16).Select(i => i % 10));
 
-        // 40 calls at once, each a full run on its own: the queue (1 call) overflows.
-        var outcomes = await Task.WhenAll(Enumerable.Range(0, 40).Select(async _ =>
-        {
-            try { await client.DenoiseAsync(request); return StatusCode.OK; }
-            catch (RpcException ex) { return ex.StatusCode; }
-        }));
+        // 40 calls at once, each a full run on its own: the queue (1 call) overflows. The calls only overlap
+        // if the server's handlers run side by side, which on 2 cores depends on the thread pool's size at
+        // that moment (one burst once ran every call in turn), so the burst is repeated a few times.
+        var outcomes = new List<StatusCode>();
+        for (int burst = 0; burst < 5 && !outcomes.Contains(StatusCode.ResourceExhausted); burst++)
+            outcomes.AddRange(await Task.WhenAll(Enumerable.Range(0, 40).Select(async _ =>
+            {
+                try { await client.DenoiseAsync(request); return StatusCode.OK; }
+                catch (RpcException ex) { return ex.StatusCode; }
+            })));
         Assert.Contains(StatusCode.ResourceExhausted, outcomes);
         Assert.Contains(StatusCode.OK, outcomes);
         Assert.All(outcomes, s => Assert.True(s is StatusCode.OK or StatusCode.ResourceExhausted, $"unexpected {s}"));
