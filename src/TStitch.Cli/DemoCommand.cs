@@ -49,13 +49,12 @@ internal static class DemoCommand
             int stepCount = parse.GetValue(steps), rowCount = parse.GetValue(rows), repeatCount = Math.Max(1,
                 parse.GetValue(repeats)), batchSize = Math.Max(1, parse.GetValue(batch));
             var zoo = ModelZoo.OpenOrBuild(parse.GetValue(models)!, log: l => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(l)}[/]"));
-            var small = ModelManifest.Load(zoo.ManifestPath("small"));
-            var large = ModelManifest.Load(zoo.ManifestPath("large"));
+            var small = ModelManifest.Load(zoo.ManifestPath(ModelZoo.Small));
+            var large = ModelManifest.Load(zoo.ManifestPath(ModelZoo.Large));
 
             var redisAddress = parse.GetValue(redis)!;
             await using var cluster = await LoopbackCluster.StartAsync(
-                new Dictionary<string, string> { ["small"] = zoo.ManifestPath("small"), ["large"] = zoo.ManifestPath("large") },
-                redisAddress, cancellationToken: ct);
+                zoo.Manifests(ModelZoo.Small, ModelZoo.Large), redisAddress, cancellationToken: ct);
             try
             {
                 string store = string.IsNullOrWhiteSpace(redisAddress) ? "in-memory job store" : $"Redis job store at {redisAddress}";

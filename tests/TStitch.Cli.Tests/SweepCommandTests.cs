@@ -14,7 +14,7 @@ public sealed class SweepCommandTests : IAsyncLifetime
     {
         var zoo = ModelZoo.Build(_dir, new ZooOptions());
         _cluster = await LoopbackCluster.StartAsync(
-            new Dictionary<string, string> { ["small"] = zoo.ManifestPath("small"), ["large"] = zoo.ManifestPath("large") },
+            zoo.Manifests(ModelZoo.Small, ModelZoo.Large),
             orchestratorArgs: [$"--Auth:ApiKeys:0={ApiKey}"]);
     }
 

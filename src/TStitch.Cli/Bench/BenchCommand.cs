@@ -62,10 +62,7 @@ internal static class BenchCommand
             int s = parse.GetValue(steps), n = parse.GetValue(repeats), w = Math.Max(1, parse.GetValue(warmup));
             double r = parse.GetValue(smallFraction);
             string redisAddress = parse.GetValue(redis)!;
-            var pools = new Dictionary<string, string>
-            {
-                [ModelZoo.Small] = zoo.ManifestPath(ModelZoo.Small), [ModelZoo.Large] = zoo.ManifestPath(ModelZoo.Large),
-            };
+            var pools = zoo.Manifests(ModelZoo.Small, ModelZoo.Large);
             int intra = parse.GetValue(intraOpThreads);
             await using var cluster = await LoopbackCluster.StartAsync(pools, redisAddress,
                 denoiserArgs: [$"--Denoiser:IntraOpThreads={intra}"], cancellationToken: ct);

@@ -112,10 +112,7 @@ internal static class LoadCommand
                     parse.GetValue(arrivalSeed), parse.GetValue(capacitySeconds), parse.GetValue(capacityRepeats), parse.GetValue(between)),
                     parse.GetValue(delay), ct);
             }
-            var pools = new Dictionary<string, string>
-            {
-                [ModelZoo.Small] = zoo.ManifestPath(ModelZoo.Small), [ModelZoo.Large] = zoo.ManifestPath(ModelZoo.Large),
-            };
+            var pools = zoo.Manifests(ModelZoo.Small, ModelZoo.Large);
             await using var cluster = await LoopbackCluster.StartAsync(pools, orchestratorArgs: ["--Orchestrator:MaxRunningJobs=1000"],
                 denoiserArgs: [$"--Denoiser:MaxBatchDelay={TimeSpan.FromMilliseconds(parse.GetValue(delay))}"], cancellationToken: ct);
             var (stepApp, stepAddress) = await LoopbackCluster.StartOrchestratorHostAsync(cluster.Pools, "",
@@ -189,7 +186,7 @@ internal static class LoadCommand
         {
             int done = 0;
             var clock = Stopwatch.StartNew();
-            await Task.WhenAll(Enumerable.Range(0, level).Select(async k =>
+            await Task.WhenAll(Enumerable.Range(0, level).Select(async _ =>
             {
                 while (clock.Elapsed.TotalSeconds < seconds)
                     await client.GenerateAsync(Job(jobs + Interlocked.Increment(ref done)), cancellationToken: ct);

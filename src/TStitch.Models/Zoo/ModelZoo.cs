@@ -21,6 +21,9 @@ public sealed class ModelZoo
     private ModelZoo(string directory, ZooOptions options) { Directory = directory; Options = options; }
 
     public string ManifestPath(string model) => Path.Combine(Directory, model + ".json");
+
+    /// <summary>Model name -> manifest path for <paramref name="models"/>: a cluster's pools, one per model.</summary>
+    public Dictionary<string, string> Manifests(params string[] models) => models.ToDictionary(m => m, ManifestPath);
     public IEnumerable<string> ModelNames => Options.Models.Select(m => m.Name);
 
     public static bool Exists(string directory) => File.Exists(Path.Combine(directory, CatalogFile));
