@@ -31,6 +31,11 @@ internal static class CliOptions
     };
     public static Option<string?> CaCert() => new("--ca-cert") { Description = "For an https:// orchestrator: PEM or DER file of the CA " +
         "(or self-signed certificate) to trust instead of the system roots." };
+    public static Option<bool> PinThreads() => new("--pin-threads")
+    {
+        Description = "Keep ONNX Runtime's threads and each run's calling thread on CPUs of their own, in the pools and the in-process " +
+            "references alike (Denoiser:PinThreads; for a machine the process owns).",
+    };
     public static Option<string> Redis() =>
         new("--redis") { Description = "Redis for the job store (host:port); empty = in memory.", DefaultValueFactory = _ => "" };
 }

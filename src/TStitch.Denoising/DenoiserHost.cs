@@ -25,14 +25,12 @@ public static class DenoiserHost
             var o = sp.GetRequiredService<IOptions<DenoiserOptions>>().Value;
             if (o.BuildZooIfMissing && !File.Exists(o.Model))
                 ModelZoo.OpenOrBuild(Path.GetDirectoryName(Path.GetFullPath(o.Model))!);
-            return new OnnxDenoiser(o.Model, new OnnxSessionOptions { IntraOpThreads = o.IntraOpThreads, UseCuda = o.UseCuda,
-                CudaDeviceId = o.CudaDeviceId });
+            return new OnnxDenoiser(o.Model, o.Session);
         });
         builder.Services.AddSingleton(sp =>
         {
             var o = sp.GetRequiredService<IOptions<DenoiserOptions>>().Value;
-            return new ReplicaDecoder(sp.GetRequiredService<OnnxDenoiser>(), o.Model,
-                new OnnxSessionOptions { IntraOpThreads = o.IntraOpThreads, UseCuda = o.UseCuda, CudaDeviceId = o.CudaDeviceId });
+            return new ReplicaDecoder(sp.GetRequiredService<OnnxDenoiser>(), o.Model, o.Session);
         });
         builder.Services.AddSingleton(sp =>
         {

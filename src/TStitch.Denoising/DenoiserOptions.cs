@@ -1,9 +1,10 @@
 using System.ComponentModel.DataAnnotations;
+using TStitch.Models;
 
 namespace TStitch.Denoising;
 
 /// <summary>Configuration section "Denoiser": which model this pool serves and how.</summary>
-public sealed class DenoiserOptions
+public sealed class DenoiserOptions : IValidatableObject
 {
     public const string Section = "Denoiser";
 
@@ -46,12 +47,35 @@ public sealed class DenoiserOptions
     [Range(0, 1024)]
     public int IntraOpThreads { get; set; }
 
+    /// <summary>
+    /// Keep ONNX Runtime's intra-op threads, and the thread calling each run, on CPUs of their own (<see cref="CpuPinning"/>).
+    /// Off by default: it is for a replica that owns its CPUs (a dedicated machine, or a pod with exclusive cores under
+    /// the kubelet's static CPU manager); replicas sharing a node's CPUs under a quota would all pin to the same first ones.
+    /// </summary>
+    public bool PinThreads { get; set; }
+
     /// <summary>Use the CUDA execution provider (needs the ORT GPU native package; see README).</summary>
     public bool UseCuda { get; set; }
 
     /// <summary>Which GPU the CUDA execution provider uses.</summary>
     [Range(0, 64)]
     public int CudaDeviceId { get; set; }
+
+    /// <summary>How the replica's ONNX Runtime sessions (the model and its decoder) are set up.</summary>
+    public OnnxSessionOptions Session => new()
+    {
+        IntraOpThreads = IntraOpThreads, UseCuda = UseCuda, CudaDeviceId = CudaDeviceId, PinThreads = PinThreads,
+    };
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (!PinThreads || UseCuda) yield break;
+        string? problem = null;
+        try { _ = CpuPinning.For(IntraOpThreads); }
+        catch (ArgumentOutOfRangeException ex) { problem = ex.Message; }
+        if (problem is not null)
+            yield return new ValidationResult($"Denoiser:PinThreads with Denoiser:IntraOpThreads={IntraOpThreads}: {problem}");
+    }
 
     /// <summary>What the replica's <see cref="DynamicBatcher"/> is configured with.</summary>
     public BatchingOptions Batching => new(MaxBatchRows, MaxBatchDelay, QueueCapacity, StageCohortWait);

@@ -11,6 +11,7 @@ namespace TStitch.Models;
 public sealed class OnnxDecoder : IDisposable
 {
     private readonly InferenceSession _session;
+    private readonly CpuPinning? _pinning;
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
 
@@ -20,6 +21,7 @@ public sealed class OnnxDecoder : IDisposable
     {
         options ??= new OnnxSessionOptions();
         Manifest = DecoderManifest.Load(manifestPath);
+        _pinning = options.Pinning;
         _session = options.CreateSession(manifestPath, Manifest.Onnx);
         _inputNames = [Manifest.Io.Latents];
         _outputNames = [Manifest.Io.Output];
@@ -45,7 +47,8 @@ public sealed class OnnxDecoder : IDisposable
         using var z = OrtValue.CreateTensorValueFromMemory(input, [batch, m.LatentShape[0], m.LatentShape[1], m.LatentShape[2]]);
         using var result = OrtValue.CreateTensorValueFromMemory(image, [batch, m.ImageShape[0], m.ImageShape[1], m.ImageShape[2]]);
         using var runOptions = new RunOptions { LogId = m.Name };
-        _session.Run(runOptions, _inputNames, [z], _outputNames, [result]);
+        using (CpuPinning.PinCaller(_pinning))
+            _session.Run(runOptions, _inputNames, [z], _outputNames, [result]);
         // Our exports clamp in the graph (a no-op here); decoders exported elsewhere often do not, and
         // callers rely on the [-1, 1] range when they map to bytes.
         TensorPrimitives.Clamp(image, -1f, 1f, image);

@@ -12,6 +12,7 @@ namespace TStitch.Models;
 public sealed class OnnxDenoiser : IDenoiser, IModelRunner, IDisposable
 {
     private readonly InferenceSession _session;
+    private readonly CpuPinning? _pinning;
     private readonly ModelManifest _manifest;
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
@@ -28,6 +29,7 @@ public sealed class OnnxDenoiser : IDenoiser, IModelRunner, IDisposable
         options ??= new OnnxSessionOptions();
         _manifest = ModelManifest.Load(manifestPath);
         Info = _manifest.ToInfo();
+        _pinning = options.Pinning;
         _session = options.CreateSession(manifestPath, _manifest.Onnx);
         _inputNames =
             [_manifest.Io.Latents, _manifest.Io.Timesteps, Info.ConditionedOnText ? _manifest.Io.Context : _manifest.Io.ClassLabels];
@@ -66,7 +68,8 @@ public sealed class OnnxDenoiser : IDenoiser, IModelRunner, IDisposable
         using var result = OrtValue.CreateTensorValueFromMemory(output, [b, outChannels, h, w]);
         try
         {
-            _session.Run(runOptions, _inputNames, [latents, timesteps, conditioning], _outputNames, [result]);
+            using (CpuPinning.PinCaller(_pinning))
+                _session.Run(runOptions, _inputNames, [latents, timesteps, conditioning], _outputNames, [result]);
         }
         catch (OnnxRuntimeException) when (cancellationToken.IsCancellationRequested)
         {

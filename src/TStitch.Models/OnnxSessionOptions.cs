@@ -13,6 +13,29 @@ public sealed class OnnxSessionOptions
     /// </summary>
     public bool UseCuda { get; set; }
     public int CudaDeviceId { get; set; }
+    /// <summary>
+    /// Keep each session's intra-op threads on CPUs of their own, the calling thread included (see <see cref="CpuPinning"/>).
+    /// For a process that owns its CPUs (a dedicated machine, a container with exclusive cores): where several processes
+    /// share CPUs under a quota, they would all pin to the same first CPUs. Ignored on CUDA and off Linux.
+    /// </summary>
+    public bool PinThreads { get; set; }
+
+    private CpuPinning? _pinning;
+    private bool _pinningResolved;
+
+    /// <summary>The pinning <see cref="PinThreads"/> asks for, or null (off, CUDA, not Linux, one thread).</summary>
+    public CpuPinning? Pinning
+    {
+        get
+        {
+            if (!_pinningResolved)
+            {
+                _pinning = PinThreads && !UseCuda ? CpuPinning.For(IntraOpThreads) : null;
+                _pinningResolved = true;
+            }
+            return _pinning;
+        }
+    }
 
     /// <summary>One session for the ONNX file a manifest names (relative to the manifest's folder).</summary>
     public InferenceSession CreateSession(string manifestPath, string onnxFile)
@@ -27,6 +50,11 @@ public sealed class OnnxSessionOptions
         // No spinning between runs: a server runs several sessions (and gRPC threads) on few cores, and
         // spinning intra-op threads steal the cores the next run needs (measured: docs/benchmarks.md).
         so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        if (Pinning is { } pinning)
+        {
+            so.IntraOpNumThreads = pinning.Threads;
+            so.AddSessionConfigEntry("session.intra_op_thread_affinities", pinning.WorkerAffinities);
+        }
         if (UseCuda) so.AppendExecutionProvider_CUDA(CudaDeviceId);
         return new InferenceSession(onnxPath, so);
     }

@@ -47,6 +47,7 @@ internal static class BenchCommand
                 "where the cluster's plumbing shares the cores with the model runs, 1 leaves it a core, as separate machines would.",
             DefaultValueFactory = _ => 0,
         };
+        var pinThreads = CliOptions.PinThreads();
         var showSamples = new Option<bool>("--samples")
         {
             Description = "Also print every timed job (ms, in round order) behind the medians.",
@@ -54,7 +55,7 @@ internal static class BenchCommand
         var command = new Command("bench",
             "Cluster (stage runs and per-step) vs in-process latency, and stitched speedup vs its compute bound.")
         {
-            models, batches, steps, repeats, warmup, smallFraction, redis, intraOpThreads, showSamples,
+            models, batches, steps, repeats, warmup, smallFraction, redis, intraOpThreads, pinThreads, showSamples,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -64,17 +65,19 @@ internal static class BenchCommand
             string redisAddress = parse.GetValue(redis)!;
             var pools = zoo.Manifests(ModelZoo.Small, ModelZoo.Large);
             int intra = parse.GetValue(intraOpThreads);
+            bool pin = parse.GetValue(pinThreads);
             await using var cluster = await LoopbackCluster.StartAsync(pools, redisAddress,
-                denoiserArgs: [$"--Denoiser:IntraOpThreads={intra}"], cancellationToken: ct);
+                denoiserArgs: [$"--Denoiser:IntraOpThreads={intra}", $"--Denoiser:PinThreads={pin}"], cancellationToken: ct);
             var (stepApp, stepAddress) = await LoopbackCluster.StartOrchestratorHostAsync(cluster.Pools, redisAddress,
                 ["--Orchestrator:RunMode=step"], ct);
             await using var _ = stepApp;
-            using var small = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Small), new OnnxSessionOptions { IntraOpThreads = intra });
-            using var large = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Large), new OnnxSessionOptions { IntraOpThreads = intra });
+            var session = new OnnxSessionOptions { IntraOpThreads = intra, PinThreads = pin };
+            using var small = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Small), session);
+            using var large = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Large), session);
             AnsiConsole.MarkupLine($"{s} DDIM steps, r = {r}, job store: " +
                 $"{(string.IsNullOrEmpty(redisAddress) ? "in memory" : "Redis " + redisAddress)}; " +
                                    $"medians of {n} interleaved rounds after {w} warm-up rounds; ONNX Runtime intra-op threads: " +
-                $"{(intra > 0 ? intra.ToString() : "all cores")} ({Environment.ProcessorCount} cores, " +
+                $"{(intra > 0 ? intra.ToString() : "all cores")}{(pin ? ", pinned" : "")} ({Environment.ProcessorCount} cores, " +
                                        $"{System.Runtime.InteropServices.RuntimeInformation.OSDescription})");
             foreach (int b in parse.GetValue(batches)!.Split(',').Select(int.Parse))
             {

@@ -61,6 +61,7 @@ internal static class LoadCommand
             "cluster runs jobs at the highest concurrency this long, and the ceiling is run as long, before they are measured (the JIT " +
             "tiers a server's code to optimised code over thousands of calls). With --latency-target: arrivals before the measured ones.",
             DefaultValueFactory = _ => 10 };
+        var pinThreads = CliOptions.PinThreads();
         var rounds = new Option<int>("--rounds")
         {
             Description = "With --latency-target: rounds of both modes (the order alternates).",
@@ -93,7 +94,7 @@ internal static class LoadCommand
                 "ceiling; with --latency-target, fixed all-large against load-adaptive mode under overload.")
         {
             models, levels, images, steps, smallFraction, jobs, modes, delay, plot, target, profile, overload, seconds, warmup, rounds,
-            maxRunning, worstSchedule, arrivalSeed, capacitySeconds, capacityRepeats, between,
+            maxRunning, worstSchedule, arrivalSeed, capacitySeconds, capacityRepeats, between, pinThreads,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -113,8 +114,13 @@ internal static class LoadCommand
                     parse.GetValue(delay), ct);
             }
             var pools = zoo.Manifests(ModelZoo.Small, ModelZoo.Large);
+            bool pin = parse.GetValue(pinThreads);
+            var session = new OnnxSessionOptions { PinThreads = pin };
             await using var cluster = await LoopbackCluster.StartAsync(pools, orchestratorArgs: ["--Orchestrator:MaxRunningJobs=1000"],
-                denoiserArgs: [$"--Denoiser:MaxBatchDelay={TimeSpan.FromMilliseconds(parse.GetValue(delay))}"], cancellationToken: ct);
+                denoiserArgs:
+                [
+                    $"--Denoiser:MaxBatchDelay={TimeSpan.FromMilliseconds(parse.GetValue(delay))}", $"--Denoiser:PinThreads={pin}",
+                ], cancellationToken: ct);
             var (stepApp, stepAddress) = await LoopbackCluster.StartOrchestratorHostAsync(cluster.Pools, "",
                 ["--Orchestrator:MaxRunningJobs=1000", "--Orchestrator:RunMode=step"], ct);
             await using var _ = stepApp;
@@ -126,13 +132,13 @@ internal static class LoadCommand
             var concurrency = parse.GetValue(levels)!.Split(',').Select(int.Parse).ToArray();
 
             double warmupSeconds = parse.GetValue(warmup);
-            double ceiling = await CeilingAsync(zoo, load, concurrency.Max() * load.Images, warmupSeconds, ct);
+            double ceiling = await CeilingAsync(zoo, session, load, concurrency.Max() * load.Images, warmupSeconds, ct);
             AnsiConsole.MarkupLine($"[grey]ceiling: {ceiling:F1} images/s (in process, one batch of {concurrency.Max() * load.Images}, " +
                 $"ORT only)[/]");
-            double batched = await ThroughBatchersAsync(zoo, load, concurrency.Max(), ct);
+            double batched = await ThroughBatchersAsync(zoo, session, load, concurrency.Max(), ct);
             AnsiConsole.MarkupLine($"[grey]jobs through batchers in process: {batched:F1} images/s ({concurrency.Max()} concurrent, " +
                 $"{batched / ceiling:F2} of the ceiling)[/]");
-            double singleLoop = SingleLoopReference.Run(zoo, load.Steps, load.SmallFraction, concurrency.Max(),
+            double singleLoop = SingleLoopReference.Run(zoo, session, load.Steps, load.SmallFraction, concurrency.Max(),
                 Math.Max(load.Jobs, concurrency.Max()), i => load.Job(i).ClassLabels.ToArray(), ct);
             AnsiConsole.MarkupLine($"[grey]jobs stepped by one loop in process: {singleLoop:F1} images/s " +
                 $"({singleLoop / ceiling:F2} of the ceiling, {singleLoop / batched:F2}x through the batchers)[/]");
@@ -224,10 +230,11 @@ internal static class LoadCommand
     /// after <paramref name="warmupSeconds"/> of runs (as long as the cluster's warm-up: without it the sampler's code is still being
     /// tiered up and the ceiling reads low).
     /// </summary>
-    private static async Task<double> CeilingAsync(ModelZoo zoo, Load load, int batch, double warmupSeconds, CancellationToken ct)
+    private static async Task<double> CeilingAsync(ModelZoo zoo, OnnxSessionOptions session, Load load, int batch, double warmupSeconds,
+        CancellationToken ct)
     {
-        using var small = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Small));
-        using var large = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Large));
+        using var small = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Small), session);
+        using var large = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Large), session);
         var models = new Dictionary<string, IDenoiser> { [ModelZoo.Small] = small, [ModelZoo.Large] = large };
         var labels = Enumerable.Range(0, batch).Select(i => i % 10).ToArray();
         var times = new List<double>();
@@ -249,10 +256,11 @@ internal static class LoadCommand
     /// stage runs enlisted): what the per-job design costs before any gRPC, orchestrator or job store.
     /// Between the ceiling (one trajectory of all images) and the cluster, it splits the gap in two.
     /// </summary>
-    private static async Task<double> ThroughBatchersAsync(ModelZoo zoo, Load load, int concurrent, CancellationToken ct)
+    private static async Task<double> ThroughBatchersAsync(ModelZoo zoo, OnnxSessionOptions session, Load load, int concurrent,
+        CancellationToken ct)
     {
-        using var small = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Small));
-        using var large = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Large));
+        using var small = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Small), session);
+        using var large = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Large), session);
         var options = new DenoiserOptions().Batching;
         await using var smallBatcher = new DynamicBatcher(small, options);
         await using var largeBatcher = new DynamicBatcher(large, options);

@@ -23,11 +23,11 @@ internal static class SingleLoopReference
     /// Images/s (median of three passes after a warm-up pass) of <paramref name="total"/> jobs with the labels
     /// <paramref name="labelsOf"/> gives each, <paramref name="concurrent"/> at a time.
     /// </summary>
-    public static double Run(ModelZoo zoo, int steps, double smallFraction, int concurrent, int total, Func<int, int[]> labelsOf,
-        CancellationToken ct)
+    public static double Run(ModelZoo zoo, OnnxSessionOptions session, int steps, double smallFraction, int concurrent, int total,
+        Func<int, int[]> labelsOf, CancellationToken ct)
     {
-        using var small = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Small));
-        using var large = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Large));
+        using var small = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Small), session);
+        using var large = new OnnxDenoiser(zoo.ManifestPath(ModelZoo.Large), session);
         var models = new Dictionary<string, OnnxDenoiser> { [ModelZoo.Small] = small, [ModelZoo.Large] = large };
         var denoisers = models.ToDictionary(m => m.Key, m => (IDenoiser)m.Value);
         var schedule = SwitchSchedule.SmallThenLarge(smallFraction, ModelZoo.Small, ModelZoo.Large);

@@ -12,6 +12,7 @@ namespace TStitch.Models.Text;
 public sealed class OnnxTextEncoder : IDisposable
 {
     private readonly InferenceSession _session;
+    private readonly CpuPinning? _pinning;
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
 
@@ -27,6 +28,7 @@ public sealed class OnnxTextEncoder : IDisposable
         options ??= new OnnxSessionOptions();
         Manifest = TextEncoderManifest.Load(manifestPath);
         Tokenizer = ClipTokenizer.FromManifest(Manifest, manifestPath);
+        _pinning = options.Pinning;
         _session = options.CreateSession(manifestPath, Manifest.Onnx);
         try
         {
@@ -61,7 +63,8 @@ public sealed class OnnxTextEncoder : IDisposable
         IDisposableReadOnlyCollection<OrtValue> results;
         try
         {
-            results = _session.Run(runOptions, _inputNames, [input], _outputNames);
+            using (CpuPinning.PinCaller(_pinning))
+                results = _session.Run(runOptions, _inputNames, [input], _outputNames);
         }
         catch (OnnxRuntimeException) when (cancellationToken.IsCancellationRequested)
         {
