@@ -69,11 +69,7 @@ public sealed class DenoiserOptions : IValidatableObject
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        if (!PinThreads || UseCuda) yield break;
-        string? problem = null;
-        try { _ = CpuPinning.For(IntraOpThreads); }
-        catch (ArgumentOutOfRangeException ex) { problem = ex.Message; }
-        if (problem is not null)
+        if (PinThreads && !UseCuda && CpuPinning.Problem(IntraOpThreads) is { } problem)
             yield return new ValidationResult($"Denoiser:PinThreads with Denoiser:IntraOpThreads={IntraOpThreads}: {problem}");
     }
 

@@ -40,16 +40,23 @@ public sealed partial class CpuPinning
     /// </summary>
     public static CpuPinning? For(int intraOpThreads)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(intraOpThreads);
+        if (Problem(intraOpThreads) is { } problem) throw new ArgumentOutOfRangeException(nameof(intraOpThreads), problem);
         if (!OperatingSystem.IsLinux()) return null;
         var allowed = AllowedCpus();
         int threads = intraOpThreads > 0 ? intraOpThreads : allowed.Count;
-        if (threads < 2) return null;
-        if (threads > allowed.Count)
-            throw new ArgumentOutOfRangeException(nameof(intraOpThreads),
-                $"Pinning {threads} intra-op threads needs as many CPUs; this process may use {allowed.Count} " +
-                    $"({string.Join(",", allowed)}). Lower the intra-op threads or turn thread pinning off.");
-        return new CpuPinning(allowed.Take(threads).ToList());
+        return threads < 2 ? null : new CpuPinning(allowed.Take(threads).ToList());
+    }
+
+    /// <summary>Why <paramref name="intraOpThreads"/> threads cannot be pinned here (more threads than CPUs), or null.</summary>
+    public static string? Problem(int intraOpThreads)
+    {
+        if (intraOpThreads < 0) return $"intra-op threads must be >= 0, got {intraOpThreads}.";
+        if (!OperatingSystem.IsLinux()) return null;
+        var allowed = AllowedCpus();
+        return intraOpThreads > allowed.Count
+            ? $"pinning {intraOpThreads} intra-op threads needs as many CPUs; this process may use {allowed.Count} " +
+                $"({string.Join(",", allowed)}). Lower the intra-op threads or turn thread pinning off."
+            : null;
     }
 
     /// <summary>The CPUs the calling thread may run on (a container's cpuset, a taskset), in the kernel's numbering.</summary>
