@@ -40,20 +40,21 @@ public sealed partial class CpuPinning
     /// </summary>
     public static CpuPinning? For(int intraOpThreads)
     {
-        if (Problem(intraOpThreads) is { } problem) throw new ArgumentOutOfRangeException(nameof(intraOpThreads), problem);
-        if (!OperatingSystem.IsLinux()) return null;
-        var allowed = AllowedCpus();
+        var allowed = OperatingSystem.IsLinux() ? AllowedCpus() : null;
+        if (Problem(intraOpThreads, allowed) is { } problem) throw new ArgumentOutOfRangeException(nameof(intraOpThreads), problem);
+        if (allowed is null) return null;
         int threads = intraOpThreads > 0 ? intraOpThreads : allowed.Count;
         return threads < 2 ? null : new CpuPinning(allowed.Take(threads).ToList());
     }
 
     /// <summary>Why <paramref name="intraOpThreads"/> threads cannot be pinned here (more threads than CPUs), or null.</summary>
-    public static string? Problem(int intraOpThreads)
+    public static string? Problem(int intraOpThreads) =>
+        Problem(intraOpThreads, OperatingSystem.IsLinux() ? AllowedCpus() : null);
+
+    private static string? Problem(int intraOpThreads, IReadOnlyList<int>? allowed)
     {
         if (intraOpThreads < 0) return $"intra-op threads must be >= 0, got {intraOpThreads}.";
-        if (!OperatingSystem.IsLinux()) return null;
-        var allowed = AllowedCpus();
-        return intraOpThreads > allowed.Count
+        return allowed is not null && intraOpThreads > allowed.Count
             ? $"pinning {intraOpThreads} intra-op threads needs as many CPUs; this process may use {allowed.Count} " +
                 $"({string.Join(",", allowed)}). Lower the intra-op threads or turn thread pinning off."
             : null;
@@ -71,9 +72,13 @@ public sealed partial class CpuPinning
     /// <summary>Holds the calling thread on <see cref="CallerCpu"/> until the scope is disposed (a no-op for a null pinning).</summary>
     public static CallerScope PinCaller(CpuPinning? pinning) => pinning is null ? default : pinning.Pin();
 
+    /// <summary>The calling thread's own mask while it is pinned, one per thread: a run is never pinned inside another.</summary>
+    [ThreadStatic] private static ulong[]? t_previous;
+
     private CallerScope Pin()
     {
-        var previous = new ulong[MaskWords];
+        // Reused per thread rather than allocated per model run.
+        var previous = t_previous ??= new ulong[MaskWords];
         // A thread whose affinity cannot be read or changed (a cpuset changed under the process) runs unpinned.
         if (sched_getaffinity(0, MaskWords * sizeof(ulong), previous) != 0) return default;
         if (sched_setaffinity(0, MaskWords * sizeof(ulong), _callerMask) != 0) return default;
