@@ -12,6 +12,8 @@ namespace TStitch.Orchestration;
 /// it, in one round trip (a WATCH/MULTI transaction takes two, and a claim read first took three).
 /// StackExchange.Redis sends a script by its SHA1 once the server has seen it. Finished jobs expire after
 /// the configured TTL. Redis failures surface as <see cref="FailureKind.StoreUnavailable"/>.
+/// A write's tensors (checkpoint latents, result samples and PNG) do not pass through the script: see
+/// <see cref="DataKey"/>.
 /// </summary>
 public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishedTtl, TimeProvider time) : IJobStore
 {
@@ -22,28 +24,60 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
             "created", "updated", "sample_shape"];
 
     /// <summary>
-    /// The write both scripts end with. KEYS: the job's hash, the unfinished set. ARGV: job id, "1" if the
-    /// job is finished, the finished TTL in ms, the expected owner, then field/value pairs. A finished job
-    /// leaves the unfinished set, its lease ends with it and it expires; an unfinished one (perhaps
-    /// requeued after it had finished) must not expire while it runs again.
+    /// The write both scripts end with. KEYS: the job's hash, the unfinished set, the write's data key
+    /// (<see cref="DataKey"/>; the job's hash again when the write has no tensors). ARGV: job id, "1" if the
+    /// job is finished, the finished TTL in ms, the expected owner, the data key or "", then field/value
+    /// pairs. A finished job leaves the unfinished set, its lease ends with it and it expires (its data with
+    /// it); an unfinished one (perhaps requeued after it had finished) must not expire while it runs again.
+    /// The job points at its new data and the data it pointed at before is deleted in the same step, so a
+    /// reader never sees a step with another write's tensors. That old key is read from the hash, not passed
+    /// in KEYS (the writer does not know it without a read first): fine on a single Redis, the store's
+    /// deployment, not on Redis Cluster. A refused write deletes the data it was sent with.
     /// </summary>
     private const string WriteFields = """
         local function write()
-          redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+          local old = redis.call('HGET', KEYS[1], 'data')
+          redis.call('HSET', KEYS[1], 'data', ARGV[5], unpack(ARGV, 6))
+          redis.call('HDEL', KEYS[1], 'latents', 'prev_x0', 'png', 'samples')
+          if old and old ~= '' and old ~= ARGV[5] then redis.call('DEL', old) end
           if ARGV[2] == '1' then
             redis.call('SREM', KEYS[2], ARGV[1])
             redis.call('HSET', KEYS[1], 'lease_until', 0)
             redis.call('PEXPIRE', KEYS[1], ARGV[3])
+            if ARGV[5] ~= '' then redis.call('PEXPIRE', KEYS[3], ARGV[3]) end
           else
             redis.call('SADD', KEYS[2], ARGV[1])
             redis.call('PERSIST', KEYS[1])
+            if ARGV[5] ~= '' then redis.call('PERSIST', KEYS[3]) end
           end
           return 1
         end
+        local function refuse()
+          if ARGV[5] ~= '' then redis.call('DEL', KEYS[3]) end
+          return 0
+        end
 
         """;
-    private const string CreateScript = WriteFields + "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\nreturn write()";
-    private const string SaveScript = WriteFields + "if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[4] then return 0 end\nreturn write()";
+    private const string CreateScript = WriteFields + "if redis.call('EXISTS', KEYS[1]) == 1 then return refuse() end\nreturn write()";
+    private const string SaveScript = WriteFields + "if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[4] then return refuse() end\nreturn write()";
+
+    /// <summary>The tensor fields of a job, kept in its data key (older records held them in the job's hash).</summary>
+    private static readonly string[] DataFields = ["latents", "prev_x0", "png", "samples"];
+
+    /// <summary>
+    /// Where one write's tensors go: a hash of their own, named for that write, written with plain HSET in
+    /// the same pipeline just before the script that points the job at it. Redis copies a Lua script's
+    /// arguments into Lua strings and back, so a 786 KB latent batch passed through the script cost 1.3 ms
+    /// a write against 0.5 ms as a plain HSET (batch 64 on the bench machine, docs/benchmarks.md); the
+    /// script's checks stay atomic because nothing refers to the new key until the script does.
+    /// </summary>
+    private static string DataKey(string id) => $"{KeyPrefix}{id}:data:{Guid.NewGuid():N}";
+
+    /// <summary>
+    /// How long a data key lives if its script never runs (the connection dropped between the two): the
+    /// script itself makes it persist or expire with the job at once.
+    /// </summary>
+    private static readonly TimeSpan UnclaimedDataTtl = TimeSpan.FromMinutes(10);
 
     /// <summary>ARGV: owner, lease end (ms), now (ms, the caller's clock, as for every lease), the final statuses as ",n,m,".</summary>
     private const string ClaimScript = """
@@ -78,8 +112,21 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
         Dictionary<string, RedisValue> h;
         if (withData)
         {
-            var entries = await Db.HashGetAllAsync(KeyPrefix + id);
-            h = entries.ToDictionary(e => e.Name.ToString(), e => e.Value);
+            // The job's hash, then the data it points at. A write in between replaces and deletes that data:
+            // read the job again (the next read sees the new pointer).
+            for (int attempt = 1; ; attempt++)
+            {
+                h = (await Db.HashGetAllAsync(KeyPrefix + id)).ToDictionary(e => e.Name.ToString(), e => e.Value);
+                if (!h.TryGetValue("data", out var data)) break; // no job, or a record from before data keys
+                foreach (var field in DataFields) h.Remove(field);
+                if (data.IsNullOrEmpty) break;
+                var entries = await Db.HashGetAllAsync((string)data!);
+                if (entries.Length > 0 || attempt == 5)
+                {
+                    foreach (var e in entries) h[e.Name.ToString()] = e.Value;
+                    break;
+                }
+            }
         }
         else
         {
@@ -138,26 +185,43 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
     /// <summary>
     /// Runs <paramref name="script"/> (<see cref="CreateScript"/> or <see cref="SaveScript"/>) with the job's
     /// fields: everything but the spec and the owner (which only creation and claims write), the lease only
-    /// as a finished job's write ends it, plus <paramref name="extra"/>.
+    /// as a finished job's write ends it, plus <paramref name="extra"/>. The tensors go to a new data key
+    /// first, in the same pipeline (one round trip).
     /// </summary>
     private async Task<bool> Write(string script, JobRecord job, HashEntry[] extra)
     {
+        HashEntry[] data =
+        [
+            .. Tensor("latents", job.Latents), .. Tensor("prev_x0", job.PreviousX0), .. Tensor("samples", job.Samples),
+            .. job.Png is { Length: > 0 } png ? [new HashEntry("png", png)] : Array.Empty<HashEntry>(),
+        ];
         HashEntry[] fields =
         [
             .. extra,
             new("status", (int)job.Status), new("step", job.Step), new("steps", job.Steps), new("checkpoint_step", job.CheckpointStep),
-            new("latents", Bytes(job.Latents)), new("prev_x0", Bytes(job.PreviousX0)),
             new("sample_shape", job.SampleShape is null ? "" : string.Join('x', job.SampleShape)),
             new("calls", string.Join(";", job.CallsPerPool.Select(kv => $"{kv.Key}={kv.Value}"))),
             new("error", job.Error), new("failure", (int)job.Failure), new("schedule", job.Schedule),
             new("resumed_from_step", job.ResumedFromStep),
             new("created", job.Created.ToUnixTimeMilliseconds()), new("updated", job.Updated.ToUnixTimeMilliseconds()),
-            new("png", job.Png ?? []), new("samples", Bytes(job.Samples)),
         ];
-        var args = new RedisValue[4 + 2 * fields.Length];
-        (args[0], args[1], args[2], args[3]) = (job.Id, job.IsFinished ? "1" : "0", (long)finishedTtl.TotalMilliseconds, job.Owner);
-        for (int i = 0; i < fields.Length; i++) (args[4 + 2 * i], args[5 + 2 * i]) = (fields[i].Name, fields[i].Value);
-        return (int)await Db.ScriptEvaluateAsync(script, [KeyPrefix + job.Id, UnfinishedKey], args) == 1;
+        string jobKey = KeyPrefix + job.Id, dataKey = data.Length > 0 ? DataKey(job.Id) : "";
+        var args = new RedisValue[5 + 2 * fields.Length];
+        (args[0], args[1], args[2], args[3], args[4]) = (job.Id, job.IsFinished ? "1" : "0", (long)finishedTtl.TotalMilliseconds, job.Owner,
+            dataKey);
+        for (int i = 0; i < fields.Length; i++) (args[5 + 2 * i], args[6 + 2 * i]) = (fields[i].Name, fields[i].Value);
+        RedisKey[] keys = [jobKey, UnfinishedKey, data.Length > 0 ? dataKey : jobKey];
+        if (data.Length == 0) return (int)await Db.ScriptEvaluateAsync(script, keys, args) == 1;
+
+        var batch = Db.CreateBatch();
+        var stored = batch.HashSetAsync(dataKey, data);
+        var expiring = batch.KeyExpireAsync(dataKey, UnclaimedDataTtl);
+        var written = batch.ScriptEvaluateAsync(script, keys, args);
+        batch.Execute();
+        await Task.WhenAll(stored, expiring, written);
+        return (int)written.Result == 1;
+
+        static HashEntry[] Tensor(string name, float[]? values) => values is null ? [] : [new HashEntry(name, Bytes(values))];
     }
 
     /// <summary>Redis being unreachable is the store's failure, reported as such (not as a client-library diagnostic).</summary>
@@ -205,7 +269,7 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
     /// <summary>
     /// Written from the arrays themselves: a saved record's tensors are not changed afterwards (<see cref="JobCheckpoints.SaveBehind"/>).
     /// </summary>
-    private static RedisValue Bytes(float[]? values) => values is null ? Array.Empty<byte>() : TensorMessages.BytesOf(values);
+    private static RedisValue Bytes(float[] values) => TensorMessages.BytesOf(values);
 
     private static float[]? Floats(RedisValue value) => value.IsNullOrEmpty ? null : TensorMessages.FromBytes((byte[])value!);
 

@@ -1,10 +1,14 @@
 using StackExchange.Redis;
+using TStitch.Contracts;
 using TStitch.Hosting.Errors;
 using TStitch.Orchestration;
 
 namespace TStitch.Cluster.Tests;
 
-/// <summary>The store contract on the fixture's Redis: the one-round-trip Lua scripts keep every promise of the in-memory store.</summary>
+/// <summary>
+/// The store contract on the fixture's Redis (the one-round-trip Lua scripts keep every promise of the in-memory store), and the
+/// layout behind it: a job's tensors in one data key per write, swapped in by the script.
+/// </summary>
 [Collection(ClusterCollection.Name)]
 public class RedisJobStoreTests(ClusterFixture cluster) : JobStoreContract
 {
@@ -31,4 +35,66 @@ public class RedisJobStoreTests(ClusterFixture cluster) : JobStoreContract
             await cluster.RedisConnection.GetDatabase().ExecuteAsync("ACL", "DELUSER", user);
         }
     }
+
+    [Fact]
+    public async Task A_job_keeps_one_data_key_a_refused_write_leaves_none_and_finished_data_expires_with_the_job()
+    {
+        var store = NewStore();
+        var db = cluster.RedisConnection.GetDatabase();
+        string id = "contract-" + Guid.NewGuid().ToString("N");
+        var job = NewJob(id, "a", Clock.GetUtcNow().AddMinutes(1));
+        await store.CreateAsync(job);
+        Assert.Empty(DataKeys(id));
+        for (int step = 1; step <= 3; step++)
+            Assert.True(await store.SaveAsync(job with { Status = JobStatus.Running, Step = step, CheckpointStep = step, Latents = [step, -step] }));
+        var keys = DataKeys(id);
+        Assert.Single(keys);
+        Assert.Equal(-1, (long)await db.ExecuteAsync("PTTL", keys[0])); // a running job's data does not expire
+
+        // Another owner's write is refused and takes its data with it; the job's data is the owner's last.
+        Assert.False(await store.SaveAsync(job with { Owner = "b", Step = 9, CheckpointStep = 9, Latents = [9f, 9f] }));
+        Assert.Equal(keys, DataKeys(id));
+        Assert.False((await store.CreateAsync(job with { Latents = [9f, 9f] })).Created); // so is a create of an existing job
+        Assert.Equal(keys, DataKeys(id));
+        Assert.Equal(new[] { 3f, -3f }, (await store.GetAsync(id))!.Latents);
+
+        // A write without tensors drops the old data.
+        Assert.True(await store.SaveAsync(job with { Status = JobStatus.Running, Step = 4 }));
+        Assert.Empty(DataKeys(id));
+        Assert.Null((await store.GetAsync(id))!.Latents);
+
+        Assert.True(await store.SaveAsync(job.Finish(JobStatus.Succeeded, FailureKind.None, "", Clock.GetUtcNow()) with
+        {
+            Samples = [1f, 2f], Png = [137, 80],
+        }));
+        keys = DataKeys(id);
+        Assert.Single(keys);
+        long dataTtl = (long)await db.ExecuteAsync("PTTL", keys[0]), jobTtl = (long)await db.ExecuteAsync("PTTL", "tstitch:job:" + id);
+        Assert.InRange(dataTtl, jobTtl - 5000, jobTtl + 5000); // expires with the job (the store's TTL, an hour here)
+        Assert.InRange(jobTtl, 1, (long)TimeSpan.FromHours(1).TotalMilliseconds);
+        var read = (await store.GetAsync(id))!;
+        Assert.Equal([1f, 2f], read.Samples!);
+        Assert.Equal([137, 80], read.Png);
+    }
+
+    [Fact]
+    public async Task A_record_written_before_data_keys_reads_its_tensors_from_the_hash_until_it_is_saved_again()
+    {
+        var store = NewStore();
+        var db = cluster.RedisConnection.GetDatabase();
+        string id = "contract-" + Guid.NewGuid().ToString("N");
+        var job = NewJob(id, "a", Clock.GetUtcNow().AddMinutes(1));
+        await store.CreateAsync(job);
+        // The layout of earlier versions: tensors as fields of the job's hash, no data pointer.
+        await db.HashDeleteAsync("tstitch:job:" + id, "data");
+        await db.HashSetAsync("tstitch:job:" + id, [new("latents", TensorMessages.BytesOf([5f, 6f])), new("checkpoint_step", 2)]);
+        Assert.Equal(new[] { 5f, 6f }, (await store.GetAsync(id))!.Latents);
+
+        Assert.True(await store.SaveAsync(job with { Status = JobStatus.Running, Step = 3, CheckpointStep = 3, Latents = [7f, 8f] }));
+        Assert.False(await db.HashExistsAsync("tstitch:job:" + id, "latents"));
+        Assert.Equal(new[] { 7f, 8f }, (await store.GetAsync(id))!.Latents);
+    }
+
+    private string[] DataKeys(string id) =>
+        cluster.RedisConnection.GetServers()[0].Keys(pattern: $"tstitch:job:{id}:data:*").Select(k => k.ToString()).ToArray();
 }
