@@ -31,11 +31,14 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
     /// it); an unfinished one (perhaps requeued after it had finished) must not expire while it runs again.
     /// The job points at its new data and the data it pointed at before is deleted in the same step, so a
     /// reader never sees a step with another write's tensors. That old key is read from the hash, not passed
-    /// in KEYS (the writer does not know it without a read first): fine on a single Redis, the store's
-    /// deployment, not on Redis Cluster. A refused write deletes the data it was sent with.
+    /// in KEYS (the writer does not know it without a read first); the store runs on a single Redis, not Redis
+    /// Cluster (the unfinished set is another slot anyway). A refused write deletes the data it was sent with.
+    /// A write whose data key is not there (its HSET failed, or it was evicted) changes nothing and answers -1:
+    /// pointing the job at it would drop the checkpoint it had.
     /// </summary>
     private const string WriteFields = """
         local function write()
+          if ARGV[5] ~= '' and redis.call('EXISTS', KEYS[3]) == 0 then return -1 end
           local old = redis.call('HGET', KEYS[1], 'data')
           redis.call('HSET', KEYS[1], 'data', ARGV[5], unpack(ARGV, 6))
           redis.call('HDEL', KEYS[1], 'latents', 'prev_x0', 'png', 'samples')
@@ -113,19 +116,22 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
         if (withData)
         {
             // The job's hash, then the data it points at. A write in between replaces and deletes that data:
-            // read the job again (the next read sees the new pointer).
-            for (int attempt = 1; ; attempt++)
+            // read the job again, as long as it points elsewhere each time (the same pointer twice to nothing
+            // means the data itself is gone: the record is read without it).
+            RedisValue seen = RedisValue.Null;
+            while (true)
             {
                 h = (await Db.HashGetAllAsync(KeyPrefix + id)).ToDictionary(e => e.Name.ToString(), e => e.Value);
-                if (!h.TryGetValue("data", out var data)) break; // no job, or a record from before data keys
-                foreach (var field in DataFields) h.Remove(field);
-                if (data.IsNullOrEmpty) break;
+                // Tensors in the hash itself: a record from before data keys, or one an orchestrator of that
+                // version wrote last (this version's writes always remove them).
+                if (!h.TryGetValue("data", out var data) || DataFields.Any(h.ContainsKey) || data.IsNullOrEmpty) break;
                 var entries = await Db.HashGetAllAsync((string)data!);
-                if (entries.Length > 0 || attempt == 5)
+                if (entries.Length > 0 || data == seen)
                 {
                     foreach (var e in entries) h[e.Name.ToString()] = e.Value;
                     break;
                 }
+                seen = data;
             }
         }
         else
@@ -219,7 +225,14 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
         var written = batch.ScriptEvaluateAsync(script, keys, args);
         batch.Execute();
         await Task.WhenAll(stored, expiring, written);
-        return (int)written.Result == 1;
+        return (int)written.Result switch
+        {
+            1 => true,
+            0 => false,
+            _ => throw new ServiceFailureException(FailureKind.StoreUnavailable,
+                "The job store (Redis) lost a write's data before the write landed (evicted? the store needs maxmemory-policy " +
+                    "noeviction); the write was not applied."),
+        };
 
         static HashEntry[] Tensor(string name, float[]? values) => values is null ? [] : [new HashEntry(name, Bytes(values))];
     }

@@ -95,6 +95,31 @@ public class RedisJobStoreTests(ClusterFixture cluster) : JobStoreContract
         Assert.Equal(new[] { 7f, 8f }, (await store.GetAsync(id))!.Latents);
     }
 
+    [Fact]
+    public async Task Tensors_an_older_orchestrator_wrote_last_win_over_the_data_key_and_data_that_is_gone_reads_as_none()
+    {
+        var store = NewStore();
+        var db = cluster.RedisConnection.GetDatabase();
+        string id = "contract-" + Guid.NewGuid().ToString("N");
+        var job = NewJob(id, "a", Clock.GetUtcNow().AddMinutes(1)) with { Status = JobStatus.Running };
+        await store.CreateAsync(job);
+        Assert.True(await store.SaveAsync(job with { Step = 2, CheckpointStep = 2, Latents = [2f, 2f] }));
+        // A rolling upgrade: an orchestrator of the earlier version writes step 4 the old way, inline, leaving the pointer.
+        await db.HashSetAsync("tstitch:job:" + id, [new("latents", TensorMessages.BytesOf([4f, 4f])), new("prev_x0", ""),
+            new("checkpoint_step", 4)]);
+        var read = (await store.GetAsync(id))!;
+        Assert.Equal(4, read.CheckpointStep);
+        Assert.Equal(new[] { 4f, 4f }, read.Latents);
+
+        // This version's next write moves it back, and its data then vanishes (an eviction, a manual DEL): read without it.
+        Assert.True(await store.SaveAsync(job with { Step = 6, CheckpointStep = 6, Latents = [6f, 6f] }));
+        Assert.Equal(new[] { 6f, 6f }, (await store.GetAsync(id))!.Latents);
+        await db.KeyDeleteAsync(Assert.Single(DataKeys(id)));
+        read = (await store.GetAsync(id))!;
+        Assert.Equal(6, read.CheckpointStep);
+        Assert.Null(read.Latents);
+    }
+
     private string[] DataKeys(string id) =>
         cluster.RedisConnection.GetServers()[0].Keys(pattern: $"tstitch:job:{id}:data:*").Select(k => k.ToString()).ToArray();
 }
