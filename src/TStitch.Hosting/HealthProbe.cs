@@ -37,11 +37,9 @@ public static class HealthProbe
             int metricsPort = configuration.GetSection(TelemetryOptions.Section).Get<TelemetryOptions>()?.MetricsPort ?? 0;
             string url = ServiceUrls.LoopbackAddress(configuration, skipPort: metricsPort);
             address = service.Length > 0 ? $"{url} ({service})" : url;
-            // The probe calls its own process over loopback, where an https certificate's name (the
-            // service's DNS name) cannot match, so it accepts the certificate it is shown.
             using var channel = GrpcChannel.ForAddress(url, new GrpcChannelOptions
             {
-                HttpHandler = new SocketsHttpHandler { SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => true } },
+                HttpHandler = new SocketsHttpHandler { SslOptions = { RemoteCertificateValidationCallback = OwnCertificate(configuration) } },
             });
             // Health is open by default; with Auth:AllowAnonymousHealth=false the probe presents this
             // service's own secret (an API key on the orchestrator, the service token on a denoiser).
@@ -63,5 +61,28 @@ public static class HealthProbe
             output.WriteLine($"{address}: {ex.GetType().Name}: {ex.Message}");
             return 1;
         }
+    }
+
+    /// <summary>
+    /// The probe calls its own process over loopback, where an https certificate's name (the service's DNS
+    /// name) cannot match. So it accepts exactly the certificate the service is configured with
+    /// (Kestrel:Certificates:Default:Path, a PFX with its Password or a PEM/DER certificate), whatever its
+    /// name or issuer. A service whose certificate comes from elsewhere (per-endpoint configuration, a
+    /// development certificate) gets the certificate it shows accepted: the probe only reads a health status
+    /// from a port of its own pod.
+    /// </summary>
+    private static System.Net.Security.RemoteCertificateValidationCallback OwnCertificate(ConfigurationManager configuration)
+    {
+        string? path = configuration["Kestrel:Certificates:Default:Path"];
+#pragma warning disable CA5359 // the fallback above: no certificate of its own to compare with
+        if (string.IsNullOrEmpty(path)) return (_, _, _, _) => true;
+#pragma warning restore CA5359
+        bool pkcs12 = path.EndsWith(".pfx", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".p12", StringComparison.OrdinalIgnoreCase);
+        using var certificate = pkcs12
+            ? System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12FromFile(path,
+                configuration["Kestrel:Certificates:Default:Password"])
+            : CertificateTrust.Load(path)[0];
+        byte[] own = certificate.RawData;
+        return (_, shown, _, _) => shown is not null && shown.GetRawCertData().AsSpan().SequenceEqual(own);
     }
 }

@@ -54,12 +54,7 @@ public sealed class HostingEndpointTests
     [Fact]
     public async Task Probe_FollowsAnHttpsUrl_OverTls()
     {
-        using var key = System.Security.Cryptography.RSA.Create(2048);
-        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=service.example", key,
-            System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
-        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
-        string pfx = Path.Combine(Path.GetTempPath(), $"tstitch-probe-{Guid.NewGuid():N}.pfx");
-        File.WriteAllBytes(pfx, certificate.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pfx, "pw"));
+        string pfx = SelfSignedPfx("service.example");
         try
         {
             int grpc = FreePort();
@@ -70,6 +65,42 @@ public sealed class HostingEndpointTests
             Assert.Contains($"https://127.0.0.1:{grpc}: Serving", output.ToString());
         }
         finally { File.Delete(pfx); }
+    }
+
+    [Fact]
+    public async Task Probe_over_tls_accepts_only_the_services_own_certificate()
+    {
+        string served = SelfSignedPfx("service.example"), other = SelfSignedPfx("service.example");
+        try
+        {
+            int grpc = FreePort();
+            string[] args = [$"--urls=https://127.0.0.1:{grpc}", $"--Kestrel:Certificates:Default:Path={served}",
+                "--Kestrel:Certificates:Default:Password=pw"];
+            await using var app = await StartAsync(args);
+            // The same names and issuer, another key: what a man in the middle would show.
+            string[] probeArgs = [$"--urls=https://127.0.0.1:{grpc}", $"--Kestrel:Certificates:Default:Path={other}",
+                "--Kestrel:Certificates:Default:Password=pw"];
+            var output = new StringWriter();
+            Assert.Equal(1, await HealthProbe.RunAsync(probeArgs, output));
+            Assert.DoesNotContain("Serving", output.ToString());
+            Assert.Equal(0, await HealthProbe.RunAsync(args, TextWriter.Null));
+        }
+        finally
+        {
+            File.Delete(served);
+            File.Delete(other);
+        }
+    }
+
+    private static string SelfSignedPfx(string name)
+    {
+        using var key = System.Security.Cryptography.RSA.Create(2048);
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest($"CN={name}", key,
+            System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+        string pfx = Path.Combine(Path.GetTempPath(), $"tstitch-probe-{Guid.NewGuid():N}.pfx");
+        File.WriteAllBytes(pfx, certificate.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pfx, "pw"));
+        return pfx;
     }
 
     [Theory]
