@@ -39,11 +39,7 @@ public class RedisJobStoreTests(ClusterFixture cluster) : JobStoreContract
     [Fact]
     public async Task A_job_keeps_one_data_key_a_refused_write_leaves_none_and_finished_data_expires_with_the_job()
     {
-        var store = NewStore();
-        var db = cluster.RedisConnection.GetDatabase();
-        string id = "contract-" + Guid.NewGuid().ToString("N");
-        var job = NewJob(id, "a", Clock.GetUtcNow().AddMinutes(1));
-        await store.CreateAsync(job);
+        var (store, db, id, job) = await CreatedJobAsync();
         Assert.Empty(DataKeys(id));
         for (int step = 1; step <= 3; step++)
             Assert.True(await store.SaveAsync(job with { Status = JobStatus.Running, Step = step, CheckpointStep = step, Latents = [step, -step] }));
@@ -80,11 +76,7 @@ public class RedisJobStoreTests(ClusterFixture cluster) : JobStoreContract
     [Fact]
     public async Task A_record_written_before_data_keys_reads_its_tensors_from_the_hash_until_it_is_saved_again()
     {
-        var store = NewStore();
-        var db = cluster.RedisConnection.GetDatabase();
-        string id = "contract-" + Guid.NewGuid().ToString("N");
-        var job = NewJob(id, "a", Clock.GetUtcNow().AddMinutes(1));
-        await store.CreateAsync(job);
+        var (store, db, id, job) = await CreatedJobAsync();
         // The layout of earlier versions: tensors as fields of the job's hash, no data pointer.
         await db.HashDeleteAsync("tstitch:job:" + id, "data");
         await db.HashSetAsync("tstitch:job:" + id, [new("latents", TensorMessages.BytesOf([5f, 6f])), new("checkpoint_step", 2)]);
@@ -98,11 +90,8 @@ public class RedisJobStoreTests(ClusterFixture cluster) : JobStoreContract
     [Fact]
     public async Task Tensors_an_older_orchestrator_wrote_last_win_over_the_data_key_and_data_that_is_gone_reads_as_none()
     {
-        var store = NewStore();
-        var db = cluster.RedisConnection.GetDatabase();
-        string id = "contract-" + Guid.NewGuid().ToString("N");
-        var job = NewJob(id, "a", Clock.GetUtcNow().AddMinutes(1)) with { Status = JobStatus.Running };
-        await store.CreateAsync(job);
+        var (store, db, id, job) = await CreatedJobAsync();
+        job = job with { Status = JobStatus.Running };
         Assert.True(await store.SaveAsync(job with { Step = 2, CheckpointStep = 2, Latents = [2f, 2f] }));
         // A rolling upgrade: an orchestrator of the earlier version writes step 4 the old way, inline, leaving the pointer.
         await db.HashSetAsync("tstitch:job:" + id, [new("latents", TensorMessages.BytesOf([4f, 4f])), new("prev_x0", ""),
@@ -118,6 +107,16 @@ public class RedisJobStoreTests(ClusterFixture cluster) : JobStoreContract
         read = (await store.GetAsync(id))!;
         Assert.Equal(6, read.CheckpointStep);
         Assert.Null(read.Latents);
+    }
+
+    /// <summary>A new job of owner "a" in a store on the fixture's Redis, and that Redis to look behind the store.</summary>
+    private async Task<(IJobStore Store, IDatabase Db, string Id, JobRecord Job)> CreatedJobAsync()
+    {
+        var store = NewStore();
+        string id = "contract-" + Guid.NewGuid().ToString("N");
+        var job = NewJob(id, "a", Clock.GetUtcNow().AddMinutes(1));
+        await store.CreateAsync(job);
+        return (store, cluster.RedisConnection.GetDatabase(), id, job);
     }
 
     private string[] DataKeys(string id) =>
