@@ -23,6 +23,9 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
         ["spec", "status", "step", "steps", "calls", "error", "failure", "schedule", "resumed_from_step", "owner", "lease_until",
             "created", "updated", "sample_shape"];
 
+    /// <summary>The tensor fields of a job, kept in its data key (older records held them in the job's hash).</summary>
+    private static readonly string[] DataFields = ["latents", "prev_x0", "png", "samples"];
+
     /// <summary>
     /// The write both scripts end with. KEYS: the job's hash, the unfinished set, the write's data key
     /// (<see cref="DataKey"/>; the job's hash again when the write has no tensors). ARGV: job id, "1" if the
@@ -36,12 +39,12 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
     /// A write whose data key is not there (its HSET failed, or it was evicted) changes nothing and answers -1:
     /// pointing the job at it would drop the checkpoint it had.
     /// </summary>
-    private const string WriteFields = """
+    private static readonly string WriteFields = $$"""
         local function write()
           if ARGV[5] ~= '' and redis.call('EXISTS', KEYS[3]) == 0 then return -1 end
           local old = redis.call('HGET', KEYS[1], 'data')
           redis.call('HSET', KEYS[1], 'data', ARGV[5], unpack(ARGV, 6))
-          redis.call('HDEL', KEYS[1], 'latents', 'prev_x0', 'png', 'samples')
+          redis.call('HDEL', KEYS[1], {{string.Join(", ", DataFields.Select(f => $"'{f}'"))}})
           if old and old ~= '' and old ~= ARGV[5] then redis.call('DEL', old) end
           if ARGV[2] == '1' then
             redis.call('SREM', KEYS[2], ARGV[1])
@@ -61,11 +64,8 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
         end
 
         """;
-    private const string CreateScript = WriteFields + "if redis.call('EXISTS', KEYS[1]) == 1 then return refuse() end\nreturn write()";
-    private const string SaveScript = WriteFields + "if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[4] then return refuse() end\nreturn write()";
-
-    /// <summary>The tensor fields of a job, kept in its data key (older records held them in the job's hash).</summary>
-    private static readonly string[] DataFields = ["latents", "prev_x0", "png", "samples"];
+    private static readonly string CreateScript = WriteFields + "if redis.call('EXISTS', KEYS[1]) == 1 then return refuse() end\nreturn write()";
+    private static readonly string SaveScript = WriteFields + "if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[4] then return refuse() end\nreturn write()";
 
     /// <summary>
     /// Where one write's tensors go: a hash of their own, named for that write, written with plain HSET in
@@ -217,15 +217,18 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
             dataKey);
         for (int i = 0; i < fields.Length; i++) (args[5 + 2 * i], args[6 + 2 * i]) = (fields[i].Name, fields[i].Value);
         RedisKey[] keys = [jobKey, UnfinishedKey, data.Length > 0 ? dataKey : jobKey];
-        if (data.Length == 0) return (int)await Db.ScriptEvaluateAsync(script, keys, args) == 1;
-
-        var batch = Db.CreateBatch();
-        var stored = batch.HashSetAsync(dataKey, data);
-        var expiring = batch.KeyExpireAsync(dataKey, UnclaimedDataTtl);
-        var written = batch.ScriptEvaluateAsync(script, keys, args);
-        batch.Execute();
-        await Task.WhenAll(stored, expiring, written);
-        return (int)written.Result switch
+        Task<RedisResult> written;
+        if (data.Length == 0) written = Db.ScriptEvaluateAsync(script, keys, args);
+        else
+        {
+            var batch = Db.CreateBatch();
+            var stored = batch.HashSetAsync(dataKey, data);
+            var expiring = batch.KeyExpireAsync(dataKey, UnclaimedDataTtl);
+            written = batch.ScriptEvaluateAsync(script, keys, args);
+            batch.Execute();
+            await Task.WhenAll(stored, expiring, written);
+        }
+        return (int)await written switch
         {
             1 => true,
             0 => false,
