@@ -40,8 +40,7 @@ public abstract class Sampler(SamplingPlan plan)
     public SamplerState Start(int batch, int sampleSize, ulong seed) => new(() =>
     {
         var x = new float[batch * sampleSize];
-        for (int b = 0; b < batch; b++)
-            StepNoise.Fill(x.AsSpan(b * sampleSize, sampleSize), seed, b, StepNoise.InitialStep);
+        StepNoise.FillSamples(x, sampleSize, seed, StepNoise.InitialStep);
         return x;
     });
 
@@ -70,8 +69,7 @@ public abstract class Sampler(SamplingPlan plan)
     protected static float[] Noise(int length, int sampleSize, ulong seed, int step)
     {
         var z = new float[length];
-        for (int b = 0; b < length / sampleSize; b++)
-            StepNoise.Fill(z.AsSpan(b * sampleSize, sampleSize), seed, b, step);
+        StepNoise.FillSamples(z, sampleSize, seed, step);
         return z;
     }
 }

@@ -5,7 +5,9 @@ namespace TStitch.Sampling;
 /// key, never on a shared stream, so a sample's image does not depend on how it was batched or
 /// which process ran which step, and a job resumed at step k draws exactly what it would have.
 /// Hand-written (SplitMix64 + Box-Muller) because System.Random has no keyed/counter mode and no
-/// served package offers one; both algorithms are short and platform independent.
+/// served package offers one; both algorithms are short. SplitMix64 is exact integer arithmetic; Box-Muller's
+/// log and sine/cosine come from the C library under .NET's Math, so processes agree bit for bit when their
+/// images share one C library (the Dockerfile builds every service of a flavour on one runtime image).
 /// </summary>
 public static class StepNoise
 {
@@ -22,11 +24,38 @@ public static class StepNoise
             double u1 = ((Next(ref state) >> 11) + 1) * (1.0 / 9007199254740992.0);
             double u2 = (Next(ref state) >> 11) * (1.0 / 9007199254740992.0);
             double r = Math.Sqrt(-2.0 * Math.Log(u1));
-            double theta = 2.0 * Math.PI * u2;
-            destination[i++] = (float)(r * Math.Cos(theta));
-            if (i < destination.Length) destination[i++] = (float)(r * Math.Sin(theta));
+            // One call for both: the same bits as Math.Sin and Math.Cos apart (SamplerBytesTests), ~10 % less time.
+            (double sin, double cos) = Math.SinCos(2.0 * Math.PI * u2);
+            destination[i++] = (float)(r * cos);
+            if (i < destination.Length) destination[i++] = (float)(r * sin);
         }
     }
+
+    /// <summary>
+    /// Every sample's draw at <paramref name="step"/>: sample b of <paramref name="destination"/> (B x
+    /// <paramref name="sampleSize"/>) gets key (seed, b, step). A large batch is drawn on every core: the
+    /// draw is ~15 ns a value (the sine and cosine), 3 ms for x_T at batch 64, longer than a model run
+    /// of the zoo's large model, and each sample's values depend only on its key, so the split cannot
+    /// change a bit.
+    /// </summary>
+    public static void FillSamples(float[] destination, int sampleSize, ulong seed, int step)
+    {
+        int batch = destination.Length / sampleSize;
+        int parts = Math.Min(batch, Environment.ProcessorCount);
+        if (parts < 2 || destination.Length < ParallelFrom)
+        {
+            for (int b = 0; b < batch; b++) Fill(destination.AsSpan(b * sampleSize, sampleSize), seed, b, step);
+            return;
+        }
+        Parallel.For(0, parts, part =>
+        {
+            for (int b = part * batch / parts; b < (part + 1) * batch / parts; b++)
+                Fill(destination.AsSpan(b * sampleSize, sampleSize), seed, b, step);
+        });
+    }
+
+    /// <summary>Values below which one thread draws them all: handing work to another core costs tens of microseconds.</summary>
+    private const int ParallelFrom = 16_384;
 
     private static ulong Next(ref ulong state)
     {

@@ -179,6 +179,22 @@ public class SamplerTests
         Assert.InRange(variance, 0.96, 1.04);
     }
 
+    [Theory]
+    [InlineData(64, 3072)] // x_T at batch 64: drawn on every core
+    [InlineData(7, 3000)] // an odd batch split over the cores
+    [InlineData(3, 48)] // small: one thread
+    public void A_batch_draw_gives_each_sample_its_own_keyed_noise(int batch, int sampleSize)
+    {
+        var drawn = new float[batch * sampleSize];
+        StepNoise.FillSamples(drawn, sampleSize, 11, StepNoise.InitialStep);
+        var expected = new float[sampleSize];
+        for (int b = 0; b < batch; b++)
+        {
+            StepNoise.Fill(expected, 11, b, StepNoise.InitialStep);
+            Assert.True(expected.AsSpan().SequenceEqual(drawn.AsSpan(b * sampleSize, sampleSize)), $"sample {b} differs");
+        }
+    }
+
     [Fact]
     public void Guidance_mixes_conditional_and_unconditional()
     {
