@@ -109,6 +109,28 @@ public class RedisJobStoreTests(ClusterFixture cluster) : JobStoreContract
         Assert.Null(read.Latents);
     }
 
+    [Fact]
+    public async Task A_write_whose_data_never_landed_changes_nothing_and_answers_unavailable()
+    {
+        var (store, _, id, job) = await CreatedJobAsync();
+        job = job with { Status = JobStatus.Running };
+        Assert.True(await store.SaveAsync(job with { Step = 2, CheckpointStep = 2, Latents = [2f, 2f] }));
+        var keys = DataKeys(id);
+
+        // The same owner's next checkpoint, whose data HSET is lost on the way (a dropped command, an eviction).
+        var lossy = new RedisJobStore(DataWriteDroppingRedis.Wrap(cluster.RedisConnection), TimeSpan.FromHours(1), Clock);
+        var ex = await Assert.ThrowsAsync<ServiceFailureException>(() =>
+            lossy.SaveAsync(job with { Step = 5, CheckpointStep = 5, Latents = [5f, 5f] }));
+        Assert.Equal(FailureKind.StoreUnavailable, ex.Kind);
+        Assert.Contains("noeviction", ex.Message);
+
+        // The job still points at its last checkpoint, whole.
+        var read = (await store.GetAsync(id))!;
+        Assert.Equal((2, 2), (read.Step, read.CheckpointStep));
+        Assert.Equal(new[] { 2f, 2f }, read.Latents);
+        Assert.Equal(keys, DataKeys(id));
+    }
+
     /// <summary>A new job of owner "a" in a store on the fixture's Redis, and that Redis to look behind the store.</summary>
     private async Task<(IJobStore Store, IDatabase Db, string Id, JobRecord Job)> CreatedJobAsync()
     {
