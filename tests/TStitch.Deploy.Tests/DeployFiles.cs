@@ -21,10 +21,31 @@ public static class DeployFiles
     public static string PathOf(string relative) => Path.Combine(Root, relative);
 
     /// <summary>Every YAML document of a file (merge keys `&lt;&lt;:` resolved) as dictionaries, lists and strings.</summary>
-    public static List<Dictionary<string, object?>> LoadYaml(string relative)
+    public static List<Dictionary<string, object?>> LoadYaml(string relative) => ParseYaml(File.ReadAllText(PathOf(relative)));
+
+    /// <summary>
+    /// The objects `kubectl kustomize` renders from a kustomization directory (base, overlay), as validate-deploy
+    /// renders them; kubectl is required, as it is there.
+    /// </summary>
+    public static List<Dictionary<string, object?>> Kustomize(string relative)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("kubectl", ["kustomize", PathOf(relative)])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true,
+        };
+        using var kubectl = System.Diagnostics.Process.Start(start)!;
+        var rendered = kubectl.StandardOutput.ReadToEndAsync();
+        string errors = kubectl.StandardError.ReadToEnd();
+        kubectl.WaitForExit();
+        if (kubectl.ExitCode != 0) throw new InvalidOperationException($"kubectl kustomize {relative} failed: {errors}");
+        return ParseYaml(rendered.Result);
+    }
+
+    /// <summary>Every YAML document of <paramref name="text"/>, as <see cref="LoadYaml"/> reads a file.</summary>
+    public static List<Dictionary<string, object?>> ParseYaml(string text)
     {
         var deserializer = new DeserializerBuilder().Build();
-        using var reader = new StringReader(File.ReadAllText(PathOf(relative)));
+        using var reader = new StringReader(text);
         var parser = new MergingParser(new Parser(reader));
         parser.Consume<StreamStart>();
         var docs = new List<Dictionary<string, object?>>();
