@@ -39,7 +39,8 @@ public static class HealthProbe
             address = service.Length > 0 ? $"{url} ({service})" : url;
             using var channel = GrpcChannel.ForAddress(url, new GrpcChannelOptions
             {
-                HttpHandler = new SocketsHttpHandler { SslOptions = { RemoteCertificateValidationCallback = OwnCertificate(configuration) } },
+                HttpHandler = new SocketsHttpHandler
+                    { SslOptions = { RemoteCertificateValidationCallback = OwnCertificate(configuration) } },
             });
             // Health is open by default; with Auth:AllowAnonymousHealth=false the probe presents this
             // service's own secret (an API key on the orchestrator, the service token on a denoiser).

@@ -64,8 +64,10 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
         end
 
         """;
-    private static readonly string CreateScript = WriteFields + "if redis.call('EXISTS', KEYS[1]) == 1 then return refuse() end\nreturn write()";
-    private static readonly string SaveScript = WriteFields + "if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[4] then return refuse() end\nreturn write()";
+    private static readonly string CreateScript =
+        WriteFields + "if redis.call('EXISTS', KEYS[1]) == 1 then return refuse() end\nreturn write()";
+    private static readonly string SaveScript =
+        WriteFields + "if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[4] then return refuse() end\nreturn write()";
 
     /// <summary>
     /// Where one write's tensors go: a hash of their own, named for that write, written with plain HSET in

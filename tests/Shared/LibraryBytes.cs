@@ -27,7 +27,9 @@ public static class LibraryBytes
     public static void AssertIdentical(float[] expected, float[] actual, string what)
     {
         Assert.Equal(expected.Length, actual.Length);
-        int first = Enumerable.Range(0, expected.Length).FirstOrDefault(i => BitConverter.SingleToInt32Bits(expected[i]) != BitConverter.SingleToInt32Bits(actual[i]), -1);
-        Assert.True(first < 0, $"{what}: value {first} is {(first < 0 ? 0 : actual[first])}, the library computes {(first < 0 ? 0 : expected[first])}.");
+        int first = Enumerable.Range(0, expected.Length)
+            .FirstOrDefault(i => BitConverter.SingleToInt32Bits(expected[i]) != BitConverter.SingleToInt32Bits(actual[i]), -1);
+        Assert.True(first < 0,
+            $"{what}: value {first} is {(first < 0 ? 0 : actual[first])}, the library computes {(first < 0 ? 0 : expected[first])}.");
     }
 }

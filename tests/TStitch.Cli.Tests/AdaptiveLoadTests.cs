@@ -176,7 +176,8 @@ public sealed class AdaptiveLoadTests : IDisposable
             Job = new Job
             {
                 Steps = 50, Schedule = "small:0.2 -> large:0.8",
-                ScheduleReason = "default schedule small:0 (profile 'x'); small:0.2 -> large:0.8 predicted 12 ms, FD 0.400; load shift +2 " +
+                ScheduleReason = "default schedule small:0 (profile 'x'); small:0.2 -> large:0.8 predicted 12 ms, " +
+                    "FD 0.400; load shift +2 " +
                     "from small:0 -> large:1",
                 CallsPerPool = { ["small"] = 10, ["large"] = 40 },
             },

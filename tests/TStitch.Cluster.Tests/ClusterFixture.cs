@@ -31,7 +31,8 @@ public sealed class ClusterFixture : IAsyncLifetime
     {
         RedisPort = FreePort();
         var redisServer = new[] { "/usr/bin/redis-server", "/usr/local/bin/redis-server" }.FirstOrDefault(File.Exists)
-            ?? throw new InvalidOperationException("redis-server is not installed: run `apt-get install redis-server` (scripts/test.sh does).");
+            ?? throw new InvalidOperationException(
+                "redis-server is not installed: run `apt-get install redis-server` (scripts/test.sh does).");
         _redis = Process.Start(new ProcessStartInfo(redisServer, $"--port {RedisPort} --bind 127.0.0.1 --save \"\" --appendonly no")
         { RedirectStandardOutput = true, UseShellExecute = false })!;
         for (int i = 0; ; i++)

@@ -10,10 +10,11 @@ public abstract class ClusterTestBase(ClusterFixture cluster)
 {
     protected ClusterFixture Cluster { get; } = cluster;
 
-    protected static GenerateRequest Request(double smallFraction = 0.4, int steps = 50, string? jobId = null, OutputKind output = OutputKind.PngAndRaw,
-        ulong seed = 1, params int[] labels)
+    protected static GenerateRequest Request(double smallFraction = 0.4, int steps = 50, string? jobId = null,
+        OutputKind output = OutputKind.PngAndRaw, ulong seed = 1, params int[] labels)
     {
-        var r = new GenerateRequest { Steps = steps, SmallFraction = smallFraction, Seed = seed, Sampler = "ddim", Output = output, JobId = jobId ?? "" };
+        var r = new GenerateRequest
+            { Steps = steps, SmallFraction = smallFraction, Seed = seed, Sampler = "ddim", Output = output, JobId = jobId ?? "" };
         r.ClassLabels.AddRange(labels.Length == 0 ? [0, 3, 7] : labels);
         return r;
     }
@@ -41,7 +42,8 @@ public abstract class ClusterTestBase(ClusterFixture cluster)
         throw new InvalidOperationException($"The stream ended before step {untilStep}.");
     }
 
-    protected async Task<Job> WaitForAsync(Orchestrator.OrchestratorClient client, string jobId, Func<Job, bool> done, int timeoutMs = 30000)
+    protected async Task<Job> WaitForAsync(Orchestrator.OrchestratorClient client, string jobId, Func<Job, bool> done,
+        int timeoutMs = 30000)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         while (true)
@@ -50,7 +52,8 @@ public abstract class ClusterTestBase(ClusterFixture cluster)
             try { job = await client.GetJobAsync(new GetJobRequest { JobId = jobId }); }
             catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound) { } // not created yet
             if (job is not null && done(job)) return job;
-            if (clock.ElapsedMilliseconds > timeoutMs) throw new TimeoutException($"Job {jobId} is still {job?.Status.ToString() ?? "not created"} at step {job?.Step}.");
+            if (clock.ElapsedMilliseconds > timeoutMs)
+                throw new TimeoutException($"Job {jobId} is still {job?.Status.ToString() ?? "not created"} at step {job?.Step}.");
             await Task.Delay(50);
         }
     }
@@ -62,7 +65,8 @@ public abstract class ClusterTestBase(ClusterFixture cluster)
         Assert.Equal(height, (png[20] << 24) | (png[21] << 16) | (png[22] << 8) | png[23]);
         // The image data must inflate to one filter byte plus RGB per pixel per row.
         int idat = FindChunk(png, "IDAT", out int length);
-        using var z = new System.IO.Compression.ZLibStream(new MemoryStream(png, idat, length), System.IO.Compression.CompressionMode.Decompress);
+        using var z = new System.IO.Compression.ZLibStream(new MemoryStream(png, idat, length),
+            System.IO.Compression.CompressionMode.Decompress);
         using var raw = new MemoryStream();
         z.CopyTo(raw);
         Assert.Equal(height * (1 + width * 3), raw.Length);

@@ -16,7 +16,8 @@ public class FailureTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         using var call = await StreamUntilStepAsync(orchestrator.Client, request, untilStep: 5);
         var cancelled = await orchestrator.Client.CancelJobAsync(new CancelJobRequest { JobId = request.JobId });
         Assert.Equal(JobStatus.Cancelled, cancelled.Status);
-        var ex = await Assert.ThrowsAsync<RpcException>(async () => { while (await call.ResponseStream.MoveNext(CancellationToken.None)) { } });
+        var ex = await Assert.ThrowsAsync<RpcException>(async () =>
+            { while (await call.ResponseStream.MoveNext(CancellationToken.None)) { } });
         Assert.Equal(StatusCode.Cancelled, ex.StatusCode);
         await AssertStoppedAsync(orchestrator, request.JobId, JobStatus.Cancelled);
     }
@@ -67,7 +68,8 @@ public class FailureTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         { "steps 1001", r => r.Steps = 1001, "1001" },
         { "small_fraction 1.5", r => r.SmallFraction = 1.5, "small_fraction" },
         { "small_fraction -0.1", r => r.SmallFraction = -0.1, "small_fraction" },
-        { "stages not summing to 1", r => r.Stages = new StageList { Stages = { new Stage { Pool = "small", Fraction = 0.5 }, new Stage { Pool = "large", Fraction = 0.6 } } }, "sum to 1" },
+        { "stages not summing to 1", r => r.Stages = new StageList { Stages = { new Stage { Pool = "small", Fraction = 0.5 },
+            new Stage { Pool = "large", Fraction = 0.6 } } }, "sum to 1" },
         { "unknown pool", r => r.Stages = new StageList { Stages = { new Stage { Pool = "medium", Fraction = 1 } } }, "'medium'" },
         { "negative guidance", r => r.GuidanceScale = -1, "guidance_scale" },
         { "batch over the maximum", r => r.ClassLabels.AddRange(Enumerable.Range(0, 14).Select(i => i % 10)), "maximum batch is 16" },
@@ -92,7 +94,8 @@ public class FailureTests(ClusterFixture cluster) : ClusterTestBase(cluster)
     public async Task Unknown_jobs_are_not_found()
     {
         await using var orchestrator = await Cluster.StartOrchestratorAsync();
-        var ex = await Assert.ThrowsAsync<RpcException>(async () => await orchestrator.Client.GetJobAsync(new GetJobRequest { JobId = "no-such-job" }));
+        var ex = await Assert.ThrowsAsync<RpcException>(async () =>
+            await orchestrator.Client.GetJobAsync(new GetJobRequest { JobId = "no-such-job" }));
         Assert.Equal(StatusCode.NotFound, ex.StatusCode);
         Assert.Contains("no-such-job", ex.Status.Detail);
     }
@@ -109,7 +112,8 @@ public class FailureTests(ClusterFixture cluster) : ClusterTestBase(cluster)
             r.ClassLabels.Add(3);
             return r;
         }
-        var wrongShape = await Assert.ThrowsAsync<RpcException>(async () => await client.DenoiseAsync(Make(new float[3 * 16 * 16], 1, 3, 16, 16)));
+        var wrongShape = await Assert.ThrowsAsync<RpcException>(async () =>
+            await client.DenoiseAsync(Make(new float[3 * 16 * 16], 1, 3, 16, 16)));
         Assert.Equal(StatusCode.InvalidArgument, wrongShape.StatusCode);
         Assert.Contains("expects [1, 3, 32, 32]", wrongShape.Status.Detail);
         var nan = new float[3072];
@@ -119,7 +123,8 @@ public class FailureTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         Assert.Contains("latents[17] is NaN", notFinite.Status.Detail);
         var badBytes = Make(new float[3072], 1, 3, 32, 32);
         badBytes.Latents.Data = ByteString.CopyFrom(new byte[7]);
-        Assert.Equal(StatusCode.InvalidArgument, (await Assert.ThrowsAsync<RpcException>(async () => await client.DenoiseAsync(badBytes))).StatusCode);
+        Assert.Equal(StatusCode.InvalidArgument,
+            (await Assert.ThrowsAsync<RpcException>(async () => await client.DenoiseAsync(badBytes))).StatusCode);
 
         var ok = await client.DenoiseAsync(Make(new float[3072], 1, 3, 32, 32));
         Assert.Equal(new long[] { 1, 3, 32, 32 }, ok.Output.Shape);
@@ -130,7 +135,8 @@ public class FailureTests(ClusterFixture cluster) : ClusterTestBase(cluster)
     public async Task A_pool_that_is_down_gives_unavailable_naming_its_address_and_fails_the_job()
     {
         string deadAddress = $"http://127.0.0.1:{ClusterFixture.FreePort()}";
-        await using var orchestrator = await Cluster.StartOrchestratorAsync($"--Orchestrator:Pools:large={deadAddress}", "--Orchestrator:StepTimeout=00:00:05");
+        await using var orchestrator = await Cluster.StartOrchestratorAsync($"--Orchestrator:Pools:large={deadAddress}",
+            "--Orchestrator:StepTimeout=00:00:05");
         var request = Request(0.4, 20, NewJobId());
         var ex = await Assert.ThrowsAsync<RpcException>(async () => await orchestrator.Client.GenerateAsync(request));
         Assert.Equal(StatusCode.Unavailable, ex.StatusCode);
@@ -144,12 +150,14 @@ public class FailureTests(ClusterFixture cluster) : ClusterTestBase(cluster)
     public async Task A_pool_that_dies_mid_job_fails_the_job_instead_of_leaving_it_running()
     {
         var (small, smallAddress) = await Cluster.StartDenoiserAsync("small");
-        await using var orchestrator = await Cluster.StartOrchestratorAsync($"--Orchestrator:Pools:small={smallAddress}", "--Orchestrator:StepTimeout=00:00:05");
+        await using var orchestrator = await Cluster.StartOrchestratorAsync($"--Orchestrator:Pools:small={smallAddress}",
+            "--Orchestrator:StepTimeout=00:00:05");
         var request = Request(0.9, 1000, NewJobId());
         using var call = await StreamUntilStepAsync(orchestrator.Client, request, untilStep: 3);
         await small.StopAsync();
         await small.DisposeAsync();
-        var ex = await Assert.ThrowsAsync<RpcException>(async () => { while (await call.ResponseStream.MoveNext(CancellationToken.None)) { } });
+        var ex = await Assert.ThrowsAsync<RpcException>(async () =>
+            { while (await call.ResponseStream.MoveNext(CancellationToken.None)) { } });
         Assert.True(ex.StatusCode == StatusCode.Unavailable, $"{ex.StatusCode}: {ex.Status.Detail}");
         Assert.Contains(smallAddress, ex.Status.Detail);
         Assert.Equal(JobStatus.Failed, (await Cluster.Store.GetAsync(request.JobId))!.Status);

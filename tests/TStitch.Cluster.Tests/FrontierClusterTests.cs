@@ -27,7 +27,8 @@ public class FrontierClusterTests(ClusterFixture cluster) : ClusterTestBase(clus
             await using var orchestrator = await Cluster.StartOrchestratorAsync($"--Orchestrator:Profiles:0={path}");
 
             var balanced = Request(steps: 20, jobId: NewJobId(), output: OutputKind.Raw, labels: [2]);
-            balanced.Tier = Tier.Balanced; // FD 0.390 is within 5 % of 0.379: r = 0.2 (no live timing yet: the profile's costs rank the front)
+            // FD 0.390 is within 5 % of 0.379: r = 0.2 (no live timing yet: the profile's costs rank the front)
+            balanced.Tier = Tier.Balanced;
             var result = await orchestrator.Client.GenerateAsync(balanced);
             Assert.Equal("small:0.2 -> large:0.8", result.Job.Schedule);
             Assert.Contains("tier balanced", result.Job.ScheduleReason);

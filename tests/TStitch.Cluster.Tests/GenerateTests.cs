@@ -45,7 +45,8 @@ public class GenerateTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         var request = Request(steps: 30, output: OutputKind.Raw, seed: 5, labels: [1, 2]);
         request.Sampler = "dpm-solver++";
         request.GuidanceScale = 2f;
-        request.Stages = new StageList { Stages = { new Stage { Pool = "small", Fraction = 0.3 }, new Stage { Pool = "large", Fraction = 0.4 }, new Stage { Pool = "small", Fraction = 0.3 } } };
+        request.Stages = new StageList { Stages = { new Stage { Pool = "small", Fraction = 0.3 },
+            new Stage { Pool = "large", Fraction = 0.4 }, new Stage { Pool = "small", Fraction = 0.3 } } };
         var result = await orchestrator.Client.GenerateAsync(request);
         Assert.Equal(await InProcessAsync(request), Samples(result));
         Assert.True(result.Png.IsEmpty);

@@ -105,8 +105,8 @@ public class LeaseTests(ClusterFixture cluster) : ClusterTestBase(cluster)
     public async Task A_job_failed_by_a_pool_outage_resumes_when_the_same_request_comes_back()
     {
         var request = Request(0.4, 20, NewJobId(), OutputKind.Raw);
-        await using (var broken = await Cluster.StartOrchestratorAsync($"--Orchestrator:Pools:large=http://127.0.0.1:{ClusterFixture.FreePort()}",
-                         "--Orchestrator:StepTimeout=00:00:03"))
+        await using (var broken = await Cluster.StartOrchestratorAsync(
+            $"--Orchestrator:Pools:large=http://127.0.0.1:{ClusterFixture.FreePort()}", "--Orchestrator:StepTimeout=00:00:03"))
         {
             var ex = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await broken.Client.GenerateAsync(request));
             Assert.Equal(Grpc.Core.StatusCode.Unavailable, ex.StatusCode);
@@ -129,7 +129,8 @@ public class LeaseTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         var request = Request(0.4, 20, NewJobId(), OutputKind.Raw);
         await Cluster.Store.CreateAsync(new JobRecord
         {
-            Id = request.JobId, Spec = JobRequestMapping.ToJob(request, MappingOptions).Spec, Steps = 20, Status = JobStatus.Running, Owner = owner, LeaseUntil = leaseUntil,
+            Id = request.JobId, Spec = JobRequestMapping.ToJob(request, MappingOptions).Spec, Steps = 20, Status = JobStatus.Running,
+            Owner = owner, LeaseUntil = leaseUntil,
         });
         return request;
     }

@@ -42,7 +42,8 @@ public class RedisJobStoreTests(ClusterFixture cluster) : JobStoreContract
         var (store, db, id, job) = await CreatedJobAsync();
         Assert.Empty(DataKeys(id));
         for (int step = 1; step <= 3; step++)
-            Assert.True(await store.SaveAsync(job with { Status = JobStatus.Running, Step = step, CheckpointStep = step, Latents = [step, -step] }));
+            Assert.True(await store.SaveAsync(job with { Status = JobStatus.Running, Step = step,
+                CheckpointStep = step, Latents = [step, -step] }));
         var keys = DataKeys(id);
         Assert.Single(keys);
         Assert.Equal(-1, (long)await db.ExecuteAsync("PTTL", keys[0])); // a running job's data does not expire

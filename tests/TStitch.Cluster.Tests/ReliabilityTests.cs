@@ -15,7 +15,8 @@ public class ReliabilityTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         using var channel = GrpcChannels.Create(Cluster.LargeAddress);
         var client = new Denoiser.DenoiserClient(channel);
         // Finite but huge latents: the model's arithmetic overflows to infinity/NaN.
-        var request = new DenoiseRequest { Latents = TensorMessages.FromFloats(Enumerable.Repeat(3e38f, 3072).ToArray(), 1, 3, 32, 32), GuidanceScale = 1 };
+        var request = new DenoiseRequest
+            { Latents = TensorMessages.FromFloats(Enumerable.Repeat(3e38f, 3072).ToArray(), 1, 3, 32, 32), GuidanceScale = 1 };
         request.Timesteps.Add(500);
         request.ClassLabels.Add(3);
         var ex = await Assert.ThrowsAsync<RpcException>(async () => await client.DenoiseAsync(request));
@@ -32,7 +33,8 @@ public class ReliabilityTests(ClusterFixture cluster) : ClusterTestBase(cluster)
     {
         int deadPort = ClusterFixture.FreePort();
         // Start-up does not fail: Redis may come up later (only wrong credentials stop the host).
-        await using var orchestrator = await Cluster.StartOrchestratorAsync($"--Orchestrator:Redis=127.0.0.1:{deadPort},connectTimeout=500,syncTimeout=1000,asyncTimeout=1000");
+        await using var orchestrator = await Cluster.StartOrchestratorAsync(
+            $"--Orchestrator:Redis=127.0.0.1:{deadPort},connectTimeout=500,syncTimeout=1000,asyncTimeout=1000");
         var ex = await Assert.ThrowsAsync<RpcException>(async () =>
             await orchestrator.Client.GenerateAsync(Request(0.4, 10, NewJobId()), deadline: DateTime.UtcNow.AddSeconds(30)));
         Assert.Equal(StatusCode.Unavailable, ex.StatusCode);
@@ -42,7 +44,8 @@ public class ReliabilityTests(ClusterFixture cluster) : ClusterTestBase(cluster)
             await orchestrator.Client.GetJobAsync(new GetJobRequest { JobId = "any" }, deadline: DateTime.UtcNow.AddSeconds(30)));
         Assert.Equal(StatusCode.Unavailable, lookup.StatusCode);
 
-        var health = await orchestrator.App.Services.GetRequiredService<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckService>().CheckHealthAsync();
+        var health = await orchestrator.App.Services
+            .GetRequiredService<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckService>().CheckHealthAsync();
         Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy, health.Status);
         Assert.Contains("job store", health.Entries["job-store"].Description);
     }
@@ -74,8 +77,10 @@ public class ReliabilityTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         await using var orchestrator = await Cluster.StartOrchestratorAsync();
         foreach (var id in new[] { new string('z', JobIds.MaxLength + 1), "bad\u0007id", "with space" })
         {
-            var get = await Assert.ThrowsAsync<RpcException>(async () => await orchestrator.Client.GetJobAsync(new GetJobRequest { JobId = id }));
-            var cancel = await Assert.ThrowsAsync<RpcException>(async () => await orchestrator.Client.CancelJobAsync(new CancelJobRequest { JobId = id }));
+            var get = await Assert.ThrowsAsync<RpcException>(async () =>
+                await orchestrator.Client.GetJobAsync(new GetJobRequest { JobId = id }));
+            var cancel = await Assert.ThrowsAsync<RpcException>(async () =>
+                await orchestrator.Client.CancelJobAsync(new CancelJobRequest { JobId = id }));
             foreach (var ex in new[] { get, cancel })
             {
                 Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);

@@ -11,7 +11,8 @@ public class ScaleTests(ClusterFixture cluster) : ClusterTestBase(cluster)
     {
         // Step mode: one Denoise call per step, spread round robin over both replicas.
         var (doomed, doomedAddress) = await Cluster.StartDenoiserAsync("large");
-        await using var orchestrator = await Cluster.StartOrchestratorAsync($"--Orchestrator:Pools:large={Cluster.LargeAddress},{doomedAddress}", StepMode);
+        await using var orchestrator = await Cluster.StartOrchestratorAsync(
+            $"--Orchestrator:Pools:large={Cluster.LargeAddress},{doomedAddress}", StepMode);
         var request = Request(0, 300, NewJobId(), OutputKind.Raw, seed: 8, labels: [1, 5, 9]);
         var expected = await InProcessAsync(request);
         long survivorBefore = Cluster.Runs(Cluster.Large);
@@ -91,9 +92,13 @@ public class ScaleTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         var (sick, sickAddress) = await Cluster.StartDenoiserAsync("large");
         await using var _ = sick;
         await using var orchestrator = await Cluster.StartOrchestratorAsync(
-            $"--Orchestrator:Pools:large={Cluster.LargeAddress},{sickAddress}", "--Orchestrator:HealthCheckInterval=00:00:00.200", $"--Orchestrator:RunMode={mode}");
+            $"--Orchestrator:Pools:large={Cluster.LargeAddress},{sickAddress}", "--Orchestrator:HealthCheckInterval=00:00:00.200",
+            $"--Orchestrator:RunMode={mode}");
         // A stage run goes to one replica: a few jobs in a row go round robin over both.
-        async Task RunJobs() { for (int i = 0; i < 4; i++) await orchestrator.Client.GenerateAsync(Request(0, 40, NewJobId(), OutputKind.Raw)); }
+        async Task RunJobs()
+        {
+            for (int i = 0; i < 4; i++) await orchestrator.Client.GenerateAsync(Request(0, 40, NewJobId(), OutputKind.Raw));
+        }
         var health = (TStitch.Denoising.ReplicaHealth)sick.Services.GetService(typeof(TStitch.Denoising.ReplicaHealth))!;
 
         await RunJobs();

@@ -31,18 +31,21 @@ public sealed class SecurityTests(ClusterFixture cluster) : ClusterTestBase(clus
         using var channel = GrpcChannels.Create(orchestrator.App.Urls.First());
         var request = Request(0.4, 10, NewJobId(), OutputKind.Png, labels: [3]);
 
-        var missing = await Assert.ThrowsAsync<RpcException>(() => new Orchestrator.OrchestratorClient(channel).GenerateAsync(request).ResponseAsync);
+        var missing = await Assert.ThrowsAsync<RpcException>(() =>
+            new Orchestrator.OrchestratorClient(channel).GenerateAsync(request).ResponseAsync);
         Assert.Equal(StatusCode.Unauthenticated, missing.StatusCode);
         Assert.Contains("authorization: Bearer", missing.Status.Detail);
 
         var wrong = await Assert.ThrowsAsync<RpcException>(() =>
-            new Orchestrator.OrchestratorClient(GrpcChannels.WithBearerToken(channel, ApiKey + "x")).GetJobAsync(new GetJobRequest { JobId = "x" }).ResponseAsync);
+            new Orchestrator.OrchestratorClient(GrpcChannels.WithBearerToken(channel, ApiKey + "x"))
+                .GetJobAsync(new GetJobRequest { JobId = "x" }).ResponseAsync);
         Assert.Equal(StatusCode.Unauthenticated, wrong.StatusCode);
         Assert.DoesNotContain(ApiKey, wrong.Status.Detail);
 
         // Neither call created the job.
         var authorized = new Orchestrator.OrchestratorClient(GrpcChannels.WithBearerToken(channel, OtherKey));
-        var notFound = await Assert.ThrowsAsync<RpcException>(() => authorized.GetJobAsync(new GetJobRequest { JobId = request.JobId }).ResponseAsync);
+        var notFound = await Assert.ThrowsAsync<RpcException>(() =>
+            authorized.GetJobAsync(new GetJobRequest { JobId = request.JobId }).ResponseAsync);
         Assert.Equal(StatusCode.NotFound, notFound.StatusCode);
 
         var result = await new Orchestrator.OrchestratorClient(GrpcChannels.WithBearerToken(channel, ApiKey)).GenerateAsync(request);
@@ -68,17 +71,21 @@ public sealed class SecurityTests(ClusterFixture cluster) : ClusterTestBase(clus
         var denoise = await Assert.ThrowsAsync<RpcException>(() => anonymous.DenoiseAsync(new DenoiseRequest()).ResponseAsync);
         Assert.Equal(StatusCode.Unauthenticated, denoise.StatusCode);
         using (var stage = anonymous.RunStage(new StageRunRequest()))
-            Assert.Equal(StatusCode.Unauthenticated, (await Assert.ThrowsAsync<RpcException>(() => stage.ResponseStream.MoveNext(CancellationToken.None))).StatusCode);
+            Assert.Equal(StatusCode.Unauthenticated,
+                (await Assert.ThrowsAsync<RpcException>(() => stage.ResponseStream.MoveNext(CancellationToken.None))).StatusCode);
         var wrong = new Denoiser.DenoiserClient(GrpcChannels.WithBearerToken(channel, ServiceToken[..^1] + "?"));
-        Assert.Equal(StatusCode.Unauthenticated, (await Assert.ThrowsAsync<RpcException>(() => wrong.GetModelInfoAsync(new GetModelInfoRequest()).ResponseAsync)).StatusCode);
+        Assert.Equal(StatusCode.Unauthenticated,
+            (await Assert.ThrowsAsync<RpcException>(() => wrong.GetModelInfoAsync(new GetModelInfoRequest()).ResponseAsync)).StatusCode);
         // Health stays open, so the orchestrator's replica checks and Kubernetes probes still work.
-        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest())).Status);
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving,
+            (await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest())).Status);
 
         // Stage mode (GetModelInfo + RunStage) and step mode (Denoise), over health-checked address lists.
         foreach (var mode in new[] { "stage", "step" })
         {
             await using var orchestrator = await Cluster.StartOrchestratorAsync($"--Auth:ServiceToken={ServiceToken}",
-                $"--Orchestrator:Pools:small={smallAddress}", $"--Orchestrator:Pools:large={largeAddress}", $"--Orchestrator:RunMode={mode}");
+                $"--Orchestrator:Pools:small={smallAddress}", $"--Orchestrator:Pools:large={largeAddress}",
+                $"--Orchestrator:RunMode={mode}");
             var request = Request(0.4, 10, NewJobId(), OutputKind.Raw, labels: [1, 4]);
             var result = await orchestrator.Client.GenerateAsync(request, deadline: DateTime.UtcNow.AddSeconds(60));
             Assert.Equal(JobStatus.Succeeded, result.Job.Status);
@@ -98,7 +105,8 @@ public sealed class SecurityTests(ClusterFixture cluster) : ClusterTestBase(clus
             foreach (var pool in new[] { "small", "large" })
             {
                 string address = $"https://localhost:{LoopbackCluster.FreePort()}";
-                var app = DenoiserHost.Create([$"--urls={address}", $"--Denoiser:Model={Path.Combine(Cluster.ZooDirectory, pool + ".json")}",
+                var app = DenoiserHost.Create([$"--urls={address}",
+                    $"--Denoiser:Model={Path.Combine(Cluster.ZooDirectory, pool + ".json")}",
                     .. LoopbackCluster.QuietLogging, .. tls], $"{pool}-denoiser");
                 apps.Add(app);
                 await app.StartAsync();
@@ -107,25 +115,33 @@ public sealed class SecurityTests(ClusterFixture cluster) : ClusterTestBase(clus
             // Address-list pools over https, and a dns:/// pool with PoolTls: both trust the test CA.
             string orchestratorAddress = $"https://localhost:{LoopbackCluster.FreePort()}";
             var orchestrator = OrchestratorApp.Create([$"--urls={orchestratorAddress}", "--Orchestrator:Redis=",
-                $"--Orchestrator:Pools:small={pools["small"]}", $"--Orchestrator:Pools:large=dns:///localhost:{new Uri(pools["large"]).Port}",
+                $"--Orchestrator:Pools:small={pools["small"]}",
+                $"--Orchestrator:Pools:large=dns:///localhost:{new Uri(pools["large"]).Port}",
                 "--Orchestrator:PoolTls=true", $"--Orchestrator:PoolCaCertificate={caFile}", .. LoopbackCluster.QuietLogging, .. tls]);
             apps.Add(orchestrator);
             await orchestrator.StartAsync();
 
             using var channel = GrpcChannels.Create(orchestratorAddress, caFile);
             var request = Request(0.4, 10, NewJobId(), OutputKind.Raw, labels: [2, 6]);
-            var result = await new Orchestrator.OrchestratorClient(channel).GenerateAsync(request, deadline: DateTime.UtcNow.AddSeconds(60));
+            var result = await new Orchestrator.OrchestratorClient(channel).GenerateAsync(request,
+                deadline: DateTime.UtcNow.AddSeconds(60));
             Assert.Equal(JobStatus.Succeeded, result.Job.Status);
             Assert.Equal(await InProcessAsync(request), Samples(result));
 
             // Without the CA the certificate is not trusted; cleartext HTTP/2 is not served on the TLS port.
             using var untrusted = GrpcChannels.Create(orchestratorAddress);
-            var refused = await Assert.ThrowsAsync<RpcException>(() => new Health.HealthClient(untrusted).CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(10)).ResponseAsync);
+            var refused = await Assert.ThrowsAsync<RpcException>(() =>
+                new Health.HealthClient(untrusted).CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(10))
+                    .ResponseAsync);
             // The TLS handshake fails on the client (grpc-dotnet reports it as Internal or Unavailable).
-            Assert.True(refused.StatusCode is StatusCode.Unavailable or StatusCode.Internal, $"{refused.StatusCode}: {refused.Status.Detail}");
-            Assert.IsAssignableFrom<System.Security.Authentication.AuthenticationException>(Innermost(refused.Status.DebugException, e => e is System.Security.Authentication.AuthenticationException));
+            Assert.True(refused.StatusCode is StatusCode.Unavailable or StatusCode.Internal,
+                $"{refused.StatusCode}: {refused.Status.Detail}");
+            Assert.IsAssignableFrom<System.Security.Authentication.AuthenticationException>(
+                Innermost(refused.Status.DebugException, e => e is System.Security.Authentication.AuthenticationException));
             using var cleartext = GrpcChannels.Create(orchestratorAddress.Replace("https://", "http://"));
-            await Assert.ThrowsAsync<RpcException>(() => new Health.HealthClient(cleartext).CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(10)).ResponseAsync);
+            await Assert.ThrowsAsync<RpcException>(() =>
+                new Health.HealthClient(cleartext).CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(10))
+                    .ResponseAsync);
         }
         finally
         {
@@ -147,7 +163,8 @@ public sealed class SecurityTests(ClusterFixture cluster) : ClusterTestBase(clus
         Assert.True(big.StatusCode is StatusCode.InvalidArgument or StatusCode.ResourceExhausted, $"{big.StatusCode}: {big.Status.Detail}");
 
         // Over 64 MiB: gRPC's message limit.
-        var huge = await Assert.ThrowsAsync<RpcException>(() => client.DenoiseAsync(Payload(GrpcChannels.MaxMessageBytes + 1024)).ResponseAsync);
+        var huge = await Assert.ThrowsAsync<RpcException>(() =>
+            client.DenoiseAsync(Payload(GrpcChannels.MaxMessageBytes + 1024)).ResponseAsync);
         Assert.Equal(StatusCode.ResourceExhausted, huge.StatusCode);
 
         var info = await client.GetModelInfoAsync(new GetModelInfoRequest());

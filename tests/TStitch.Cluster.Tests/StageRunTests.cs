@@ -20,7 +20,8 @@ public class StageRunTests(ClusterFixture cluster) : ClusterTestBase(cluster)
 
     [Theory]
     [MemberData(nameof(Samplers))]
-    public async Task Stage_mode_equals_step_mode_equals_the_library_byte_for_byte(string name, string sampler, double eta, float guidance, bool threeStages)
+    public async Task Stage_mode_equals_step_mode_equals_the_library_byte_for_byte(string name, string sampler, double eta,
+        float guidance, bool threeStages)
     {
         await using var stage = await Cluster.StartOrchestratorAsync("--Orchestrator:CheckpointEvery=7");
         await using var step = await Cluster.StartOrchestratorAsync(StepMode);
@@ -29,7 +30,8 @@ public class StageRunTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         request.Eta = eta;
         request.GuidanceScale = guidance;
         if (threeStages)
-            request.Stages = new StageList { Stages = { new Stage { Pool = "small", Fraction = 0.3 }, new Stage { Pool = "large", Fraction = 0.5 }, new Stage { Pool = "small", Fraction = 0.2 } } };
+            request.Stages = new StageList { Stages = { new Stage { Pool = "small", Fraction = 0.3 },
+                new Stage { Pool = "large", Fraction = 0.5 }, new Stage { Pool = "small", Fraction = 0.2 } } };
         var expected = await InProcessAsync(request);
 
         var (stageResult, events) = await StreamAsync(stage.Client, request);
@@ -84,8 +86,10 @@ public class StageRunTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         { "from equal to", r => r.ToStep = r.State.Step, "to_step" },
         { "to beyond the plan", r => r.ToStep = 21, "to_step" },
         { "from beyond the plan", r => r.State.Step = 25, "state.step" },
-        { "state of the wrong shape", r => r.State.Latents = TensorMessages.FromFloats(new float[2 * 3 * 16 * 16], 2, 3, 16, 16), "state.latents" },
-        { "history of the wrong shape", r => r.State.PreviousX0 = TensorMessages.FromFloats(new float[3072], 1, 3, 32, 32), "state.previous_x0" },
+        { "state of the wrong shape", r => r.State.Latents = TensorMessages.FromFloats(new float[2 * 3 * 16 * 16], 2, 3, 16, 16),
+            "state.latents" },
+        { "history of the wrong shape", r => r.State.PreviousX0 = TensorMessages.FromFloats(new float[3072], 1, 3, 32, 32),
+            "state.previous_x0" },
         { "missing state", r => r.State = null, "state" },
         { "unknown sampler", r => r.Trajectory.Sampler = "euler", "sampler" },
         { "other noise schedule", r => r.Trajectory.NoiseSchedule = "cosine", "noise_schedule" },
@@ -122,7 +126,8 @@ public class StageRunTests(ClusterFixture cluster) : ClusterTestBase(cluster)
     /// <summary>Two samples at step 0 of a 20-step DDIM trajectory, running to <paramref name="to"/>.</summary>
     private static StageRunRequest ValidStageRun(int steps, int to)
     {
-        var trajectory = new TrajectoryParameters { Steps = steps, Sampler = "ddim", GuidanceScale = 1, Seed = 3, NoiseSchedule = "linear", TrainingSteps = 1000 };
+        var trajectory = new TrajectoryParameters
+            { Steps = steps, Sampler = "ddim", GuidanceScale = 1, Seed = 3, NoiseSchedule = "linear", TrainingSteps = 1000 };
         trajectory.ClassLabels.AddRange([2, 5]);
         var x = new float[2 * 3072];
         StepNoise.Fill(x, 3, 0, StepNoise.InitialStep);
@@ -133,7 +138,8 @@ public class StageRunTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         };
     }
 
-    private static async Task<(GenerateResult Result, List<StepProgress> Events)> StreamAsync(Orchestrator.OrchestratorClient client, GenerateRequest request)
+    private static async Task<(GenerateResult Result, List<StepProgress> Events)> StreamAsync(Orchestrator.OrchestratorClient client,
+        GenerateRequest request)
     {
         var events = new List<StepProgress>();
         GenerateResult? result = null;

@@ -42,7 +42,8 @@ public class BatcherFailureTests
     public async Task Bad_input_is_the_callers_error_before_anything_queues()
     {
         await using var batcher = new DynamicBatcher(new ConstantModel(0f), new BatchingOptions(64, TimeSpan.Zero, 8));
-        var ex = Assert.Throws<InvalidRequestException>(() => { _ = batcher.DenoiseAsync(new DenoiseInput(new float[4], [500], [12], 1f)); });
+        var ex = Assert.Throws<InvalidRequestException>(() =>
+            { _ = batcher.DenoiseAsync(new DenoiseInput(new float[4], [500], [12], 1f)); });
         Assert.Equal("class_labels", ex.Field);
         Assert.Equal((0L, 0L, 0L), batcher.Counters);
     }
@@ -52,6 +53,7 @@ public class BatcherFailureTests
     {
         public DenoiserInfo Info { get; } = new("constant", 1, 2, 2, PredictionKind.Epsilon, 10, 10, ScheduleKind.Linear, 1000, 1);
 
-        public float[] Run(DenoiseInput rows, CancellationToken cancellationToken = default) => Enumerable.Repeat(value, rows.Latents.Length).ToArray();
+        public float[] Run(DenoiseInput rows, CancellationToken cancellationToken = default) =>
+            Enumerable.Repeat(value, rows.Latents.Length).ToArray();
     }
 }

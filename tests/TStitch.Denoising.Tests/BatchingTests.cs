@@ -27,10 +27,12 @@ public class BatchingTests(ZooModels zoo) : IClassFixture<ZooModels>
         foreach (var c in calls) oneByOne.Add(await model.DenoiseAsync(c));
         long runsBefore = model.Runs;
 
-        await using var batcher = new DynamicBatcher(model, new BatchingOptions(MaxRows: 256, MaxDelay: TimeSpan.FromMilliseconds(300), QueueCapacity: 64));
+        await using var batcher = new DynamicBatcher(model,
+            new BatchingOptions(MaxRows: 256, MaxDelay: TimeSpan.FromMilliseconds(300), QueueCapacity: 64));
         var batched = await Task.WhenAll(calls.Select(c => batcher.DenoiseAsync(c)));
 
-        Assert.True(model.Runs - runsBefore < calls.Length, $"{model.Runs - runsBefore} ORT runs for {calls.Length} calls: nothing was coalesced");
+        Assert.True(model.Runs - runsBefore < calls.Length,
+            $"{model.Runs - runsBefore} ORT runs for {calls.Length} calls: nothing was coalesced");
         Assert.Equal(calls.Length, batcher.Counters.Calls);
         for (int i = 0; i < calls.Length; i++)
         {
@@ -44,7 +46,8 @@ public class BatchingTests(ZooModels zoo) : IClassFixture<ZooModels>
     public async Task Batches_respect_the_row_limit()
     {
         using var model = new OnnxDenoiser(zoo.Manifest("small"));
-        await using var batcher = new DynamicBatcher(model, new BatchingOptions(MaxRows: 4, MaxDelay: TimeSpan.FromMilliseconds(200), QueueCapacity: 64));
+        await using var batcher = new DynamicBatcher(model,
+            new BatchingOptions(MaxRows: 4, MaxDelay: TimeSpan.FromMilliseconds(200), QueueCapacity: 64));
         // Guided calls count twice: 3 calls x 2 rows = 6 rows > 4, so at least two runs.
         await Task.WhenAll(Enumerable.Range(0, 3).Select(i => batcher.DenoiseAsync(Call(i, 1, 100, i, 3f))));
         var (runs, rows, _) = batcher.Counters;
@@ -64,7 +67,8 @@ public class BatchingTests(ZooModels zoo) : IClassFixture<ZooModels>
         using var cancel = new CancellationTokenSource();
         var b = batcher.DenoiseAsync(Call(3, 1, 10, 3, 1f), cancel.Token);
         var c = batcher.DenoiseAsync(Call(4, 1, 10, 4, 1f));
-        var full = Assert.Throws<QueueFullException>(() => { _ = batcher.DenoiseAsync(Call(5, 1, 10, 5, 1f)); }); // refused at once, not queued
+        var full = Assert.Throws<QueueFullException>(() =>
+            { _ = batcher.DenoiseAsync(Call(5, 1, 10, 5, 1f)); }); // refused at once, not queued
         Assert.Contains("queue is full (3 calls waiting)", full.Message);
 
         cancel.Cancel();

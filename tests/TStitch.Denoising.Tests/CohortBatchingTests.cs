@@ -4,7 +4,8 @@ using TStitch.Sampling;
 
 namespace TStitch.Denoising.Tests;
 
-/// <summary>Enlisted stage runs wait for each other's next step, so concurrent jobs share model runs instead of falling out of step.</summary>
+/// <summary>Enlisted stage runs wait for each other's next step, so concurrent jobs share model runs instead
+/// of falling out of step.</summary>
 public class CohortBatchingTests
 {
     /// <summary>out = 2x + t; counts runs and the rows of each.</summary>

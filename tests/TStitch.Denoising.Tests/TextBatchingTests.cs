@@ -4,7 +4,8 @@ using TStitch.Sampling;
 
 namespace TStitch.Denoising.Tests;
 
-/// <summary>Text-conditioned calls coalesce like class-label ones: each row of a merged run carries its own (or its negative) embedding.</summary>
+/// <summary>Text-conditioned calls coalesce like class-label ones: each row of a merged run carries its own
+/// (or its negative) embedding.</summary>
 public class TextBatchingTests
 {
     private static readonly EmbeddingShape Shape = new(2, 3);

@@ -6,7 +6,8 @@ namespace TStitch.Denoising.Tests;
 public sealed class ZooModels : IDisposable
 {
     // One folder per fixture instance: test classes run in parallel, and each disposes its own.
-    public string Directory { get; } = Path.Combine(Path.GetTempPath(), $"tstitch-denoising-tests-{Environment.ProcessId}-{Guid.NewGuid():N}");
+    public string Directory { get; } =
+        Path.Combine(Path.GetTempPath(), $"tstitch-denoising-tests-{Environment.ProcessId}-{Guid.NewGuid():N}");
 
     public ZooModels() => ModelZoo.Build(Directory, new ZooOptions());
 

@@ -28,7 +28,8 @@ public sealed class CheckpointLoadTests : IDisposable
             "--out", _dir, "--name", name, .. extra]);
 
     private PythonTool.Result ExportVae(string checkpoint, string name) =>
-        PythonTool.Python(PythonTool.ExportTool("export_vae.py"), "--config", "tiny", "--checkpoint", checkpoint, "--out", _dir, "--name", name);
+        PythonTool.Python(PythonTool.ExportTool("export_vae.py"), "--config", "tiny", "--checkpoint", checkpoint,
+            "--out", _dir, "--name", name);
 
     [Fact]
     public void The_saved_state_dict_loads_strictly_and_reproduces_the_exported_model()
@@ -84,7 +85,8 @@ public sealed class CheckpointLoadTests : IDisposable
     [Fact]
     public void A_checkpoint_for_another_config_is_refused()
     {
-        var r = PythonTool.Python(PythonTool.ExportTool("export_dit.py"), "--config", "S/2", "--checkpoint", fx.DitStateDict, "--out", _dir, "--name", "s2");
+        var r = PythonTool.Python(PythonTool.ExportTool("export_dit.py"), "--config", "S/2", "--checkpoint", fx.DitStateDict,
+            "--out", _dir, "--name", "s2");
         Assert.Equal(2, r.ExitCode);
         Assert.Contains("checkpoint does not match config 'DiT-S/2 256': wrong shape for key 'pos_embed'", r.Stderr);
     }

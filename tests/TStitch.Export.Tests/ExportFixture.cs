@@ -13,12 +13,14 @@ public sealed class ExportFixture : IDisposable
 
     public string Directory { get; }
     public string DitManifest => Path.Combine(Directory, "dit-tiny.json");
-    /// <summary>The tiny pair's small model (depth 1, seed 2); <see cref="DitManifest"/> is the large one. Both name <see cref="VaeManifest"/> as decoder.</summary>
+    /// <summary>The tiny pair's small model (depth 1, seed 2); <see cref="DitManifest"/> is the large one.
+    /// Both name <see cref="VaeManifest"/> as decoder.</summary>
     public string DitSmallManifest => Path.Combine(Directory, "dit-tiny-small.json");
     public string DitStateDict => Path.Combine(Directory, "dit-tiny.pt");
     public string VaeManifest => Path.Combine(Directory, "vae-tiny.json");
     public string VaeStateDict => Path.Combine(Directory, "vae-tiny.pt");
-    /// <summary>Text-conditioned UNet pair: <see cref="UnetManifest"/> (SD v1's layout) is the large model, <see cref="UnetSmallManifest"/> (cut like BK-SDM-Tiny) the small one; both name <see cref="VaeManifest"/> as decoder.</summary>
+    /// <summary>Text-conditioned UNet pair: <see cref="UnetManifest"/> (SD v1's layout) is the large model,
+    /// <see cref="UnetSmallManifest"/> (cut like BK-SDM-Tiny) the small one; both name <see cref="VaeManifest"/> as decoder.</summary>
     public string UnetManifest => Path.Combine(Directory, "unet-tiny.json");
     public string UnetSmallManifest => Path.Combine(Directory, "unet-tiny-small.json");
     public string UnetStateDict => Path.Combine(Directory, "unet-tiny.pt");
@@ -35,7 +37,8 @@ public sealed class ExportFixture : IDisposable
     public FixtureSet SdReference { get; }
 
     private static readonly string[] Required =
-        ["dit-tiny.json", "dit-tiny-small.json", "vae-tiny.json", "clip-tiny.json", "unet-tiny.json", "unet-tiny-small.json", "sd-reference.fixtures"];
+        ["dit-tiny.json", "dit-tiny-small.json", "vae-tiny.json", "clip-tiny.json",
+            "unet-tiny.json", "unet-tiny-small.json", "sd-reference.fixtures"];
 
     public ExportFixture()
     {
@@ -44,7 +47,8 @@ public sealed class ExportFixture : IDisposable
             Directory = Path.GetFullPath(given);
             var missing = Required.Where(f => !Path.Exists(Path.Combine(Directory, f))).ToList();
             if (missing.Count > 0)
-                throw new InvalidOperationException($"{Variable}={given} has no {string.Join(" / ", missing)}; fill it with tools/export/make_fixtures.sh {given}.");
+                throw new InvalidOperationException(
+                    $"{Variable}={given} has no {string.Join(" / ", missing)}; fill it with tools/export/make_fixtures.sh {given}.");
         }
         else
         {

@@ -19,7 +19,8 @@ public sealed class FixtureSet
 
     public string ManifestPath { get; }
     public string? Note { get; }
-    /// <summary>The whole fixtures.json, for the fields beyond the tensors (e.g. the prompts behind token ids, a reference run's settings).</summary>
+    /// <summary>The whole fixtures.json, for the fields beyond the tensors (e.g. the prompts behind token ids,
+    /// a reference run's settings).</summary>
     public JsonObject Fields { get; }
 
     private FixtureSet(string folder, Index index, JsonObject fields)
@@ -55,7 +56,8 @@ public sealed class FixtureSet
         var values = MemoryMarshal.Cast<byte, T>(File.ReadAllBytes(Path.Combine(_folder, t.File))).ToArray();
         var expected = t.Shape.Aggregate(1, (a, d) => a * d);
         if (values.Length != expected)
-            throw new InvalidDataException($"Fixture tensor '{name}' has {values.Length} values, shape [{string.Join(", ", t.Shape)}] needs {expected}.");
+            throw new InvalidDataException(
+                $"Fixture tensor '{name}' has {values.Length} values, shape [{string.Join(", ", t.Shape)}] needs {expected}.");
         return values;
     }
 }

@@ -5,7 +5,8 @@ namespace TStitch.Export.Tests;
 /// <summary>Runs the Python side (tools/export) as a child process, the way CI and users do.</summary>
 public static class PythonTool
 {
-    /// <summary>Debian's interpreter, where apt's python3-torch lives (a pyenv python3 on PATH has no torch). TSTITCH_PYTHON overrides.</summary>
+    /// <summary>Debian's interpreter, where apt's python3-torch lives (a pyenv python3 on PATH has no torch).
+    /// TSTITCH_PYTHON overrides.</summary>
     public static string Interpreter => Environment.GetEnvironmentVariable("TSTITCH_PYTHON") is { Length: > 0 } p ? p : "/usr/bin/python3";
 
     public static string RepoRoot { get; } = FindRepoRoot();
@@ -45,10 +46,14 @@ public static class PythonTool
         try { r = Python("-c", "import torch, onnx"); }
         catch (System.ComponentModel.Win32Exception e)
         {
-            throw new InvalidOperationException($"Cannot run '{Interpreter}' ({e.Message}). Run tools/export/install.sh (apt: python3-torch python3-onnx python3-numpy) or set TSTITCH_PYTHON.", e);
+            throw new InvalidOperationException(
+                $"Cannot run '{Interpreter}' ({e.Message}). " +
+                "Run tools/export/install.sh (apt: python3-torch python3-onnx python3-numpy) or set TSTITCH_PYTHON.", e);
         }
         if (r.ExitCode != 0)
-            throw new InvalidOperationException($"'{Interpreter}' cannot import torch/onnx, which the export tests need. Run tools/export/install.sh (apt: python3-torch python3-onnx python3-numpy) or set TSTITCH_PYTHON.\n{r.Stderr}");
+            throw new InvalidOperationException(
+                $"'{Interpreter}' cannot import torch/onnx, which the export tests need. " +
+                $"Run tools/export/install.sh (apt: python3-torch python3-onnx python3-numpy) or set TSTITCH_PYTHON.\n{r.Stderr}");
     }
 
     private static string FindRepoRoot()

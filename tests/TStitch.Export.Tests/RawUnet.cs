@@ -22,14 +22,16 @@ public sealed class RawUnet : IDisposable
     {
         Manifest = ManifestJson.Read(manifestPath);
         var io = Manifest["io"]!;
-        (_sample, _timestep, _context, _output) = ((string)io["latents"]!, (string)io["timesteps"]!, (string)io["context"]!, (string)io["output"]!);
+        (_sample, _timestep, _context, _output) =
+            ((string)io["latents"]!, (string)io["timesteps"]!, (string)io["context"]!, (string)io["output"]!);
         LatentShape = Manifest["latentShape"]!.AsArray().Select(d => (int)d!).ToArray();
         Tokens = (int)Manifest["conditioning"]!["tokens"]!;
         Width = (int)Manifest["conditioning"]!["width"]!;
         _session = new InferenceSession(Path.Combine(Path.GetDirectoryName(manifestPath)!, (string)Manifest["onnx"]!));
     }
 
-    /// <summary>One run over <c>t.Length</c> rows: latents [N, C, H, W], timesteps [N], context [N, tokens, width] -> epsilon [N, C, H, W].</summary>
+    /// <summary>One run over <c>t.Length</c> rows: latents [N, C, H, W], timesteps [N], context [N, tokens, width]
+    /// -> epsilon [N, C, H, W].</summary>
     public float[] Run(float[] latents, long[] t, float[] context)
     {
         long n = t.Length;

@@ -57,7 +57,8 @@ public sealed class SdCheckpointLoadTests : IDisposable
         // ... and so does the ONNX exported from the loaded checkpoint, run from C#.
         using var model = new RawUnet(Path.Combine(_dir, "unet-roundtrip.json"));
         Parity.AssertClose(fx.Unet.Floats("out_sample"),
-            model.Run(fx.Unet.Floats("sample"), fx.Unet.Longs("timestep"), fx.Unet.Floats("encoder_hidden_states")), what: "round-trip export");
+            model.Run(fx.Unet.Floats("sample"), fx.Unet.Longs("timestep"), fx.Unet.Floats("encoder_hidden_states")),
+            what: "round-trip export");
     }
 
     [Fact]
@@ -79,7 +80,9 @@ public sealed class SdCheckpointLoadTests : IDisposable
         // concatenation in the large layout, 64 + 32 in the small one.
         var r = ExportUnet("tiny-small", fx.UnetStateDict, "wrong-config");
         Assert.Equal(2, r.ExitCode);
-        Assert.Contains("checkpoint does not match config 'UNet tiny-small': wrong shape for key 'up_blocks.0.resnets.1.norm1.weight': checkpoint [128], config [96]", r.Stderr);
+        Assert.Contains(
+            "checkpoint does not match config 'UNet tiny-small': " +
+            "wrong shape for key 'up_blocks.0.resnets.1.norm1.weight': checkpoint [128], config [96]", r.Stderr);
         AssertNothingExported("wrong-config");
     }
 
@@ -102,8 +105,10 @@ public sealed class SdCheckpointLoadTests : IDisposable
         Assert.Contains("checkpoint clip-tiny.pt", r.Stdout);
 
         // The tokenizer files travel with the model, byte for byte, renamed after it.
-        Assert.Equal(File.ReadAllBytes(Path.Combine(tokenizer, "vocab.json")), File.ReadAllBytes(Path.Combine(_dir, "clip-roundtrip.vocab.json")));
-        Assert.Equal(File.ReadAllBytes(Path.Combine(tokenizer, "merges.txt")), File.ReadAllBytes(Path.Combine(_dir, "clip-roundtrip.merges.txt")));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(tokenizer, "vocab.json")),
+            File.ReadAllBytes(Path.Combine(_dir, "clip-roundtrip.vocab.json")));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(tokenizer, "merges.txt")),
+            File.ReadAllBytes(Path.Combine(_dir, "clip-roundtrip.merges.txt")));
         var m = ManifestJson.Read(Path.Combine(_dir, "clip-roundtrip.json"));
         Assert.Equal("clip-roundtrip.vocab.json", (string)m["vocab"]!);
         Assert.Equal("clip-roundtrip.merges.txt", (string)m["merges"]!);
@@ -128,7 +133,8 @@ public sealed class SdCheckpointLoadTests : IDisposable
     public void A_text_encoder_checkpoint_with_a_renamed_key_is_refused_naming_it()
     {
         const string key = "text_model.encoder.layers.1.mlp.fc1.weight";
-        var r = ExportTextEncoder(StateDictTamper.Tampered(_dir, fx.ClipStateDict, "rename", key), "renamed-clip", "--tokenizer-dir", TokenizerDir());
+        var r = ExportTextEncoder(StateDictTamper.Tampered(_dir, fx.ClipStateDict, "rename", key),
+            "renamed-clip", "--tokenizer-dir", TokenizerDir());
         Assert.Equal(2, r.ExitCode);
         Assert.Contains($"checkpoint does not match config 'CLIP text tiny': missing key '{key}'", r.Stderr);
         Assert.Contains($"unexpected key '{key}_renamed'", r.Stderr);

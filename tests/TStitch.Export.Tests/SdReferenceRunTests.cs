@@ -60,7 +60,8 @@ public class SdReferenceRunTests(ExportFixture fx)
     public void The_embeddings_are_the_text_encoders_output_for_the_prompts_and_the_empty_negative_prompt()
     {
         var f = fx.SdReference;
-        var vocab = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(Path.Combine(fx.Directory, "clip-tiny.vocab.json")))!;
+        var vocab = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, int>>(
+            File.ReadAllText(Path.Combine(fx.Directory, "clip-tiny.vocab.json")))!;
         long start = vocab["<|startoftext|>"], end = vocab["<|endoftext|>"];
         Assert.Equal("", (string)f.Fields["negativePrompt"]!);
         long[] empty = [start, .. Enumerable.Repeat(end, 76)];
@@ -76,7 +77,8 @@ public class SdReferenceRunTests(ExportFixture fx)
         var f = fx.SdReference;
         using var small = new RawUnet(fx.UnetSmallManifest);
         using var large = new RawUnet(fx.UnetManifest);
-        int batch = f.Shape("x_T")[0], latent = small.LatentSize, steps = (int)f.Fields["steps"]!, smallSteps = (int)f.Fields["smallSteps"]!;
+        int batch = f.Shape("x_T")[0], latent = small.LatentSize,
+            steps = (int)f.Fields["steps"]!, smallSteps = (int)f.Fields["smallSteps"]!;
         float scale = (float)(double)f.Fields["guidanceScale"]!;
         var timesteps = f.Longs("timesteps");
         var stepLatents = f.Floats("step_latents");

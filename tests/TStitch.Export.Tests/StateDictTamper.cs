@@ -1,6 +1,7 @@
 namespace TStitch.Export.Tests;
 
-/// <summary>Edits a saved state dict (Python child process) the ways real checkpoints go wrong or differ, for the strict-loading tests.</summary>
+/// <summary>Edits a saved state dict (Python child process) the ways real checkpoints go wrong or differ,
+/// for the strict-loading tests.</summary>
 public static class StateDictTamper
 {
     // rename: key -> key_renamed; shrink: one row less; extra: add an unrelated key; wrap: {key: state, ...} as

@@ -27,9 +27,11 @@ public sealed class TextClusterTests(ExportFixture fx)
         return r;
     }
 
-    private Task<LoopbackCluster> StartAsync(string runMode = "stage", string? small = null, string? large = null, bool textEncoder = true) =>
+    private Task<LoopbackCluster> StartAsync(string runMode = "stage", string? small = null, string? large = null,
+        bool textEncoder = true) =>
         LoopbackCluster.StartAsync(new Dictionary<string, string> { ["small"] = small ?? Small, ["large"] = large ?? Large },
-            orchestratorArgs: [$"--Orchestrator:RunMode={runMode}", .. textEncoder ? [$"--Orchestrator:TextEncoder={Clip}"] : Array.Empty<string>()]);
+            orchestratorArgs: [$"--Orchestrator:RunMode={runMode}",
+                .. textEncoder ? [$"--Orchestrator:TextEncoder={Clip}"] : Array.Empty<string>()]);
 
     /// <summary>The same job in process: the encoder's embeddings (negative prompt once per image), the library's trajectory.</summary>
     private async Task<float[]> LibraryAsync(string[] prompts, string negative, int steps, double fraction, ulong seed, float guidance)
@@ -41,7 +43,8 @@ public sealed class TextClusterTests(ExportFixture fx)
         var embeddings = new PromptEmbeddings(conditional, unconditional, new EmbeddingShape(encoder.MaxTokens, encoder.Width));
         using var small = new OnnxDenoiser(Small);
         using var large = new OnnxDenoiser(Large);
-        var request = new TrajectoryRequest([], steps, SamplerKind.Ddim, SwitchSchedule.SmallThenLarge(fraction, "small", "large"), guidance, seed)
+        var request = new TrajectoryRequest([], steps, SamplerKind.Ddim, SwitchSchedule.SmallThenLarge(fraction, "small", "large"),
+            guidance, seed)
         {
             Prompts = embeddings,
         };
@@ -93,7 +96,8 @@ public sealed class TextClusterTests(ExportFixture fx)
         await using var cluster = await StartAsync();
         using var channel = GrpcChannels.Create(cluster.OrchestratorAddress);
         var client = new Orchestrator.OrchestratorClient(channel);
-        async Task<RpcException> Refused(GenerateRequest r) => await Assert.ThrowsAsync<RpcException>(async () => await client.GenerateAsync(r));
+        async Task<RpcException> Refused(GenerateRequest r) =>
+            await Assert.ThrowsAsync<RpcException>(async () => await client.GenerateAsync(r));
 
         // No prompts at all.
         var e = await Refused(Request(OutputKind.Raw));
@@ -136,7 +140,8 @@ public sealed class TextClusterTests(ExportFixture fx)
 
     public static TheoryData<string, Action<StageRunRequest, int>, string> BadTextStageRuns => new()
     {
-        { "no embeddings", (r, _) => { r.Trajectory.PromptEmbeddings = null; r.Trajectory.NegativeEmbeddings = null; }, "send prompt_embeddings" },
+        { "no embeddings", (r, _) => { r.Trajectory.PromptEmbeddings = null; r.Trajectory.NegativeEmbeddings = null; },
+            "send prompt_embeddings" },
         { "embeddings of another width", (r, width) => r.Trajectory.PromptEmbeddings = Embeddings(2, 77, width + 1), "prompt_embeddings" },
         { "no negative embeddings", (r, _) => r.Trajectory.NegativeEmbeddings = null, "negative_embeddings" },
         { "fewer negative than prompt embeddings", (r, width) => r.Trajectory.NegativeEmbeddings = Embeddings(1, 77, width),
@@ -150,7 +155,8 @@ public sealed class TextClusterTests(ExportFixture fx)
 
     [Theory]
     [MemberData(nameof(BadTextStageRuns))]
-    public async Task Bad_text_stage_runs_get_invalid_argument_naming_the_field(string name, Action<StageRunRequest, int> spoil, string expected)
+    public async Task Bad_text_stage_runs_get_invalid_argument_naming_the_field(string name, Action<StageRunRequest, int> spoil,
+        string expected)
     {
         await using var cluster = await StartAsync();
         using var channel = GrpcChannels.Create(cluster.Pools["small"]);

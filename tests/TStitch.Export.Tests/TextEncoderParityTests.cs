@@ -93,7 +93,8 @@ public class TextEncoderParityTests(ExportFixture fx)
         // Start token, the prompt's BPE ids, end token, then end-token padding to 77. The test vocabulary makes each
         // of these words one token, so the rows can be spelled out from vocab.json by hand.
         var vocab = Vocab();
-        Assert.Equal(["a photo of a cat", "An astronaut riding a horse on Mars!"], fx.Clip.Fields["prompts"]!.AsArray().Select(p => (string)p!));
+        Assert.Equal(["a photo of a cat", "An astronaut riding a horse on Mars!"],
+            fx.Clip.Fields["prompts"]!.AsArray().Select(p => (string)p!));
         var ids = fx.Clip.Longs("input_ids");
         long start = vocab["<|startoftext|>"], end = vocab["<|endoftext|>"];
         long[] Row(params string[] words) =>

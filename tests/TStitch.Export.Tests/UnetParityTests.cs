@@ -24,7 +24,8 @@ public class UnetParityTests(ExportFixture fx)
         Assert.Equal(name, (string)m["name"]!);
         Assert.Equal("denoiser", (string)m["kind"]!);
         Assert.Equal($"{name}.onnx", (string)m["onnx"]!);
-        Assert.Equal("""{"latents":"sample","timesteps":"timestep","context":"encoder_hidden_states","output":"out_sample"}""", ManifestJson.Compact(m["io"]));
+        Assert.Equal("""{"latents":"sample","timesteps":"timestep","context":"encoder_hidden_states","output":"out_sample"}""",
+            ManifestJson.Compact(m["io"]));
         Assert.Equal("[4,8,8]", ManifestJson.Compact(m["latentShape"]));
         Assert.Equal("epsilon", (string)m["prediction"]!);
         Assert.False((bool)m["learnedSigma"]!);

@@ -50,7 +50,8 @@ public class ErrorTableTests : IAsyncLifetime
     [MemberData(nameof(Kinds))]
     public async Task Each_failure_kind_answers_its_status_with_its_message(FailureKind kind, StatusCode expected)
     {
-        var ex = await Assert.ThrowsAsync<RpcException>(async () => await _client.DenoiseAsync(new DenoiseRequest { JobId = kind.ToString() }));
+        var ex = await Assert.ThrowsAsync<RpcException>(async () =>
+            await _client.DenoiseAsync(new DenoiseRequest { JobId = kind.ToString() }));
         Assert.Equal(expected, ex.StatusCode);
         Assert.Equal($"failure {kind}", ex.Status.Detail);
         Assert.Equal(kind == FailureKind.Internal ? FailureKind.Internal : kind is FailureKind.CallerLeft ? FailureKind.Cancelled
@@ -61,7 +62,8 @@ public class ErrorTableTests : IAsyncLifetime
     [Fact]
     public async Task Only_the_projects_validation_errors_are_invalid_argument()
     {
-        var validation = await Assert.ThrowsAsync<RpcException>(async () => await _client.DenoiseAsync(new DenoiseRequest { JobId = "validation" }));
+        var validation = await Assert.ThrowsAsync<RpcException>(async () =>
+            await _client.DenoiseAsync(new DenoiseRequest { JobId = "validation" }));
         Assert.Equal(StatusCode.InvalidArgument, validation.StatusCode);
         Assert.Equal("steps must be between 1 and 1000, got 0.", validation.Status.Detail);
 
@@ -74,10 +76,13 @@ public class ErrorTableTests : IAsyncLifetime
     [Fact]
     public async Task A_cancellation_the_caller_did_not_ask_for_is_unavailable_and_long_messages_are_cut()
     {
-        var stopping = await Assert.ThrowsAsync<RpcException>(async () => await _client.DenoiseAsync(new DenoiseRequest { JobId = "stopping" }));
+        var stopping = await Assert.ThrowsAsync<RpcException>(async () =>
+            await _client.DenoiseAsync(new DenoiseRequest { JobId = "stopping" }));
         Assert.Equal(StatusCode.Unavailable, stopping.StatusCode);
-        var longMessage = await Assert.ThrowsAsync<RpcException>(async () => await _client.DenoiseAsync(new DenoiseRequest { JobId = "long" }));
-        Assert.True(longMessage.Status.Detail.Length <= ErrorMappingInterceptor.MaxDetailLength + 3, $"{longMessage.Status.Detail.Length} characters");
+        var longMessage = await Assert.ThrowsAsync<RpcException>(async () =>
+            await _client.DenoiseAsync(new DenoiseRequest { JobId = "long" }));
+        Assert.True(longMessage.Status.Detail.Length <= ErrorMappingInterceptor.MaxDetailLength + 3,
+            $"{longMessage.Status.Detail.Length} characters");
     }
 
     public async Task DisposeAsync()

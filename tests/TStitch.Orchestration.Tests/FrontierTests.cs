@@ -40,7 +40,8 @@ public class FrontierTests : IDisposable
     }
 
     private static ScheduleChooser Chooser(OrchestratorOptions options, PoolStepTimes? live = null, FrontierProfile? profile = null) =>
-        new(new FrontierProfiles([("test.json", profile ?? Profile())]), live ?? new PoolStepTimes(), Microsoft.Extensions.Options.Options.Create(options));
+        new(new FrontierProfiles([("test.json", profile ?? Profile())]), live ?? new PoolStepTimes(),
+            Microsoft.Extensions.Options.Options.Create(options));
 
     /// <summary>A stage of 45 steps of one image on <paramref name="pool"/> that took <paramref name="msPerStep"/> a step.</summary>
     private static void Stage(PoolStepTimes live, string pool, double msPerStep) => live.Observe(pool, 45 * msPerStep, 45, 1);
@@ -65,10 +66,12 @@ public class FrontierTests : IDisposable
         { "not JSON", _ => "{ \"family\": ", "not valid profile JSON" },
         { "NaN FD", j => j.Replace("\"fd\": 0.396", "\"fd\": \"NaN\""), "points[2].fd must be a number" },
         { "no Pareto point", j => j.Replace("\"pareto\": true", "\"pareto\": false"), "no point is marked pareto" },
-        { "fractions not summing to 1", j => j.Replace("\"fraction\": 0.9", "\"fraction\": 0.8"), "points[1].stages: Stage fractions must sum to 1" },
+        { "fractions not summing to 1", j => j.Replace("\"fraction\": 0.9", "\"fraction\": 0.8"),
+            "points[1].stages: Stage fractions must sum to 1" },
         { "unknown pool", j => j.Replace("\"small\": 0.1", "\"base\": 0.1"), "pool 'base', which Orchestrator:Pools does not configure" },
         { "unknown sampler", j => j.Replace("\"sampler\": \"ddim\"", "\"sampler\": \"euler\""), "sampler 'euler'" },
-        { "negative latency", j => j.Replace("\"latencyMsPerImage\": 50,", "\"latencyMsPerImage\": -1,"), "points[0].latencyMsPerImage must be a positive number" },
+        { "negative latency", j => j.Replace("\"latencyMsPerImage\": 50,", "\"latencyMsPerImage\": -1,"),
+            "points[0].latencyMsPerImage must be a positive number" },
     };
 
     [Theory]
@@ -108,7 +111,8 @@ public class FrontierTests : IDisposable
     public void A_budget_that_is_not_a_positive_number_is_invalid(double budget)
     {
         var options = Options();
-        var ex = Assert.Throws<InvalidRequestException>(() => JobRequestMapping.ToJob(Request(r => r.LatencyBudgetMs = budget), options, Chooser(options)));
+        var ex = Assert.Throws<InvalidRequestException>(() =>
+            JobRequestMapping.ToJob(Request(r => r.LatencyBudgetMs = budget), options, Chooser(options)));
         Assert.Equal("latency_budget_ms", ex.Field);
     }
 
@@ -120,7 +124,8 @@ public class FrontierTests : IDisposable
         Assert.Contains("no frontier profile", tier.Message);
         var budget = Assert.Throws<InvalidRequestException>(() => JobRequestMapping.ToJob(Request(r => r.LatencyBudgetMs = 100), options));
         Assert.Equal("latency_budget_ms", budget.Field);
-        Assert.Throws<InvalidRequestException>(() => JobRequestMapping.ToJob(Request(r => r.Tier = Tier.Unspecified), options, Chooser(options)));
+        Assert.Throws<InvalidRequestException>(() =>
+            JobRequestMapping.ToJob(Request(r => r.Tier = Tier.Unspecified), options, Chooser(options)));
     }
 
     [Fact]
@@ -204,10 +209,12 @@ public class FrontierTests : IDisposable
         var live = new PoolStepTimes(time);
         var chooser = Chooser(options, live);
         int waiting = 0;
-        using var controller = new LoadController(chooser, () => waiting, Microsoft.Extensions.Options.Options.Create(options), time, NullLogger<LoadController>.Instance);
+        using var controller = new LoadController(chooser, () => waiting,
+            Microsoft.Extensions.Options.Options.Create(options), time, NullLogger<LoadController>.Instance);
         controller.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
         double SmallFraction(GenerateRequest request) =>
-            JobRequestMapping.ToJob(request, options, chooser, controller).Spec.Stages.Where(s => s.ModelId == "small").Sum(s => s.Fraction);
+            JobRequestMapping.ToJob(request, options, chooser, controller).Spec.Stages.Where(s => s.ModelId == "small")
+                .Sum(s => s.Fraction);
         // One control interval in which running jobs ended stages taking largeMs a step on the large pool.
         List<int> Run(int ticks, double largeMs)
         {
@@ -253,8 +260,8 @@ public class FrontierTests : IDisposable
         var time = new FakeTimeProvider();
         var live = new PoolStepTimes(time);
         int waiting = 0;
-        using var controller = new LoadController(Chooser(options, live), () => waiting, Microsoft.Extensions.Options.Options.Create(options),
-            time, NullLogger<LoadController>.Instance);
+        using var controller = new LoadController(Chooser(options, live), () => waiting,
+            Microsoft.Extensions.Options.Options.Create(options), time, NullLogger<LoadController>.Instance);
         await controller.StartAsync(CancellationToken.None);
 
         // Steps as fast as the profile says, but 6 jobs wait for the 2 slots: 4 x 45.5 ms predicted.
@@ -393,7 +400,8 @@ public class FrontierTests : IDisposable
         var options = Options();
         var time = new FakeTimeProvider();
         var live = new PoolStepTimes();
-        using var controller = new LoadController(Chooser(options, live), () => 100, Microsoft.Extensions.Options.Options.Create(options), time, NullLogger<LoadController>.Instance);
+        using var controller = new LoadController(Chooser(options, live), () => 100,
+            Microsoft.Extensions.Options.Options.Create(options), time, NullLogger<LoadController>.Instance);
         controller.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
         Stage(live, "large", 10);
         time.Advance(TimeSpan.FromSeconds(10));

@@ -9,7 +9,8 @@ namespace TStitch.Orchestration.Tests;
 public class JobCheckpointsTests
 {
     private readonly FakeTimeProvider _clock = new(DateTimeOffset.Parse("2026-01-01T00:00:00Z"));
-    private readonly OrchestratorOptions _options = new() { StoreOutageTolerance = TimeSpan.FromSeconds(30), Pools = { ["small"] = "http://s:1" } };
+    private readonly OrchestratorOptions _options =
+        new() { StoreOutageTolerance = TimeSpan.FromSeconds(30), Pools = { ["small"] = "http://s:1" } };
 
     private (JobCheckpoints Checkpoints, FlakyStore Store, OrchestratorInstance Me) Create()
     {
@@ -52,7 +53,8 @@ public class JobCheckpointsTests
         store.Down = true;
         await checkpoints.SaveAsync(job with { Step = 3 }, running, final: false);
         _clock.Advance(TimeSpan.FromSeconds(31));
-        var ex = await Assert.ThrowsAsync<ServiceFailureException>(() => checkpoints.SaveAsync(job with { Step = 6 }, running, final: false));
+        var ex = await Assert.ThrowsAsync<ServiceFailureException>(() =>
+            checkpoints.SaveAsync(job with { Step = 6 }, running, final: false));
         Assert.Equal(FailureKind.StoreUnavailable, ex.Kind);
     }
 
@@ -99,7 +101,8 @@ public class JobCheckpointsTests
         var (checkpoints, store, me) = Create();
         await store.CreateAsync(JobStoreContract.NewJob("j", "thief", _clock.GetUtcNow() + TimeSpan.FromMinutes(5)));
         var running = new RunningJob("j");
-        await Assert.ThrowsAsync<OperationCanceledException>(() => checkpoints.SaveAsync(JobStoreContract.NewJob("j", me.Id, me.LeaseEnd()) with { Step = 4 }, running, final: false));
+        await Assert.ThrowsAsync<OperationCanceledException>(() =>
+            checkpoints.SaveAsync(JobStoreContract.NewJob("j", me.Id, me.LeaseEnd()) with { Step = 4 }, running, final: false));
         Assert.Equal(StopReason.LeaseLost, running.StopReason);
         Assert.Equal(0, (await store.GetAsync("j"))!.Step);
     }
@@ -122,7 +125,8 @@ public class JobCheckpointsTests
         Assert.True(await store.TryClaimAsync("j", "thief", _clock.GetUtcNow().AddMinutes(5)));
         await checkpoints.SaveBehind(job with { Step = 9 }, running, final: false);
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => checkpoints.SavedAsync(running));
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await checkpoints.SaveBehind(job with { Step = 12 }, running, false));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
+            await checkpoints.SaveBehind(job with { Step = 12 }, running, false));
         Assert.DoesNotContain(12, store.SavedSteps);
         Assert.Equal(StopReason.LeaseLost, running.StopReason);
     }
@@ -156,10 +160,13 @@ public class JobCheckpointsTests
         public Task Gate { get; set; } = Task.CompletedTask;
         public List<int> SavedSteps { get; } = [];
 
-        private T Up<T>(Func<T> call) => Down ? throw new ServiceFailureException(FailureKind.StoreUnavailable, "The job store (Redis) is unreachable.") : call();
+        private T Up<T>(Func<T> call) =>
+            Down ? throw new ServiceFailureException(FailureKind.StoreUnavailable, "The job store (Redis) is unreachable.") : call();
 
-        public Task<(JobRecord Job, bool Created)> CreateAsync(JobRecord job, CancellationToken cancellationToken = default) => Up(() => inner.CreateAsync(job, cancellationToken));
-        public Task<JobRecord?> GetAsync(string id, bool withData = true, CancellationToken cancellationToken = default) => Up(() => inner.GetAsync(id, withData, cancellationToken));
+        public Task<(JobRecord Job, bool Created)> CreateAsync(JobRecord job, CancellationToken cancellationToken = default) =>
+            Up(() => inner.CreateAsync(job, cancellationToken));
+        public Task<JobRecord?> GetAsync(string id, bool withData = true, CancellationToken cancellationToken = default) =>
+            Up(() => inner.GetAsync(id, withData, cancellationToken));
         public async Task<bool> SaveAsync(JobRecord job, CancellationToken cancellationToken = default)
         {
             await Gate;
@@ -167,11 +174,16 @@ public class JobCheckpointsTests
             if (saved) lock (SavedSteps) SavedSteps.Add(job.Step);
             return saved;
         }
-        public Task<IReadOnlyList<string>> UnfinishedAsync(CancellationToken cancellationToken = default) => Up(() => inner.UnfinishedAsync(cancellationToken));
-        public Task<bool> TryClaimAsync(string id, string owner, DateTimeOffset leaseUntil, CancellationToken cancellationToken = default) =>
+        public Task<IReadOnlyList<string>> UnfinishedAsync(CancellationToken cancellationToken = default) =>
+            Up(() => inner.UnfinishedAsync(cancellationToken));
+        public Task<bool> TryClaimAsync(string id, string owner, DateTimeOffset leaseUntil,
+            CancellationToken cancellationToken = default) =>
             Up(() => inner.TryClaimAsync(id, owner, leaseUntil, cancellationToken));
-        public Task ReleaseAsync(string id, string owner, CancellationToken cancellationToken = default) => Up(() => inner.ReleaseAsync(id, owner, cancellationToken));
-        public Task RequestCancelAsync(string id, CancellationToken cancellationToken = default) => Up(() => inner.RequestCancelAsync(id, cancellationToken));
-        public Task<bool> IsCancelRequestedAsync(string id, CancellationToken cancellationToken = default) => Up(() => inner.IsCancelRequestedAsync(id, cancellationToken));
+        public Task ReleaseAsync(string id, string owner, CancellationToken cancellationToken = default) =>
+            Up(() => inner.ReleaseAsync(id, owner, cancellationToken));
+        public Task RequestCancelAsync(string id, CancellationToken cancellationToken = default) =>
+            Up(() => inner.RequestCancelAsync(id, cancellationToken));
+        public Task<bool> IsCancelRequestedAsync(string id, CancellationToken cancellationToken = default) =>
+            Up(() => inner.IsCancelRequestedAsync(id, cancellationToken));
     }
 }

@@ -45,7 +45,8 @@ public class JobRequestMappingTests
             r.GuidanceScale = 0f;
             r.Eta = 0.5;
             r.Output = OutputKind.PngAndRaw;
-            r.Stages = new StageList { Stages = { new Stage { Pool = "tiny", Fraction = 0.2 }, new Stage { Pool = "mid", Fraction = 0.3 }, new Stage { Pool = "huge", Fraction = 0.5 } } };
+            r.Stages = new StageList { Stages = { new Stage { Pool = "tiny", Fraction = 0.2 },
+                new Stage { Pool = "mid", Fraction = 0.3 }, new Stage { Pool = "huge", Fraction = 0.5 } } };
         }), Options);
         Assert.Equal("my-job_01", id);
         Assert.Equal(SamplerKind.DpmSolverPP2M, spec.Sampler);
@@ -63,7 +64,8 @@ public class JobRequestMappingTests
         { "steps 1001", r => r.Steps = 1001, "steps", "1001" },
         { "small_fraction 2", r => r.SmallFraction = 2, "small_fraction", "[0, 1]" },
         { "unknown pool", r => r.Stages = new StageList { Stages = { new Stage { Pool = "gpu", Fraction = 1 } } }, "stages", "'gpu'" },
-        { "fractions not summing to 1", r => r.Stages = new StageList { Stages = { new Stage { Pool = "tiny", Fraction = 0.5 } } }, "stages", "sum to 1" },
+        { "fractions not summing to 1", r => r.Stages = new StageList { Stages = { new Stage { Pool = "tiny", Fraction = 0.5 } } },
+            "stages", "sum to 1" },
         { "negative guidance", r => r.GuidanceScale = -1, "guidance_scale", "-1" },
         { "huge guidance", r => r.GuidanceScale = 1e30f, "guidance_scale", "[0, 100]" },
         { "NaN guidance", r => r.GuidanceScale = float.NaN, "guidance_scale", "NaN" },
@@ -96,11 +98,13 @@ public class JobRequestMappingTests
     [Fact]
     public void Specs_survive_their_stored_form_and_compare_by_value()
     {
-        var (_, spec) = JobRequestMapping.ToJob(Request(r => { r.Sampler = "ddpm"; r.GuidanceScale = 2.5f; r.SmallFraction = 0.25; }), Options);
+        var (_, spec) = JobRequestMapping.ToJob(Request(r => { r.Sampler = "ddpm"; r.GuidanceScale = 2.5f; r.SmallFraction = 0.25; }),
+            Options);
         var back = JobSpec.FromJson(spec.ToJson());
         Assert.True(back.SameAs(spec));
         Assert.Equal(spec.Schedule.ToString(), back.Schedule.ToString());
-        var (_, other) = JobRequestMapping.ToJob(Request(r => { r.Sampler = "ddpm"; r.GuidanceScale = 2.5f; r.SmallFraction = 0.26; }), Options);
+        var (_, other) = JobRequestMapping.ToJob(Request(r => { r.Sampler = "ddpm"; r.GuidanceScale = 2.5f; r.SmallFraction = 0.26; }),
+            Options);
         Assert.False(other.SameAs(spec));
     }
 }

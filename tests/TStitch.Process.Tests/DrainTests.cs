@@ -54,7 +54,8 @@ public sealed class DrainTests(ProcessCluster cluster, ITestOutputHelper output)
         using var call = client.GenerateStream(request, deadline: DateTime.UtcNow + JobBound);
         await ReadUntilStepAsync(call, 10);
         // The replica running the stage is the one whose model has run (both started fresh).
-        var runs = await Task.WhenAll(names.Select(async n => (await MetricsScraper.ScrapeAsync(cluster.MetricsAddress(n))).Sum("tstitch_denoiser_batch_rows_count")));
+        var runs = await Task.WhenAll(names.Select(async n =>
+            (await MetricsScraper.ScrapeAsync(cluster.MetricsAddress(n))).Sum("tstitch_denoiser_batch_rows_count")));
         Assert.True(runs.Count(r => r > 0) == 1, $"Exactly one replica should be running the stage; model runs: {string.Join(", ", runs)}");
         int busy = runs[0] > 0 ? 0 : 1;
         output.WriteLine($"stage running on {names[busy]} ({runs[busy]} runs); SIGTERM");
@@ -65,18 +66,21 @@ public sealed class DrainTests(ProcessCluster cluster, ITestOutputHelper output)
         Assert.True(replicas[busy].ExitCode == 0, $"{names[busy]} exited with {replicas[busy].ExitCode}.\n{replicas[busy].Describe(40)}");
         output.WriteLine($"{names[busy]} exited 0 after {clock.Elapsed.TotalSeconds:F1} s");
         // Its log says so, on a line that carries the job id (the request's log scope).
-        Assert.Contains(replicas[busy].ReadLog().Split('\n'), l => l.Contains("was handed back at step") && l.Contains($"JobId:{request.JobId}"));
+        Assert.Contains(replicas[busy].ReadLog().Split('\n'),
+            l => l.Contains("was handed back at step") && l.Contains($"JobId:{request.JobId}"));
 
         var result = await ReadResultAsync(call);
         Assert.True(result.Job.Status == JobStatus.Succeeded, $"{result.Job.Status} {result.Job.Error}\n{orchestrator.Describe(40)}");
-        LibraryBytes.AssertIdentical(await LibraryBytes.ComputeAsync(cluster.ZooDirectory, request), result.Samples.ToFloats("samples"), "drained job");
+        LibraryBytes.AssertIdentical(await LibraryBytes.ComputeAsync(cluster.ZooDirectory, request),
+            result.Samples.ToFloats("samples"), "drained job");
 
         // No step ran twice: the replicas' model runs (one per step: 16 rows fit one run) add up to the steps.
         const string rows = "tstitch.denoiser.batch_rows";
         ulong Runs(string service) => cluster.Otlp.Metrics.Latest(service, rows).Aggregate(0UL, (n, p) => n + p.Count);
         await cluster.Otlp.Metrics.WaitUntilAsync(_ => Runs(names[0]) + Runs(names[1]) >= steps, TimeSpan.FromSeconds(15));
         output.WriteLine($"model runs: {names[0]} {Runs(names[0])}, {names[1]} {Runs(names[1])}");
-        Assert.True(Runs(names[0]) + Runs(names[1]) == steps, $"Model runs {Runs(names[0])} + {Runs(names[1])} should be the job's {steps} steps.");
+        Assert.True(Runs(names[0]) + Runs(names[1]) == steps,
+            $"Model runs {Runs(names[0])} + {Runs(names[1])} should be the job's {steps} steps.");
         Assert.True(Runs(names[1 - busy]) > 0, "The sibling ran none of the steps.");
     }
 
@@ -86,7 +90,8 @@ public sealed class DrainTests(ProcessCluster cluster, ITestOutputHelper output)
         const int steps = 300;
         // Their own Redis, so only these two orchestrators can pick the job up.
         var redis = cluster.CreateRedis(LoopbackCluster.FreePort(), "redis-drain");
-        var pools = new Dictionary<string, string> { ["small"] = cluster.Address(ProcessCluster.Small), ["large"] = cluster.Address(ProcessCluster.Large) };
+        var pools = new Dictionary<string, string>
+            { ["small"] = cluster.Address(ProcessCluster.Small), ["large"] = cluster.Address(ProcessCluster.Large) };
         int portA = LoopbackCluster.FreePort(), portB = LoopbackCluster.FreePort();
         var extra = new Dictionary<string, string> { ["Orchestrator__Redis"] = $"127.0.0.1:{PortOf(redis)}" };
         var a = cluster.CreateOrchestrator("orchestrator-a", portA, pools, extra);
@@ -99,14 +104,16 @@ public sealed class DrainTests(ProcessCluster cluster, ITestOutputHelper output)
         var clientB = new Contracts.Orchestrator.OrchestratorClient(channelB);
 
         var request = LongJob("drain-orchestrator", steps);
-        using (var call = new Contracts.Orchestrator.OrchestratorClient(channelA).GenerateStream(request, deadline: DateTime.UtcNow + JobBound))
+        using (var call = new Contracts.Orchestrator.OrchestratorClient(channelA).GenerateStream(request,
+            deadline: DateTime.UtcNow + JobBound))
         {
             await ReadUntilStepAsync(call, 60); // past two checkpoints (every 25 steps)
             bool exited = await a.TerminateAsync(ExitBound);
             Assert.True(exited && a.ExitCode == 0, $"orchestrator-a: exited {exited}, code {a.ExitCode}.\n{a.Describe(40)}");
         }
         // Released on the way out (not left to expire): the job's log line says so.
-        Assert.Contains(a.ReadLog().Split('\n'), l => l.Contains($"Job {request.JobId} interrupted by shutdown") && l.Contains($"JobId:{request.JobId}"));
+        Assert.Contains(a.ReadLog().Split('\n'),
+            l => l.Contains($"Job {request.JobId} interrupted by shutdown") && l.Contains($"JobId:{request.JobId}"));
 
         // B resumes it by itself (nobody submits it again) and finishes it.
         var clock = Stopwatch.StartNew();
@@ -119,12 +126,14 @@ public sealed class DrainTests(ProcessCluster cluster, ITestOutputHelper output)
         }
         output.WriteLine($"orchestrator-b: {job.Status} after {clock.Elapsed.TotalSeconds:F1} s, resumed from step {job.ResumedFromStep}");
         Assert.True(job.Status == JobStatus.Succeeded, $"{job.Status} {job.Error}\n{b.Describe(40)}");
-        Assert.True(job.ResumedFromStep > 0, $"The job should have resumed from a checkpoint, not restarted (resumed_from_step {job.ResumedFromStep}).");
+        Assert.True(job.ResumedFromStep > 0,
+            $"The job should have resumed from a checkpoint, not restarted (resumed_from_step {job.ResumedFromStep}).");
         Assert.Contains($"Job {request.JobId} resumes at step", b.ReadLog());
 
         // The same request again returns the stored result.
         var result = await clientB.GenerateAsync(request, deadline: DateTime.UtcNow + JobBound);
-        LibraryBytes.AssertIdentical(await LibraryBytes.ComputeAsync(cluster.ZooDirectory, request), result.Samples.ToFloats("samples"), "resumed job");
+        LibraryBytes.AssertIdentical(await LibraryBytes.ComputeAsync(cluster.ZooDirectory, request),
+            result.Samples.ToFloats("samples"), "resumed job");
     }
 
     private static int PortOf(ServiceProcess redis) => int.Parse(redis.Arguments[redis.Arguments.ToList().IndexOf("--port") + 1]);

@@ -43,17 +43,20 @@ public sealed class MetricsTests(ProcessCluster cluster, ITestOutputHelper outpu
             expected.Add((Steps, [$"tstitch_pool={pool}"], steps));
             expected.Add((Stages, [$"tstitch_pool={pool}", "tstitch_mode=stage"], 1));
         }
-        var orchestrator = await ScrapeUntilAsync(Orchestrator, s => expected.All(e => Delta(before[Orchestrator], s, e.Name, e.Labels) >= e.Delta));
+        var orchestrator = await ScrapeUntilAsync(Orchestrator,
+            s => expected.All(e => Delta(before[Orchestrator], s, e.Name, e.Labels) >= e.Delta));
         foreach (var (name, labels, delta) in expected)
             Assert.True(Delta(before[Orchestrator], orchestrator, name, labels) == delta,
-                $"{name}{{{string.Join(",", labels)}}} should rise by {delta}, rose by {Delta(before[Orchestrator], orchestrator, name, labels)}.\n{orchestrator.Show("tstitch_orchestrator")}");
+                $"{name}{{{string.Join(",", labels)}}} should rise by {delta}, " +
+                $"rose by {Delta(before[Orchestrator], orchestrator, name, labels)}.\n{orchestrator.Show("tstitch_orchestrator")}");
         Assert.True(Delta(before[Orchestrator], orchestrator, Checkpoints, []) >= 2, orchestrator.Show("tstitch_orchestrator_checkpoint"));
 
         // Denoisers: one stage run each, and at least one model run per step of their pool (2 rows each).
         foreach (var (service, pool) in new[] { (Small, "small"), (Large, "large") })
         {
             int steps = ProcessRequests.StepsPerPool[pool];
-            var after = await ScrapeUntilAsync(service, s => Delta(before[service], s, StageRuns, []) >= 1 && Delta(before[service], s, BatchRuns, []) >= steps);
+            var after = await ScrapeUntilAsync(service,
+                s => Delta(before[service], s, StageRuns, []) >= 1 && Delta(before[service], s, BatchRuns, []) >= steps);
             Assert.True(Delta(before[service], after, StageRuns, [$"tstitch_model={pool}"]) == 1,
                 $"{service}: {StageRuns} should rise by 1.\n{after.Show("tstitch_denoiser")}");
             Assert.True(Delta(before[service], after, BatchRuns, [$"tstitch_model={pool}"]) >= steps,

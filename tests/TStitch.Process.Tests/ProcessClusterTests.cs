@@ -16,7 +16,8 @@ public sealed class ProcessClusterTests(ProcessCluster cluster, ITestOutputHelpe
         foreach (var process in cluster.Processes.Values)
         {
             Assert.True(process.IsRunning, cluster.DescribeAll());
-            output.WriteLine($"{process.Name}: pid {process.Pid}, {string.Join(" ", process.Environment.Where(e => e.Key == "Urls").Select(e => e.Value))}");
+            output.WriteLine($"{process.Name}: pid {process.Pid}, " +
+                $"{string.Join(" ", process.Environment.Where(e => e.Key == "Urls").Select(e => e.Value))}");
         }
 
         var request = ProcessRequests.Stitched("generate");
@@ -32,7 +33,8 @@ public sealed class ProcessClusterTests(ProcessCluster cluster, ITestOutputHelpe
         }
         output.WriteLine($"Generate: {clock.Elapsed.TotalMilliseconds:F0} ms (orchestrator: {result.ElapsedMs:F0} ms)");
 
-        Assert.True(result.Job.Status == JobStatus.Succeeded, $"job {result.Job.JobId}: {result.Job.Status} {result.Job.Error}\n{cluster.DescribeAll()}");
+        Assert.True(result.Job.Status == JobStatus.Succeeded,
+            $"job {result.Job.JobId}: {result.Job.Status} {result.Job.Error}\n{cluster.DescribeAll()}");
         Assert.Equal(request.JobId, result.Job.JobId);
         Assert.Equal(ProcessRequests.Steps, result.Job.Step);
         Assert.Equal(ProcessRequests.StepsPerPool.OrderBy(p => p.Key), result.Job.CallsPerPool.OrderBy(p => p.Key));
@@ -48,7 +50,8 @@ public sealed class ProcessClusterTests(ProcessCluster cluster, ITestOutputHelpe
         const string rows = "tstitch.denoiser.batch_rows";
         ulong Runs(MetricStore m, string service) => m.Latest(service, rows).Aggregate(0UL, (n, p) => n + p.Count);
         var metrics = cluster.Otlp.Metrics;
-        bool arrived = await metrics.WaitUntilAsync(m => Runs(m, ProcessCluster.Small) >= 4 && Runs(m, ProcessCluster.Large) >= 6, TimeSpan.FromSeconds(15));
+        bool arrived = await metrics.WaitUntilAsync(
+            m => Runs(m, ProcessCluster.Small) >= 4 && Runs(m, ProcessCluster.Large) >= 6, TimeSpan.FromSeconds(15));
         Assert.True(arrived, $"No {rows} histograms with >= 4 small and >= 6 large runs arrived. Received:\n{metrics.Summary()}");
         foreach (var service in new[] { ProcessCluster.Small, ProcessCluster.Large })
         {

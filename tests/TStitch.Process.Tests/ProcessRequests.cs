@@ -13,6 +13,7 @@ public static class ProcessRequests
     /// <summary>Class labels [0, 3], 10 steps, small_fraction 0.4, seed 1, raw output, under a fresh job id.</summary>
     public static GenerateRequest Stitched(string prefix = "process") => new()
     {
-        ClassLabels = { 0, 3 }, Steps = Steps, SmallFraction = 0.4, Seed = 1, Output = OutputKind.Raw, JobId = $"{prefix}-{Guid.NewGuid():N}",
+        ClassLabels = { 0, 3 }, Steps = Steps, SmallFraction = 0.4, Seed = 1,
+        Output = OutputKind.Raw, JobId = $"{prefix}-{Guid.NewGuid():N}",
     };
 }

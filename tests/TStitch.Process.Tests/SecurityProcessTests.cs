@@ -25,10 +25,12 @@ public sealed class SecurityProcessTests(ProcessCluster cluster)
         await using var large = cluster.CreateDenoiser("large-tls", "LargeDenoiser", "large", largePort, token, certificate);
         await Task.WhenAll(small.StartAsync(ProcessCluster.StartTimeout), large.StartAsync(ProcessCluster.StartTimeout));
         await using var orchestrator = cluster.CreateOrchestrator("orchestrator-tls", orchestratorPort,
-            new Dictionary<string, string> { ["small"] = ProcessCluster.HttpsAddress(smallPort), ["large"] = ProcessCluster.HttpsAddress(largePort) },
+            new Dictionary<string, string> { ["small"] = ProcessCluster.HttpsAddress(smallPort),
+                ["large"] = ProcessCluster.HttpsAddress(largePort) },
             new Dictionary<string, string>
             {
-                ["Auth__ApiKeys__0"] = ApiKey, ["Auth__ServiceToken"] = ServiceToken, ["Orchestrator__PoolCaCertificate"] = certificate.CaFile,
+                ["Auth__ApiKeys__0"] = ApiKey, ["Auth__ServiceToken"] = ServiceToken,
+                ["Orchestrator__PoolCaCertificate"] = certificate.CaFile,
             }, certificate);
         await orchestrator.StartAsync(ProcessCluster.StartTimeout);
 
@@ -40,7 +42,8 @@ public sealed class SecurityProcessTests(ProcessCluster cluster)
 
         foreach (var client in new[] { anonymous, wrongKey })
         {
-            var refused = await Assert.ThrowsAsync<RpcException>(async () => await client.GenerateAsync(ProcessRequests.Stitched("no-key"), deadline: deadline));
+            var refused = await Assert.ThrowsAsync<RpcException>(async () =>
+                await client.GenerateAsync(ProcessRequests.Stitched("no-key"), deadline: deadline));
             Assert.Equal(StatusCode.Unauthenticated, refused.StatusCode);
         }
         var request = ProcessRequests.Stitched("tls");
@@ -54,11 +57,13 @@ public sealed class SecurityProcessTests(ProcessCluster cluster)
         // The denoisers take only the orchestrator's token; cleartext does not reach a TLS port.
         using var denoiserChannel = GrpcChannels.Create(ProcessCluster.HttpsAddress(largePort), certificate.CaFile);
         var direct = await Assert.ThrowsAsync<RpcException>(async () =>
-            await new Denoiser.DenoiserClient(denoiserChannel).GetModelInfoAsync(new GetModelInfoRequest(), deadline: DateTime.UtcNow.AddSeconds(20)));
+            await new Denoiser.DenoiserClient(denoiserChannel).GetModelInfoAsync(new GetModelInfoRequest(),
+                deadline: DateTime.UtcNow.AddSeconds(20)));
         Assert.Equal(StatusCode.Unauthenticated, direct.StatusCode);
         using var cleartext = GrpcChannels.Create(LoopbackCluster.Address(largePort));
         var refusedCleartext = await Assert.ThrowsAsync<RpcException>(async () =>
-            await new Denoiser.DenoiserClient(cleartext).GetModelInfoAsync(new GetModelInfoRequest(), deadline: DateTime.UtcNow.AddSeconds(20)));
+            await new Denoiser.DenoiserClient(cleartext).GetModelInfoAsync(new GetModelInfoRequest(),
+                deadline: DateTime.UtcNow.AddSeconds(20)));
         Assert.NotEqual(StatusCode.OK, refusedCleartext.StatusCode);
     }
 }

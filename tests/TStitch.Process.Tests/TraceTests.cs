@@ -19,9 +19,11 @@ public sealed class TraceTests(ProcessCluster cluster, ITestOutputHelper output)
 
         var spans = cluster.Otlp.Spans;
         var job = await spans.WaitForAsync(s => s.Find(x => x.Name == "job" && x.Attribute("tstitch.job") == request.JobId), ExportWait);
-        Assert.True(job is not null, $"No 'job' span with tstitch.job={request.JobId} arrived within {ExportWait.TotalSeconds} s. Received:\n{spans.Summary()}");
+        Assert.True(job is not null,
+            $"No 'job' span with tstitch.job={request.JobId} arrived within {ExportWait.TotalSeconds} s. Received:\n{spans.Summary()}");
         // Spans arrive per process in batches: wait (bounded) for the whole trace, then check whatever came.
-        await spans.WaitUntilAsync(s => TraceShape.LooksComplete(s.Trace(job!.TraceId), ProcessRequests.Steps, ProcessRequests.StepsPerPool.Count), ExportWait);
+        await spans.WaitUntilAsync(
+            s => TraceShape.LooksComplete(s.Trace(job!.TraceId), ProcessRequests.Steps, ProcessRequests.StepsPerPool.Count), ExportWait);
         var trace = spans.Trace(job!.TraceId);
         output.WriteLine(SpanTreeRenderer.Render(trace));
 

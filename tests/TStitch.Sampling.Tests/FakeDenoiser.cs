@@ -3,7 +3,8 @@ using TStitch.Sampling;
 namespace TStitch.Sampling.Tests;
 
 /// <summary>A per-sample analytic denoiser: eps = tanh(0.5 x + 0.01 t + 0.1 y), so answers depend on every input.</summary>
-internal sealed class FakeDenoiser(string name, int sampleSize = 4, PredictionKind prediction = PredictionKind.Epsilon, double scale = 1.0) : IDenoiser
+internal sealed class FakeDenoiser(string name, int sampleSize = 4, PredictionKind prediction = PredictionKind.Epsilon,
+    double scale = 1.0) : IDenoiser
 {
     public int Calls;
     public DenoiserInfo Info { get; } = new(name, 1, 1, sampleSize, prediction, 10, 10, ScheduleKind.Linear, 1000, 1.0);

@@ -38,7 +38,8 @@ public class SamplerBytesTests
                 bytes.AddRange(MemoryMarshal.AsBytes(state.Latents.AsSpan()).ToArray());
                 if (state.PreviousX0 is { } prev) bytes.AddRange(MemoryMarshal.AsBytes(prev.AsSpan()).ToArray());
             }
-            lines.Add($"{kind} {prediction} {eta.ToString(System.Globalization.CultureInfo.InvariantCulture)} {steps} {Convert.ToHexString(SHA256.HashData(bytes.ToArray()))}");
+            lines.Add($"{kind} {prediction} {eta.ToString(System.Globalization.CultureInfo.InvariantCulture)} {steps} " +
+                $"{Convert.ToHexString(SHA256.HashData(bytes.ToArray()))}");
         }
         Assert.Equal(30, lines.Count);
         Assert.Equal(Pinned, Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join("\n", lines)))));

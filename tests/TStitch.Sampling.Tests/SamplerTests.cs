@@ -150,7 +150,8 @@ public class SamplerTests
             for (int i = 16; i < n; i++)
             {
                 Assert.Equal(BitConverter.SingleToInt32Bits(state.Latents[i - 16]), BitConverter.SingleToInt32Bits(state.Latents[i]));
-                if (state.PreviousX0 is { } p) Assert.Equal(BitConverter.SingleToInt32Bits(p[i - 16]), BitConverter.SingleToInt32Bits(p[i]));
+                if (state.PreviousX0 is { } p)
+                    Assert.Equal(BitConverter.SingleToInt32Bits(p[i - 16]), BitConverter.SingleToInt32Bits(p[i]));
             }
         }
     }

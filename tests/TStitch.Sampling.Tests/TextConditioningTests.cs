@@ -2,7 +2,8 @@ using TStitch.Sampling;
 
 namespace TStitch.Sampling.Tests;
 
-/// <summary>Text-conditioned models: embeddings reach every step, guidance uses the negative embeddings, mismatches are refused by field.</summary>
+/// <summary>Text-conditioned models: embeddings reach every step, guidance uses the negative embeddings,
+/// mismatches are refused by field.</summary>
 public class TextConditioningTests
 {
     private static readonly EmbeddingShape Shape = new(3, 2);
@@ -46,7 +47,8 @@ public class TextConditioningTests
     public void Guidance_puts_the_negative_embeddings_in_the_unconditional_half()
     {
         var prompts = Embeddings(2, 1f, -1f);
-        var input = new DenoiseInput(new float[8], [10, 10], [], 3f) { Context = prompts.Conditional, UnconditionalContext = prompts.Unconditional };
+        var input = new DenoiseInput(new float[8], [10, 10], [], 3f)
+            { Context = prompts.Conditional, UnconditionalContext = prompts.Unconditional };
         var both = Guidance.WithUnconditionalHalf(input, nullClassId: 0);
         Assert.Equal(4, both.Batch);
         Assert.Equal([.. prompts.Conditional, .. prompts.Unconditional], both.Context!);
@@ -56,7 +58,8 @@ public class TextConditioningTests
     [Fact]
     public void A_class_request_to_a_text_model_and_prompts_to_a_class_model_are_refused_naming_the_field_to_change()
     {
-        var text = new Dictionary<string, DenoiserInfo> { ["s"] = new FakeTextDenoiser("s", Shape).Info, ["l"] = new FakeTextDenoiser("l", Shape).Info };
+        var text = new Dictionary<string, DenoiserInfo>
+            { ["s"] = new FakeTextDenoiser("s", Shape).Info, ["l"] = new FakeTextDenoiser("l", Shape).Info };
         var classes = new Dictionary<string, DenoiserInfo> { ["s"] = new FakeDenoiser("s").Info, ["l"] = new FakeDenoiser("l").Info };
         var labels = new TrajectoryRequest([1, 2], 6, SamplerKind.Ddim, SwitchSchedule.SmallThenLarge(0.5, "s", "l"), 1f, 1);
 
@@ -71,7 +74,8 @@ public class TextConditioningTests
     [Fact]
     public void Embeddings_of_another_shape_and_stitching_a_text_model_to_a_class_model_are_refused()
     {
-        var text = new Dictionary<string, DenoiserInfo> { ["s"] = new FakeTextDenoiser("s", Shape).Info, ["l"] = new FakeTextDenoiser("l", Shape).Info };
+        var text = new Dictionary<string, DenoiserInfo>
+            { ["s"] = new FakeTextDenoiser("s", Shape).Info, ["l"] = new FakeTextDenoiser("l", Shape).Info };
         var wrong = new PromptEmbeddings(new float[8], new float[8], new EmbeddingShape(4, 2));
         var e = Assert.Throws<InvalidRequestException>(() => Trajectory.CheckModels(Request(wrong), text));
         Assert.Equal("prompts", e.Field);
@@ -91,10 +95,12 @@ public class TextConditioningTests
     public void Denoise_inputs_for_text_models_need_one_embedding_per_sample_and_the_negative_half_when_guided()
     {
         var info = new FakeTextDenoiser("m", Shape).Info;
-        var e = Assert.Throws<InvalidRequestException>(() => new DenoiseInput(new float[8], [5, 5], [], 1f) { Context = new float[6] }.Validate(info));
+        var e = Assert.Throws<InvalidRequestException>(() =>
+            new DenoiseInput(new float[8], [5, 5], [], 1f) { Context = new float[6] }.Validate(info));
         Assert.Equal("context", e.Field);
         Assert.Contains("2 x 3x2 = 12", e.Message);
-        e = Assert.Throws<InvalidRequestException>(() => new DenoiseInput(new float[8], [5, 5], [], 2f) { Context = new float[12] }.Validate(info));
+        e = Assert.Throws<InvalidRequestException>(() =>
+            new DenoiseInput(new float[8], [5, 5], [], 2f) { Context = new float[12] }.Validate(info));
         Assert.Equal("unconditional_context", e.Field);
         e = Assert.Throws<InvalidRequestException>(() =>
             new DenoiseInput(new float[8], [5, 5], [], 1f) { Context = [.. new float[11], float.NaN] }.Validate(info));

@@ -10,8 +10,10 @@ public class TrajectoryTests
         ["large"] = large ?? new FakeDenoiser("large"),
     };
 
-    private static TrajectoryRequest Request(SamplerKind sampler = SamplerKind.Ddim, double r = 0.4, int steps = 20, ulong seed = 9, float guidance = 1f) =>
-        new([1, 4, 7], steps, sampler, SwitchSchedule.SmallThenLarge(r, "small", "large"), guidance, seed, Eta: sampler == SamplerKind.Ddim ? 0.5 : 0);
+    private static TrajectoryRequest Request(SamplerKind sampler = SamplerKind.Ddim, double r = 0.4, int steps = 20,
+        ulong seed = 9, float guidance = 1f) =>
+        new([1, 4, 7], steps, sampler, SwitchSchedule.SmallThenLarge(r, "small", "large"), guidance, seed,
+            Eta: sampler == SamplerKind.Ddim ? 0.5 : 0);
 
     private static async Task<float[]> Run(TrajectoryRequest request, Dictionary<string, IDenoiser>? models = null)
     {
@@ -99,11 +101,14 @@ public class TrajectoryTests
     [Fact]
     public void Bad_requests_name_the_bad_field()
     {
-        Assert.Contains("guidance_scale", Assert.ThrowsAny<ArgumentException>(() => new Trajectory(Request(guidance: -1), Models())).Message);
+        Assert.Contains("guidance_scale", Assert.ThrowsAny<ArgumentException>(() =>
+            new Trajectory(Request(guidance: -1), Models())).Message);
         Assert.Contains("'medium'", Assert.ThrowsAny<ArgumentException>(() =>
             new Trajectory(Request() with { Schedule = SwitchSchedule.SmallThenLarge(0.5, "medium", "large") }, Models())).Message);
-        Assert.Contains("class_labels is empty", Assert.ThrowsAny<ArgumentException>(() => new Trajectory(Request() with { ClassLabels = [] }, Models())).Message);
-        Assert.Contains("class_labels[1] = 12", Assert.ThrowsAny<ArgumentException>(() => new Trajectory(Request() with { ClassLabels = [0, 12] }, Models())).Message);
+        Assert.Contains("class_labels is empty", Assert.ThrowsAny<ArgumentException>(() =>
+            new Trajectory(Request() with { ClassLabels = [] }, Models())).Message);
+        Assert.Contains("class_labels[1] = 12", Assert.ThrowsAny<ArgumentException>(() =>
+            new Trajectory(Request() with { ClassLabels = [0, 12] }, Models())).Message);
     }
 
     [Fact]
@@ -112,7 +117,8 @@ public class TrajectoryTests
         var model = new FakeDenoiser("m", sampleSize: 4);
         var shape = await Assert.ThrowsAnyAsync<ArgumentException>(() => model.DenoiseAsync(new DenoiseInput(new float[5], [1], [0], 1)));
         Assert.Contains("expects 1 x 1 x 1 x 4 = 4", shape.Message);
-        var nan = await Assert.ThrowsAnyAsync<ArgumentException>(() => model.DenoiseAsync(new DenoiseInput([0, float.NaN, 0, 0], [1], [0], 1)));
+        var nan = await Assert.ThrowsAnyAsync<ArgumentException>(() =>
+            model.DenoiseAsync(new DenoiseInput([0, float.NaN, 0, 0], [1], [0], 1)));
         Assert.Contains("latents[1] is NaN", nan.Message);
         var t = await Assert.ThrowsAnyAsync<ArgumentException>(() => model.DenoiseAsync(new DenoiseInput(new float[4], [1000], [0], 1)));
         Assert.Contains("timesteps[0] = 1000", t.Message);
@@ -125,7 +131,8 @@ public class TrajectoryTests
     [Fact]
     public void Models_of_different_shapes_or_classes_cannot_be_stitched()
     {
-        var wide = new Dictionary<string, IDenoiser> { ["small"] = new FakeDenoiser("small", sampleSize: 8), ["large"] = new FakeDenoiser("large") };
+        var wide = new Dictionary<string, IDenoiser>
+            { ["small"] = new FakeDenoiser("small", sampleSize: 8), ["large"] = new FakeDenoiser("large") };
         Assert.Contains("different latent shapes", Assert.ThrowsAny<ArgumentException>(() => new Trajectory(Request(), wide)).Message);
     }
 }

@@ -24,7 +24,8 @@ public class ForeignModelTests : IDisposable
         g.AddOutput("model_out", DT.Float, "N", 8, 8, 8);
         var shape4 = g.Constant("shape4", [-1L, 1, 1, 1], 4);
         var t = g.Op("Reshape", [g.Op("Div", ["timestep", g.Scalar("k", 1000f)]), shape4]);
-        var y = g.Op("Reshape", [g.Op("Div", [g.Op("Cast", ["label"], GraphBuilder.Attr("to", (long)DT.Float)), g.Scalar("h", 100f)]), shape4]);
+        var y = g.Op("Reshape", [g.Op("Div", [g.Op("Cast", ["label"], GraphBuilder.Attr("to", (long)DT.Float)),
+            g.Scalar("h", 100f)]), shape4]);
         var prediction = g.Op("Add", [g.Op("Add", [g.Op("Mul", ["latent", g.Scalar("half", 0.5f)]), t]), y]);
         var sigma = g.Op("Add", [g.Op("Mul", ["latent", g.Scalar("zero", 0f)]), g.Scalar("nine", 9f)]);
         g.OpNamed("Concat", "model_out", [prediction, sigma], GraphBuilder.Attr("axis", 1L));

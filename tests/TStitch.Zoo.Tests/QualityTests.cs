@@ -173,7 +173,8 @@ public class QualityTests
             var y = Enumerable.Range(0, n).Select(_ => rng.Next(3)).ToArray();
             // Class signal sits in dims 0-2; dim 15 is pure noise at 1000x scale, which would drown
             // the signal unless features are standardised.
-            var x = y.Select(c => Enumerable.Range(0, 16).Select(j => Gauss(rng) + (j == c ? 6.0 : 0) + (j == 15 ? 1000 * Gauss(rng) : 0)).ToArray()).ToArray();
+            var x = y.Select(c => Enumerable.Range(0, 16).Select(j =>
+                Gauss(rng) + (j == c ? 6.0 : 0) + (j == 15 ? 1000 * Gauss(rng) : 0)).ToArray()).ToArray();
             return (x, y);
         }
         var (trainX, trainY) = Clusters(600);
@@ -201,7 +202,8 @@ public class QualityTests
         const int perClass = 300;
         // Squares vs discs is too subtle for random features (~70% kNN accuracy), so the classes here
         // differ in structure the net does see: blobs, periodic stripes, noise.
-        float[] Mixed(int seed) => [.. Images(Shape.Square, perClass, seed), .. Images(Shape.Stripes, perClass, seed + 1), .. Images(Shape.Noise, perClass, seed + 2)];
+        float[] Mixed(int seed) => [.. Images(Shape.Square, perClass, seed), .. Images(Shape.Stripes, perClass, seed + 1),
+            .. Images(Shape.Noise, perClass, seed + 2)];
         int[] labels = [.. Enumerable.Repeat(0, perClass), .. Enumerable.Repeat(1, perClass), .. Enumerable.Repeat(2, perClass)];
 
         using var proxy = new FidProxy(Mixed(100), labels, Mixed(200), labels);

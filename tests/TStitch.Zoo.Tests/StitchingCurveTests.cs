@@ -27,12 +27,15 @@ public class StitchingCurveTests(ZooFixture zoo)
         var pure = zoo.Metric.Evaluate(noise, Labels);
         var stitched = zoo.Metric.Evaluate(await Sample(SwitchSchedule.SmallThenLarge(0.4, "small", "large")), Labels);
 
-        Assert.True(large.FrechetDistance < pure.FrechetDistance / 5, $"large {large.FrechetDistance:F3} vs noise {pure.FrechetDistance:F3}");
-        Assert.True(large.FrechetDistance < small.FrechetDistance / 2, $"large {large.FrechetDistance:F3} vs small {small.FrechetDistance:F3}");
+        Assert.True(large.FrechetDistance < pure.FrechetDistance / 5,
+            $"large {large.FrechetDistance:F3} vs noise {pure.FrechetDistance:F3}");
+        Assert.True(large.FrechetDistance < small.FrechetDistance / 2,
+            $"large {large.FrechetDistance:F3} vs small {small.FrechetDistance:F3}");
         Assert.True(large.ClassAccuracy >= 0.9 * zoo.Metric.ReferenceClassAccuracy,
             $"large-only class accuracy {large.ClassAccuracy:F3} vs real held-out {zoo.Metric.ReferenceClassAccuracy:F3}");
         Assert.True(Math.Abs(stitched.FrechetDistance - large.FrechetDistance) < Math.Abs(stitched.FrechetDistance - small.FrechetDistance),
-            $"r=0.4 FD {stitched.FrechetDistance:F3} should be closer to large {large.FrechetDistance:F3} than small {small.FrechetDistance:F3}");
+            $"r=0.4 FD {stitched.FrechetDistance:F3} should be closer to large {large.FrechetDistance:F3} " +
+            $"than small {small.FrechetDistance:F3}");
     }
 
     [Theory]

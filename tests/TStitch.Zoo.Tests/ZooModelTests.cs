@@ -15,7 +15,8 @@ public class ZooModelTests(ZooFixture zoo)
     public async Task Onnx_epsilon_matches_the_closed_form_in_csharp(string name, int componentsPerClass)
     {
         var options = zoo.Zoo.Options;
-        var mixture = GaussianMixture.Fit(options.Train(), ShapesDataset.Classes, componentsPerClass, options.KMeansIterations, options.Seed * 1000);
+        var mixture = GaussianMixture.Fit(options.Train(), ShapesDataset.Classes, componentsPerClass,
+            options.KMeansIterations, options.Seed * 1000);
         var model = zoo.Model(name);
         Assert.Equal(ShapesDataset.Classes * componentsPerClass, mixture.Components);
         var schedule = NoiseSchedule.Linear();
@@ -41,7 +42,8 @@ public class ZooModelTests(ZooFixture zoo)
         for (int b = 0; b < batch; b++)
         {
             var reference = mixture.Epsilon(x.AsSpan(b * d, d), schedule.AlphasCumprod[t[b]], y[b], ShapesDataset.Classes);
-            for (int i = 0; i < d; i++) worst = Math.Max(worst, Math.Abs(reference[i] - eps[b * d + i]) / Math.Max(1, Math.Abs(reference[i])));
+            for (int i = 0; i < d; i++)
+                worst = Math.Max(worst, Math.Abs(reference[i] - eps[b * d + i]) / Math.Max(1, Math.Abs(reference[i])));
         }
         Assert.True(worst < 1e-4, $"{name}: worst relative error {worst:E2}");
     }

@@ -24,7 +24,8 @@ public abstract class JobStoreContract
     public static JobRecord NewJob(string id, string owner, DateTimeOffset leaseUntil) => new()
     {
         Id = id, Owner = owner, LeaseUntil = leaseUntil, Steps = 10,
-        Spec = new JobSpec([1], 10, SamplerKind.Ddim, [new SwitchStage("small", 0.4), new SwitchStage("large", 0.6)], 1f, 1, 0, ResultFormat.Raw),
+        Spec = new JobSpec([1], 10, SamplerKind.Ddim, [new SwitchStage("small", 0.4), new SwitchStage("large", 0.6)],
+            1f, 1, 0, ResultFormat.Raw),
     };
 
     [Fact]

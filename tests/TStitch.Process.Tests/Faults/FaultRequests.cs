@@ -24,6 +24,8 @@ public static class FaultRequests
         JobId = $"{prefix}-{Guid.NewGuid():N}",
     };
 
-    /// <summary>What <see cref="Long"/> samples to with the library in this process (computed once; the job id does not change the bytes).</summary>
-    public static Task<float[]> ExpectedAsync(ProcessCluster cluster) => _expected ??= LibraryBytes.ComputeAsync(cluster.ZooDirectory, Long("expected"));
+    /// <summary>What <see cref="Long"/> samples to with the library in this process (computed once;
+    /// the job id does not change the bytes).</summary>
+    public static Task<float[]> ExpectedAsync(ProcessCluster cluster) =>
+        _expected ??= LibraryBytes.ComputeAsync(cluster.ZooDirectory, Long("expected"));
 }

@@ -27,12 +27,15 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
         int siblingPort = LoopbackCluster.FreePort(), orchestratorPort = LoopbackCluster.FreePort();
         await using var sibling = cluster.CreateDenoiser("large-b", "LargeDenoiser", "large", siblingPort);
         await using var orchestrator = cluster.CreateOrchestrator("orchestrator-replicas", orchestratorPort,
-            new Dictionary<string, string> { ["small"] = cluster.Address(ProcessCluster.Small), ["large"] = $"{cluster.Address(ProcessCluster.Large)},{LoopbackCluster.Address(siblingPort)}" },
-            new Dictionary<string, string> { ["Orchestrator__CheckpointEvery"] = CheckpointEvery.ToString(), ["Orchestrator__HealthCheckInterval"] = "00:00:00.500" });
+            new Dictionary<string, string> { ["small"] = cluster.Address(ProcessCluster.Small),
+                ["large"] = $"{cluster.Address(ProcessCluster.Large)},{LoopbackCluster.Address(siblingPort)}" },
+            new Dictionary<string, string> { ["Orchestrator__CheckpointEvery"] = CheckpointEvery.ToString(),
+                ["Orchestrator__HealthCheckInterval"] = "00:00:00.500" });
         await Task.WhenAll(sibling.StartAsync(ProcessCluster.StartTimeout), orchestrator.StartAsync(ProcessCluster.StartTimeout));
         using var channel = GrpcChannels.Create(LoopbackCluster.Address(orchestratorPort));
         var client = new Contracts.Orchestrator.OrchestratorClient(channel);
-        var replicas = new Dictionary<string, ServiceProcess> { [ProcessCluster.Large] = cluster[ProcessCluster.Large], ["large-b"] = sibling };
+        var replicas = new Dictionary<string, ServiceProcess>
+            { [ProcessCluster.Large] = cluster[ProcessCluster.Large], ["large-b"] = sibling };
         try
         {
             var request = FaultRequests.Long("replica-kill");
@@ -44,10 +47,13 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
             // few hundred ms, so poll until one moves).
             var before = await RunsAsync(replicas.Keys);
             var after = before;
-            await ProcessProbes.WaitUntilAsync(async () => (after = await RunsAsync(replicas.Keys)).Any(a => a.Value != before[a.Key]), TimeSpan.FromSeconds(5));
+            await ProcessProbes.WaitUntilAsync(async () =>
+                (after = await RunsAsync(replicas.Keys)).Any(a => a.Value != before[a.Key]), TimeSpan.FromSeconds(5));
             output.WriteLine($"runs before {string.Join(", ", before)}; after {string.Join(", ", after)}");
             var busy = replicas.Keys.Where(n => after[n] > before[n]).ToList();
-            Assert.True(busy.Count == 1, $"expected exactly one large replica running the stage: {string.Join(", ", after.Select(a => $"{a.Key}={a.Value - before[a.Key]}"))}");
+            Assert.True(busy.Count == 1,
+                "expected exactly one large replica running the stage: " +
+                $"{string.Join(", ", after.Select(a => $"{a.Key}={a.Value - before[a.Key]}"))}");
             string victim = busy[0], survivor = replicas.Keys.Single(n => n != victim);
             long survivorBefore = after[survivor];
             int seenAtKill = stream.LastStep;
@@ -59,7 +65,8 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
             Assert.Equal(await expected, result.Samples.ToFloats("samples"));
             long survivorRuns = await SettledRunsAsync(survivor) - survivorBefore;
             long bound = FaultRequests.LongSteps - seenAtKill + CheckpointEvery;
-            output.WriteLine($"{survivor} ran {survivorRuns} model runs after the kill (bound {bound}); progress strictly increasing: {Increasing(stream.Steps)}");
+            output.WriteLine($"{survivor} ran {survivorRuns} model runs after the kill (bound {bound}); " +
+                $"progress strictly increasing: {Increasing(stream.Steps)}");
             // It resumed from a checkpoint at most CheckpointEvery steps behind what the caller had seen
             // (a checkpoint goes out before its step's event); it may be ahead of what the caller had seen.
             Assert.InRange(survivorRuns, 1, bound);
@@ -76,8 +83,10 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
     public async Task An_orchestrator_killed_mid_job_is_replaced_by_another_that_resumes_it_within_lease_and_a_tick()
     {
         var lease = TimeSpan.FromSeconds(2);
-        var settings = new Dictionary<string, string> { ["Orchestrator__JobLease"] = lease.ToString(), ["Orchestrator__CheckpointEvery"] = CheckpointEvery.ToString() };
-        var pools = new Dictionary<string, string> { ["small"] = cluster.Address(ProcessCluster.Small), ["large"] = cluster.Address(ProcessCluster.Large) };
+        var settings = new Dictionary<string, string>
+            { ["Orchestrator__JobLease"] = lease.ToString(), ["Orchestrator__CheckpointEvery"] = CheckpointEvery.ToString() };
+        var pools = new Dictionary<string, string>
+            { ["small"] = cluster.Address(ProcessCluster.Small), ["large"] = cluster.Address(ProcessCluster.Large) };
         int firstPort = LoopbackCluster.FreePort(), secondPort = LoopbackCluster.FreePort();
         await using var first = cluster.CreateOrchestrator("orchestrator-first", firstPort, pools, settings);
         await using var second = cluster.CreateOrchestrator("orchestrator-second", secondPort, pools, settings);
@@ -98,9 +107,13 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
         // The first's lease ran out while the second started; the second's first maintenance round resumes it.
         var bound = lease + lease / 3 + TimeSpan.FromSeconds(5);
         bool resumed = await ProcessProbes.WaitUntilAsync(async () =>
-            (await client.GetJobAsync(new GetJobRequest { JobId = request.JobId })) is { ResumedFromStep: > 0 } or { Status: JobStatus.Succeeded }, bound);
-        output.WriteLine($"resumed {ready.Elapsed.TotalSeconds:F1} s after the second orchestrator was ready (lease {lease.TotalSeconds} s)");
-        Assert.True(resumed, $"not resumed within {bound.TotalSeconds} s of the second orchestrator being ready\n{cluster.DescribeAll()}\n{second.Describe()}");
+            (await client.GetJobAsync(new GetJobRequest { JobId = request.JobId }))
+                is { ResumedFromStep: > 0 } or { Status: JobStatus.Succeeded }, bound);
+        output.WriteLine(
+            $"resumed {ready.Elapsed.TotalSeconds:F1} s after the second orchestrator was ready (lease {lease.TotalSeconds} s)");
+        Assert.True(resumed,
+            $"not resumed within {bound.TotalSeconds} s of the second orchestrator being ready\n" +
+            $"{cluster.DescribeAll()}\n{second.Describe()}");
 
         var result = await client.GenerateAsync(request, deadline: DateTime.UtcNow + FaultRequests.JobDeadline);
         Assert.Equal(JobStatus.Succeeded, result.Job.Status);
@@ -173,13 +186,16 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
             new Dictionary<string, string>(), ReadinessProbes.RedisPing(redisPort, anyAnswer: true), Path.Combine(logs, "redis-auth.log"));
         await redis.StartAsync(ProcessCluster.StartTimeout);
         // An ACL user that may read and write hashes and sets but not run scripts, which every store write is.
-        await using (var admin = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{redisPort},password=right-password"))
+        await using (var admin = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(
+            $"127.0.0.1:{redisPort},password=right-password"))
             await admin.GetDatabase().ExecuteAsync("ACL", "SETUSER", "limited", "on", ">limited-password", "~tstitch:*", "+@hash", "+@set",
                 "+@keyspace", "+@string", "+@connection");
-        var pools = new Dictionary<string, string> { ["small"] = cluster.Address(ProcessCluster.Small), ["large"] = cluster.Address(ProcessCluster.Large) };
+        var pools = new Dictionary<string, string>
+            { ["small"] = cluster.Address(ProcessCluster.Small), ["large"] = cluster.Address(ProcessCluster.Large) };
         foreach (var (name, connection) in new[]
                  {
-                     ("orchestrator-wrongpass", $"127.0.0.1:{redisPort},password=wrong-password"), ("orchestrator-nopass", $"127.0.0.1:{redisPort}"),
+                     ("orchestrator-wrongpass", $"127.0.0.1:{redisPort},password=wrong-password"),
+                     ("orchestrator-nopass", $"127.0.0.1:{redisPort}"),
                      ("orchestrator-noperm", $"127.0.0.1:{redisPort},user=limited,password=limited-password"),
                  })
         {
@@ -212,7 +228,8 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
             {
                 var request = FaultRequests.Long("unused");
                 request.JobId = id;
-                var ex = await Assert.ThrowsAsync<RpcException>(async () => await Client.GenerateAsync(request, deadline: DateTime.UtcNow.AddSeconds(20)));
+                var ex = await Assert.ThrowsAsync<RpcException>(async () =>
+                    await Client.GenerateAsync(request, deadline: DateTime.UtcNow.AddSeconds(20)));
                 Assert.True(ex.StatusCode == StatusCode.InvalidArgument, $"{name}: {ex.StatusCode}");
                 Assert.Contains("job_id", ex.Status.Detail);
                 Assert.True(ex.Status.Detail.Length < 1000, $"{name}: the detail echoes the id ({ex.Status.Detail.Length} characters)");
@@ -221,7 +238,8 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
         foreach (var call in new Func<Task>[]
                  {
                      async () => await Client.GetJobAsync(new GetJobRequest { JobId = megabyte }, deadline: DateTime.UtcNow.AddSeconds(20)),
-                     async () => await Client.CancelJobAsync(new CancelJobRequest { JobId = megabyte }, deadline: DateTime.UtcNow.AddSeconds(20)),
+                     async () => await Client.CancelJobAsync(new CancelJobRequest { JobId = megabyte },
+                         deadline: DateTime.UtcNow.AddSeconds(20)),
                  })
         {
             var ex = await Assert.ThrowsAsync<RpcException>(call);
@@ -232,7 +250,8 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
             Assert.Equal(StatusCode.NotFound, next.StatusCode);
         }
         long rssAfter = ProcessProbes.RssKiB(pid);
-        output.WriteLine($"orchestrator RSS {rssBefore / 1024} MiB -> {rssAfter / 1024} MiB after 9 bad Generates (3 of 1 MB) and 2 bad lookups of 1 MB");
+        output.WriteLine($"orchestrator RSS {rssBefore / 1024} MiB -> {rssAfter / 1024} MiB after 9 bad Generates (3 of 1 MB) " +
+            "and 2 bad lookups of 1 MB");
         Assert.True(rssAfter - rssBefore < 200 * 1024, $"RSS grew by {(rssAfter - rssBefore) / 1024} MiB");
         var log = cluster[ProcessCluster.Orchestrator].ReadLog();
         Assert.DoesNotContain(new string('y', 129), log);
@@ -248,10 +267,12 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
         output99.Output = (OutputKind)99;
         foreach (var (request, field) in new[] { (guidance, "guidance_scale"), (output99, "output") })
         {
-            var ex = await Assert.ThrowsAsync<RpcException>(async () => await Client.GenerateAsync(request, deadline: DateTime.UtcNow.AddSeconds(20)));
+            var ex = await Assert.ThrowsAsync<RpcException>(async () =>
+                await Client.GenerateAsync(request, deadline: DateTime.UtcNow.AddSeconds(20)));
             Assert.True(ex.StatusCode == StatusCode.InvalidArgument, $"{field}: {ex.StatusCode} {ex.Status.Detail}");
             Assert.Contains(field, ex.Status.Detail);
-            var missing = await Assert.ThrowsAsync<RpcException>(async () => await Client.GetJobAsync(new GetJobRequest { JobId = request.JobId }));
+            var missing = await Assert.ThrowsAsync<RpcException>(async () =>
+                await Client.GetJobAsync(new GetJobRequest { JobId = request.JobId }));
             Assert.Equal(StatusCode.NotFound, missing.StatusCode); // no job was created
         }
     }
@@ -265,7 +286,8 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
         // A deadline well inside the job (the long job takes ~2 s on an idle 2-core machine): DEADLINE_EXCEEDED
         // for the caller; the same request resumes it.
         var timed = FaultRequests.Long("deadline");
-        var late = await Assert.ThrowsAsync<RpcException>(async () => await Client.GenerateAsync(timed, deadline: DateTime.UtcNow.AddMilliseconds(400)));
+        var late = await Assert.ThrowsAsync<RpcException>(async () =>
+            await Client.GenerateAsync(timed, deadline: DateTime.UtcNow.AddMilliseconds(400)));
         Assert.Equal(StatusCode.DeadlineExceeded, late.StatusCode);
         var stopped = await WaitForJobAsync(timed.JobId, j => j.Status != JobStatus.Running && j.Status != JobStatus.Queued);
         output.WriteLine($"after the deadline: {stopped.Status} at step {stopped.Step}: {stopped.Error}");
@@ -300,7 +322,8 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
             Assert.True(await stream.WaitForStepAsync(20, StepWait), Describe(stream));
             Assert.Equal(JobStatus.Cancelled, (await Client.CancelJobAsync(new CancelJobRequest { JobId = cancelled.JobId })).Status);
         }
-        var final = await Assert.ThrowsAsync<RpcException>(async () => await Client.GenerateAsync(cancelled, deadline: DateTime.UtcNow.AddSeconds(30)));
+        var final = await Assert.ThrowsAsync<RpcException>(async () =>
+            await Client.GenerateAsync(cancelled, deadline: DateTime.UtcNow.AddSeconds(30)));
         Assert.Equal(StatusCode.Cancelled, final.StatusCode);
     }
 
@@ -329,7 +352,8 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
         var runs = new Dictionary<string, long>();
         foreach (var name in names)
             runs[name] = await ProcessProbes.ModelRunsAsync(cluster.MetricsAddress(name))
-                         ?? throw new InvalidOperationException($"{name} serves no {ProcessProbes.ModelRunsMetric} at {cluster.MetricsAddress(name)}/metrics");
+                         ?? throw new InvalidOperationException(
+                             $"{name} serves no {ProcessProbes.ModelRunsMetric} at {cluster.MetricsAddress(name)}/metrics");
         return runs;
     }
 
@@ -350,7 +374,8 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
     private async Task<Job> WaitForJobAsync(string id, Func<Job, bool> done)
     {
         Job? job = null;
-        bool reached = await ProcessProbes.WaitUntilAsync(async () => done(job = await Client.GetJobAsync(new GetJobRequest { JobId = id })), StepWait);
+        bool reached = await ProcessProbes.WaitUntilAsync(async () =>
+            done(job = await Client.GetJobAsync(new GetJobRequest { JobId = id })), StepWait);
         Assert.True(reached, $"job {id} is still {job?.Status} at step {job?.Step}");
         return job!;
     }
@@ -358,5 +383,7 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
     private static bool Increasing(IReadOnlyList<int> steps) => steps.Zip(steps.Skip(1)).All(p => p.Second > p.First);
 
     private string Describe(JobStream stream) =>
-        $"the stream is at step {stream.LastStep}, {(stream.Completion.IsFaulted ? stream.Completion.Exception!.InnerException!.Message : stream.Completion.IsCompleted ? "completed" : "open")}\n{cluster.DescribeAll(20)}";
+        $"the stream is at step {stream.LastStep}, {(stream.Completion.IsFaulted
+            ? stream.Completion.Exception!.InnerException!.Message
+            : stream.Completion.IsCompleted ? "completed" : "open")}\n{cluster.DescribeAll(20)}";
 }

@@ -37,7 +37,8 @@ public sealed class JobStream : IDisposable
         throw new InvalidOperationException("The stream ended without a result.");
     }
 
-    /// <summary>Waits (bounded) until the stream has reported <paramref name="step"/>; false if it ended or the time ran out first.</summary>
+    /// <summary>Waits (bounded) until the stream has reported <paramref name="step"/>;
+    /// false if it ended or the time ran out first.</summary>
     public async Task<bool> WaitForStepAsync(int step, TimeSpan timeout)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();

@@ -12,7 +12,8 @@ public static partial class ProcessProbes
     /// <summary>The Prometheus name of the denoiser's batch-rows histogram's count: one per model run.</summary>
     public const string ModelRunsMetric = "tstitch_denoiser_batch_rows_count";
 
-    /// <summary>Model runs so far of the denoiser process serving /metrics at <paramref name="metricsAddress"/> (summed over label sets); null if it does not answer.</summary>
+    /// <summary>Model runs so far of the denoiser process serving /metrics at <paramref name="metricsAddress"/> (summed over label sets);
+    /// null if it does not answer.</summary>
     public static async Task<long?> ModelRunsAsync(string metricsAddress)
     {
         string text;
@@ -20,7 +21,8 @@ public static partial class ProcessProbes
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException) { return null; }
         long total = 0;
         foreach (Match m in MetricLine().Matches(text))
-            if (m.Groups["name"].Value == ModelRunsMetric) total += (long)double.Parse(m.Groups["value"].Value, System.Globalization.CultureInfo.InvariantCulture);
+            if (m.Groups["name"].Value == ModelRunsMetric)
+                total += (long)double.Parse(m.Groups["value"].Value, System.Globalization.CultureInfo.InvariantCulture);
         return total;
     }
 

@@ -40,13 +40,17 @@ public sealed partial class PrometheusText
         return new PrometheusText(text, samples);
     }
 
-    /// <summary>The sum of <paramref name="name"/>'s samples whose labels include every one of <paramref name="labels"/> ("key=value"); 0 when there are none.</summary>
+    /// <summary>The sum of <paramref name="name"/>'s samples whose labels include every one of <paramref name="labels"/>
+    /// ("key=value"); 0 when there are none.</summary>
     public double Sum(string name, params string[] labels) =>
-        Samples.Where(s => s.Name == name && labels.All(l => s.Labels.TryGetValue(l[..l.IndexOf('=')], out var v) && v == l[(l.IndexOf('=') + 1)..]))
+        Samples.Where(s => s.Name == name
+                && labels.All(l => s.Labels.TryGetValue(l[..l.IndexOf('=')], out var v) && v == l[(l.IndexOf('=') + 1)..]))
             .Sum(s => s.Value);
 
-    /// <summary>The sample lines whose name starts with <paramref name="prefix"/> (histogram buckets left out), for failure messages.</summary>
-    public string Show(string prefix) => string.Join("\n", Text.Split('\n').Where(l => l.StartsWith(prefix, StringComparison.Ordinal) && !l.Contains("_bucket{")));
+    /// <summary>The sample lines whose name starts with <paramref name="prefix"/> (histogram buckets left out),
+    /// for failure messages.</summary>
+    public string Show(string prefix) =>
+        string.Join("\n", Text.Split('\n').Where(l => l.StartsWith(prefix, StringComparison.Ordinal) && !l.Contains("_bucket{")));
 
     [GeneratedRegex("""^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?<labels>.*)\})?\s+(?<value>\S+)(\s+\S+)?$""")]
     private static partial Regex SampleLine();

@@ -28,9 +28,9 @@ public sealed class MetricsReceiverService(MetricStore store) : MetricsService.M
                         break;
                     case Metric.DataOneofCase.Histogram:
                         bool hdelta = metric.Histogram.AggregationTemporality == AggregationTemporality.Delta;
-                        points.AddRange(metric.Histogram.DataPoints.Select(p => new ReceivedMetricPoint(service, scope, metric.Name, metric.Unit,
-                            MetricKind.Histogram, hdelta, OtlpValues.Attributes(p.Attributes), p.TimeUnixNano, double.NaN, p.Count,
-                            p.HasSum ? p.Sum : null, p.BucketCounts.ToList(), p.ExplicitBounds.ToList())));
+                        points.AddRange(metric.Histogram.DataPoints.Select(p => new ReceivedMetricPoint(service, scope, metric.Name,
+                            metric.Unit, MetricKind.Histogram, hdelta, OtlpValues.Attributes(p.Attributes), p.TimeUnixNano, double.NaN,
+                            p.Count, p.HasSum ? p.Sum : null, p.BucketCounts.ToList(), p.ExplicitBounds.ToList())));
                         break;
                 }
             }
@@ -39,7 +39,8 @@ public sealed class MetricsReceiverService(MetricStore store) : MetricsService.M
         return Task.FromResult(new ExportMetricsServiceResponse());
     }
 
-    private static ReceivedMetricPoint Number(string service, string scope, Metric metric, MetricKind kind, bool delta, NumberDataPoint p) =>
+    private static ReceivedMetricPoint Number(string service, string scope, Metric metric, MetricKind kind,
+        bool delta, NumberDataPoint p) =>
         new(service, scope, metric.Name, metric.Unit, kind, delta, OtlpValues.Attributes(p.Attributes), p.TimeUnixNano,
             p.ValueCase == NumberDataPoint.ValueOneofCase.AsInt ? p.AsInt : p.AsDouble, 0, null, [], []);
 }

@@ -2,7 +2,8 @@ using OpenTelemetry.Proto.Trace.V1;
 
 namespace TStitch.Process.Tests.Otlp;
 
-/// <summary>One span as an OTLP exporter sent it, with its resource's service.name. Ids are lower-case hex; a root has an empty <see cref="ParentSpanId"/>.</summary>
+/// <summary>One span as an OTLP exporter sent it, with its resource's service.name.
+/// Ids are lower-case hex; a root has an empty <see cref="ParentSpanId"/>.</summary>
 public sealed record ReceivedSpan(
     string Service,
     string Scope,
@@ -21,5 +22,7 @@ public sealed record ReceivedSpan(
     public TimeSpan Duration => TimeSpan.FromTicks((long)(EndUnixNano - StartUnixNano) / 100);
     public string? Attribute(string key) => Attributes.GetValueOrDefault(key);
 
-    public override string ToString() => $"{Name} [{Service}, {Kind.ToString().Replace("SpanKind", "").ToLowerInvariant()}] span {SpanId} parent {(IsRoot ? "-" : ParentSpanId)}";
+    public override string ToString() =>
+        $"{Name} [{Service}, {Kind.ToString().Replace("SpanKind", "").ToLowerInvariant()}] " +
+        $"span {SpanId} parent {(IsRoot ? "-" : ParentSpanId)}";
 }

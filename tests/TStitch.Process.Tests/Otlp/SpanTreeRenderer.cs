@@ -31,7 +31,8 @@ public static class SpanTreeRenderer
                 Span.Types.SpanKind.Consumer => ", consumer",
                 _ => "",
             };
-            var attributes = span.Attributes.Where(a => isKeyAttribute(a.Key) && (top || a.Key != "tstitch.job")).Select(a => $"{a.Key}={a.Value}");
+            var attributes = span.Attributes.Where(a => isKeyAttribute(a.Key) && (top || a.Key != "tstitch.job"))
+                .Select(a => $"{a.Key}={a.Value}");
             var offset = (span.StartUnixNano - origin) / 1e6;
             text.Append(lead).Append(span.Name).Append($" [{span.Service}{kind}]")
                 .Append(string.Create(CultureInfo.InvariantCulture, $" +{offset:F1} ms {span.Duration.TotalMilliseconds:F1} ms"));

@@ -31,7 +31,8 @@ public sealed class ProcessCluster : IAsyncLifetime
     private readonly Dictionary<string, int> _metricsPorts = new();
     private GrpcChannel? _orchestratorChannel;
 
-    public string WorkDirectory { get; } = Path.Combine(Path.GetTempPath(), $"tstitch-process-tests-{System.Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
+    public string WorkDirectory { get; } =
+        Path.Combine(Path.GetTempPath(), $"tstitch-process-tests-{System.Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
     public string ZooDirectory => Path.Combine(WorkDirectory, "models");
     public string LogDirectory => Path.Combine(WorkDirectory, "logs");
     public OtlpReceiver Otlp { get; private set; } = null!;
@@ -39,7 +40,9 @@ public sealed class ProcessCluster : IAsyncLifetime
     public string StartupTimings { get; private set; } = "";
 
     public IReadOnlyDictionary<string, ServiceProcess> Processes => _processes;
-    public ServiceProcess this[string name] => _processes.TryGetValue(name, out var p) ? p : throw new KeyNotFoundException($"No process '{name}' (known: {string.Join(", ", _processes.Keys)}).");
+    public ServiceProcess this[string name] => _processes.TryGetValue(name, out var p)
+        ? p
+        : throw new KeyNotFoundException($"No process '{name}' (known: {string.Join(", ", _processes.Keys)}).");
     public int Port(string name) => _ports[name];
     public string Address(string name) => LoopbackCluster.Address(_ports[name]);
     /// <summary>Where a service process serves Prometheus /metrics (HTTP/1.1).</summary>
@@ -98,16 +101,18 @@ public sealed class ProcessCluster : IAsyncLifetime
     public ServiceProcess CreateRedis(int port, string name = Redis)
     {
         var server = new[] { "/usr/bin/redis-server", "/usr/local/bin/redis-server" }.FirstOrDefault(File.Exists)
-            ?? throw new InvalidOperationException("redis-server is not installed: run `apt-get install redis-server` (scripts/test.sh does).");
+            ?? throw new InvalidOperationException(
+                "redis-server is not installed: run `apt-get install redis-server` (scripts/test.sh does).");
         var data = Directory.CreateDirectory(Path.Combine(WorkDirectory, name + "-data")).FullName;
         return new ServiceProcess(name, server,
-            ["--port", port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", data],
+            ["--port", port.ToString(), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "yes", "--appendfsync", "always", "--dir", data],
             new Dictionary<string, string>(), ReadinessProbes.RedisPing(port), LogFile(name), data);
     }
 
     /// <summary>A denoiser host (services/&lt;project&gt;) serving &lt;zoo&gt;/&lt;model&gt;.json on <paramref name="port"/>.</summary>
-    public ServiceProcess CreateDenoiser(string name, string project, string model, int port, IReadOnlyDictionary<string, string>? extra = null,
-        TestCertificate? tls = null) =>
+    public ServiceProcess CreateDenoiser(string name, string project, string model, int port,
+        IReadOnlyDictionary<string, string>? extra = null, TestCertificate? tls = null) =>
         CreateService(name, project, port, new Dictionary<string, string>
         {
             ["Denoiser__Model"] = Path.Combine(ZooDirectory, model + ".json"),
@@ -115,8 +120,8 @@ public sealed class ProcessCluster : IAsyncLifetime
         }, extra, tls);
 
     /// <summary>An orchestrator host over <paramref name="pools"/> (pool name -> address list) with this cluster's Redis.</summary>
-    public ServiceProcess CreateOrchestrator(string name, int port, IReadOnlyDictionary<string, string> pools, IReadOnlyDictionary<string, string>? extra = null,
-        TestCertificate? tls = null)
+    public ServiceProcess CreateOrchestrator(string name, int port, IReadOnlyDictionary<string, string> pools,
+        IReadOnlyDictionary<string, string>? extra = null, TestCertificate? tls = null)
     {
         var env = new Dictionary<string, string> { ["Orchestrator__Redis"] = RedisEndpoint };
         foreach (var (pool, address) in pools) env[$"Orchestrator__Pools__{pool}"] = address;
@@ -126,8 +131,8 @@ public sealed class ProcessCluster : IAsyncLifetime
     /// <summary>https://127.0.0.1:<paramref name="port"/> (the address a service started with a certificate listens on).</summary>
     public static string HttpsAddress(int port) => $"https://127.0.0.1:{port}";
 
-    private ServiceProcess CreateService(string name, string project, int port, Dictionary<string, string> env, IReadOnlyDictionary<string, string>? extra,
-        TestCertificate? tls = null)
+    private ServiceProcess CreateService(string name, string project, int port, Dictionary<string, string> env,
+        IReadOnlyDictionary<string, string>? extra, TestCertificate? tls = null)
     {
         var dll = RepoPaths.ServiceDll(project);
         string address = tls is null ? LoopbackCluster.Address(port) : HttpsAddress(port);
@@ -150,7 +155,8 @@ public sealed class ProcessCluster : IAsyncLifetime
         env["Logging__LogLevel__Microsoft.AspNetCore"] = "Warning";
         foreach (var (key, value) in extra ?? new Dictionary<string, string>()) env[key] = value;
         // The service's own folder is its content root, so its appsettings.json applies under the environment.
-        return new ServiceProcess(name, "dotnet", [dll], env, ReadinessProbes.GrpcHealth(address, tls?.CaFile), LogFile(name), Path.GetDirectoryName(dll));
+        return new ServiceProcess(name, "dotnet", [dll], env, ReadinessProbes.GrpcHealth(address, tls?.CaFile),
+            LogFile(name), Path.GetDirectoryName(dll));
     }
 
     private string LogFile(string name) => Path.Combine(LogDirectory, name + ".log");

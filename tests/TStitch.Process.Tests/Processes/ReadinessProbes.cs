@@ -9,13 +9,15 @@ namespace TStitch.Process.Tests;
 /// <summary>"Is it ready?" checks for <see cref="ServiceProcess"/>. Each call is one bounded attempt.</summary>
 public static class ReadinessProbes
 {
-    /// <summary>grpc.health.v1.Health/Check (overall service "") answers SERVING. A fresh channel per attempt, so a restarted process is seen as it is now.</summary>
+    /// <summary>grpc.health.v1.Health/Check (overall service "") answers SERVING.
+    /// A fresh channel per attempt, so a restarted process is seen as it is now.</summary>
     public static Func<CancellationToken, Task<bool>> GrpcHealth(string address, string? caFile = null) => async ct =>
     {
         using var channel = TStitch.Contracts.GrpcChannels.Create(address, caFile);
         try
         {
-            var reply = await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(2), cancellationToken: ct);
+            var reply = await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(2),
+                cancellationToken: ct);
             return reply.Status == HealthCheckResponse.Types.ServingStatus.Serving;
         }
         catch (RpcException)

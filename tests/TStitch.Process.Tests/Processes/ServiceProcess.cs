@@ -14,7 +14,8 @@ namespace TStitch.Process.Tests;
 public sealed class ServiceProcess : IAsyncDisposable
 {
     /// <summary>Inherited variables that would configure a service behind the test's back; children get only what the test sets.</summary>
-    private static readonly string[] ScrubbedPrefixes = ["OTEL_", "ASPNETCORE_", "DOTNET_URLS", "URLS", "Urls", "Orchestrator__", "Denoiser__", "Logging__", "Auth__", "Kestrel__"];
+    private static readonly string[] ScrubbedPrefixes =
+        ["OTEL_", "ASPNETCORE_", "DOTNET_URLS", "URLS", "Urls", "Orchestrator__", "Denoiser__", "Logging__", "Auth__", "Kestrel__"];
     private static readonly ConcurrentDictionary<int, OsProcess> Live = new();
     private readonly Func<CancellationToken, Task<bool>> _ready;
     private readonly object _logLock = new();
@@ -56,7 +57,8 @@ public sealed class ServiceProcess : IAsyncDisposable
     public bool IsRunning => _process is { HasExited: false };
     public int? ExitCode => _process is { HasExited: true } p ? p.ExitCode : null;
 
-    /// <summary>Starts the process and waits until the readiness probe holds; throws <see cref="ServiceStartException"/> with the log if it exits or stays unready past <paramref name="timeout"/>.</summary>
+    /// <summary>Starts the process and waits until the readiness probe holds; throws <see cref="ServiceStartException"/> with the log
+    /// if it exits or stays unready past <paramref name="timeout"/>.</summary>
     public async Task StartAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         if (IsRunning) throw new InvalidOperationException($"{Name} is already running (pid {Pid}).");
@@ -65,7 +67,8 @@ public sealed class ServiceProcess : IAsyncDisposable
             UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = WorkingDirectory,
         };
         foreach (var arg in Arguments) info.ArgumentList.Add(arg);
-        foreach (var key in info.Environment.Keys.Where(k => ScrubbedPrefixes.Any(p => k.StartsWith(p, StringComparison.OrdinalIgnoreCase))).ToList())
+        foreach (var key in info.Environment.Keys
+            .Where(k => ScrubbedPrefixes.Any(p => k.StartsWith(p, StringComparison.OrdinalIgnoreCase))).ToList())
             info.Environment.Remove(key);
         foreach (var (key, value) in Environment) info.Environment[key] = value;
 
@@ -121,7 +124,8 @@ public sealed class ServiceProcess : IAsyncDisposable
         Log($"===== {Name} killed (SIGKILL) at {DateTime.Now:HH:mm:ss.fff}");
     }
 
-    /// <summary>SIGTERM (a graceful stop, as `docker stop` sends), then SIGKILL if it is still running after <paramref name="grace"/>. Returns whether it stopped by itself.</summary>
+    /// <summary>SIGTERM (a graceful stop, as `docker stop` sends), then SIGKILL if it is still running after <paramref name="grace"/>.
+    /// Returns whether it stopped by itself.</summary>
     public async Task<bool> TerminateAsync(TimeSpan grace)
     {
         var process = _process;
@@ -157,7 +161,8 @@ public sealed class ServiceProcess : IAsyncDisposable
     {
         var log = ReadLog().Split('\n');
         var state = IsRunning ? $"running (pid {Pid})" : _process is null ? "never started" : $"exited (code {ExitCode})";
-        return $"--- {Name}: {state}; log {LogPath} (last {Math.Min(lines, log.Length)} lines) ---\n{string.Join('\n', log.TakeLast(lines))}";
+        return $"--- {Name}: {state}; log {LogPath} (last {Math.Min(lines, log.Length)} lines) ---\n" +
+            $"{string.Join('\n', log.TakeLast(lines))}";
     }
 
     private void Log(string line)

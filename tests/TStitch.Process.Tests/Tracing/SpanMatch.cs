@@ -13,10 +13,12 @@ public sealed class SpanMatch(string description, Func<ReceivedSpan, bool> predi
     public static SpanMatch Named(string name, params string[] services) =>
         new($"'{name}'{In(services)}", s => s.Name == name && (services.Length == 0 || services.Contains(s.Service)));
 
-    /// <summary>A span of this kind whose name contains <paramref name="nameContains"/> (instrumentation names differ by version: "POST /x/Y" vs "x/Y").</summary>
+    /// <summary>A span of this kind whose name contains <paramref name="nameContains"/>
+    /// (instrumentation names differ by version: "POST /x/Y" vs "x/Y").</summary>
     public static SpanMatch Kind(Span.Types.SpanKind kind, string nameContains, params string[] services) =>
         new($"{kind.ToString().ToLowerInvariant()} span containing '{nameContains}'{In(services)}",
-            s => s.Kind == kind && s.Name.Contains(nameContains, StringComparison.Ordinal) && (services.Length == 0 || services.Contains(s.Service)));
+            s => s.Kind == kind && s.Name.Contains(nameContains, StringComparison.Ordinal)
+                && (services.Length == 0 || services.Contains(s.Service)));
 
     public static implicit operator SpanMatch(string name) => Named(name);
 

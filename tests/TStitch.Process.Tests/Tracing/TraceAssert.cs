@@ -36,7 +36,8 @@ public static class TraceAssert
         {
             var path = trace.PathFromTop(leaf);
             if (path.Count != chain.Length || !path.Zip(chain).All(p => p.Second.Matches(p.First)))
-                Fail(trace, $"Expected the chain {expected}\nfor {leaf},\nbut its path from the top is: {string.Join(" -> ", path.Select(s => $"'{s.Name}' [{s.Service}, {s.Kind}]"))}.");
+                Fail(trace, $"Expected the chain {expected}\nfor {leaf},\n" +
+                    $"but its path from the top is: {string.Join(" -> ", path.Select(s => $"'{s.Name}' [{s.Service}, {s.Kind}]"))}.");
         }
         return leaves;
     }
@@ -45,7 +46,8 @@ public static class TraceAssert
     public static void Services(SpanTrace trace, params string[] services)
     {
         if (!trace.Services.SequenceEqual(services.Order()))
-            Fail(trace, $"Expected spans from [{string.Join(", ", services.Order())}], got them from [{string.Join(", ", trace.Services)}].");
+            Fail(trace,
+                $"Expected spans from [{string.Join(", ", services.Order())}], got them from [{string.Join(", ", trace.Services)}].");
     }
 
     /// <summary>Exactly <paramref name="expected"/> spans match.</summary>

@@ -66,5 +66,6 @@ public static class TraceShape
                 TraceAssert.Fail(trace, $"Span {span} should carry tstitch.job={jobId}, has '{span.Attribute("tstitch.job")}'.");
     }
 
-    private static string Show(IReadOnlyDictionary<string, int> counts) => "{" + string.Join(", ", counts.OrderBy(p => p.Key).Select(p => $"{p.Key}: {p.Value}")) + "}";
+    private static string Show(IReadOnlyDictionary<string, int> counts) =>
+        "{" + string.Join(", ", counts.OrderBy(p => p.Key).Select(p => $"{p.Key}: {p.Value}")) + "}";
 }
