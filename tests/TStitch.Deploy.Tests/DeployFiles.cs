@@ -15,7 +15,8 @@ public static class DeployFiles
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
             if (File.Exists(Path.Combine(dir.FullName, "TStitch.sln")) && File.Exists(Path.Combine(dir.FullName, "docker-compose.yml")))
                 return dir.FullName;
-        throw new InvalidOperationException("Repository root (TStitch.sln next to docker-compose.yml) not found above " + AppContext.BaseDirectory);
+        throw new InvalidOperationException(
+            "Repository root (TStitch.sln next to docker-compose.yml) not found above " + AppContext.BaseDirectory);
     }
 
     public static string PathOf(string relative) => Path.Combine(Root, relative);

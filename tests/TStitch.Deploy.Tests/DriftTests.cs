@@ -36,7 +36,10 @@ public sealed class DriftTests
     {
         int port = UrlPort(AppSettings(project).GetProperty("Urls").GetString()!);
         var errors = new List<string>();
-        void Expect(int actual, string where) { if (actual != port) errors.Add($"{where}: {actual}, appsettings Urls of {project}: {port}"); }
+        void Expect(int actual, string where)
+        {
+            if (actual != port) errors.Add($"{where}: {actual}, appsettings Urls of {project}: {port}");
+        }
 
         // compose
         var env = ComposeEnv(name);
@@ -89,7 +92,11 @@ public sealed class DriftTests
         var local = Services.SelectMany(r =>
         {
             var settings = AppSettings((string)r[1]);
-            return new[] { UrlPort(settings.GetProperty("Urls").GetString()!), settings.GetProperty("Telemetry").GetProperty("MetricsPort").GetInt32() };
+            return new[]
+            {
+                UrlPort(settings.GetProperty("Urls").GetString()!),
+                settings.GetProperty("Telemetry").GetProperty("MetricsPort").GetInt32()
+            };
         }).ToList();
         if (local.Distinct().Count() != local.Count) errors.Add($"appsettings ports collide: {string.Join(", ", local)}");
         if (local.Contains(0)) errors.Add("an appsettings Telemetry:MetricsPort is 0 (metrics off)");
@@ -107,7 +114,8 @@ public sealed class DriftTests
         var composePools = Prefixed(ComposeEnv("orchestrator"), "Orchestrator__Pools__");
         var k8sPools = Prefixed(K8sEnv("orchestrator"), "Orchestrator__Pools__");
         if (!appPools.Keys.Order().SequenceEqual(composePools.Keys.Order()) || !appPools.Keys.Order().SequenceEqual(k8sPools.Keys.Order()))
-            errors.Add($"pool names differ: appsettings [{string.Join(',', appPools.Keys)}], compose [{string.Join(',', composePools.Keys)}], k8s [{string.Join(',', k8sPools.Keys)}]");
+            errors.Add($"pool names differ: appsettings [{string.Join(',', appPools.Keys)}], " +
+                $"compose [{string.Join(',', composePools.Keys)}], k8s [{string.Join(',', k8sPools.Keys)}]");
 
         // appsettings: http://localhost:PORT of the pool's own service.
         foreach (var (pool, address) in appPools)
@@ -121,8 +129,13 @@ public sealed class DriftTests
         foreach (var (pool, address) in composePools)
         {
             var (host, port) = DnsTarget(address);
-            if (!Map(Compose, "services").ContainsKey(host)) { errors.Add($"compose pool {pool} = {address}: no compose service {host}"); continue; }
-            if (UrlPort(ComposeEnv(host).GetValueOrDefault("Urls") ?? "") != port) errors.Add($"compose pool {pool} = {address}: {host} listens on {ComposeEnv(host).GetValueOrDefault("Urls")}");
+            if (!Map(Compose, "services").ContainsKey(host))
+            {
+                errors.Add($"compose pool {pool} = {address}: no compose service {host}");
+                continue;
+            }
+            if (UrlPort(ComposeEnv(host).GetValueOrDefault("Urls") ?? "") != port)
+                errors.Add($"compose pool {pool} = {address}: {host} listens on {ComposeEnv(host).GetValueOrDefault("Urls")}");
         }
         // k8s: dns:///service.namespace.svc.cluster.local:port, a HEADLESS Service with that port.
         foreach (var (pool, address) in k8sPools)
@@ -133,9 +146,12 @@ public sealed class DriftTests
             string service = host[..^suffix.Length];
             var svc = Find("Service", service, required: false);
             if (svc is null) { errors.Add($"k8s pool {pool} = {address}: no Service {service}"); continue; }
-            if (Str(svc, "spec", "clusterIP") != "None") errors.Add($"k8s pool {pool}: Service {service} is not headless (clusterIP: None), so DNS would not list the replicas");
-            if (!List(svc, "spec", "ports").Any(p => IntOf(Str(p, "port")) == port)) errors.Add($"k8s pool {pool} = {address}: Service {service} has no port {port}");
-            if (ContainerPort(Container(service), "grpc") != port) errors.Add($"k8s pool {pool} = {address}: Deployment {service} listens on {ContainerPort(Container(service), "grpc")}");
+            if (Str(svc, "spec", "clusterIP") != "None")
+                errors.Add($"k8s pool {pool}: Service {service} is not headless (clusterIP: None), so DNS would not list the replicas");
+            if (!List(svc, "spec", "ports").Any(p => IntOf(Str(p, "port")) == port))
+                errors.Add($"k8s pool {pool} = {address}: Service {service} has no port {port}");
+            if (ContainerPort(Container(service), "grpc") != port)
+                errors.Add($"k8s pool {pool} = {address}: Deployment {service} listens on {ContainerPort(Container(service), "grpc")}");
         }
         Assert.True(errors.Count == 0, string.Join("\n", errors));
     }
@@ -146,27 +162,42 @@ public sealed class DriftTests
         var errors = new List<string>();
         foreach (var name in Services.Select(r => (string)r[0]))
         {
-            CheckCompose(ComposeEnv(name).GetValueOrDefault("OTEL_EXPORTER_OTLP_ENDPOINT"), "jaeger", 4317, $"compose {name} OTEL_EXPORTER_OTLP_ENDPOINT");
+            CheckCompose(ComposeEnv(name).GetValueOrDefault("OTEL_EXPORTER_OTLP_ENDPOINT"), "jaeger", 4317,
+                $"compose {name} OTEL_EXPORTER_OTLP_ENDPOINT");
             CheckK8s(K8sEnv(name).GetValueOrDefault("OTEL_EXPORTER_OTLP_ENDPOINT"), "jaeger", $"k8s {name} OTEL_EXPORTER_OTLP_ENDPOINT");
         }
-        CheckCompose("tcp://" + ComposeEnv("orchestrator").GetValueOrDefault("Orchestrator__Redis"), "redis", 6379, "compose Orchestrator__Redis");
+        CheckCompose("tcp://" + ComposeEnv("orchestrator").GetValueOrDefault("Orchestrator__Redis"), "redis", 6379,
+            "compose Orchestrator__Redis");
         CheckK8s("tcp://" + K8sEnv("orchestrator").GetValueOrDefault("Orchestrator__Redis"), "redis", "k8s Orchestrator__Redis");
-        if (!string.Join(' ', List(ComposeService("redis"), "command")).Contains("--appendonly yes")) errors.Add("compose redis: AOF (--appendonly yes) is off");
-        if (!string.Join(' ', Workload("redis").Containers.SelectMany(c => List(c, "args").Concat(List(c, "command")))).Contains("--appendonly yes")) errors.Add("k8s redis: AOF (--appendonly yes) is off");
+        if (!string.Join(' ', List(ComposeService("redis"), "command")).Contains("--appendonly yes"))
+            errors.Add("compose redis: AOF (--appendonly yes) is off");
+        if (!string.Join(' ', Workload("redis").Containers.SelectMany(c => List(c, "args").Concat(List(c, "command"))))
+            .Contains("--appendonly yes"))
+            errors.Add("k8s redis: AOF (--appendonly yes) is off");
         Assert.True(errors.Count == 0, string.Join("\n", errors));
 
         void CheckCompose(string? url, string service, int port, string where)
         {
-            if (url is null || !Uri.TryCreate(url, UriKind.Absolute, out var uri)) { errors.Add($"{where}: '{url}' is not an address"); return; }
+            if (url is null || !Uri.TryCreate(url, UriKind.Absolute, out var uri))
+            {
+                errors.Add($"{where}: '{url}' is not an address");
+                return;
+            }
             if (uri.Host != service || uri.Port != port) errors.Add($"{where}: '{url}', expected {service}:{port}");
             if (!Map(Compose, "services").ContainsKey(uri.Host)) errors.Add($"{where}: no compose service {uri.Host}");
         }
         void CheckK8s(string? url, string service, string where)
         {
-            if (url is null || !Uri.TryCreate(url, UriKind.Absolute, out var uri)) { errors.Add($"{where}: '{url}' is not an address"); return; }
-            if (uri.Host != $"{service}.{Ns}.svc.cluster.local") errors.Add($"{where}: '{url}', expected host {service}.{Ns}.svc.cluster.local");
+            if (url is null || !Uri.TryCreate(url, UriKind.Absolute, out var uri))
+            {
+                errors.Add($"{where}: '{url}' is not an address");
+                return;
+            }
+            if (uri.Host != $"{service}.{Ns}.svc.cluster.local")
+                errors.Add($"{where}: '{url}', expected host {service}.{Ns}.svc.cluster.local");
             var svc = Find("Service", service, required: false);
-            if (svc is null || !List(svc, "spec", "ports").Any(p => IntOf(Str(p, "port")) == uri.Port)) errors.Add($"{where}: Service {service} has no port {uri.Port}");
+            if (svc is null || !List(svc, "spec", "ports").Any(p => IntOf(Str(p, "port")) == uri.Port))
+                errors.Add($"{where}: Service {service} has no port {uri.Port}");
             else if (!Workload(service).Containers.Any(c => List(c, "ports").Any(p => IntOf(Str(p, "containerPort")) == uri.Port)))
                 errors.Add($"{where}: workload {service} has no containerPort {uri.Port}");
         }
@@ -187,9 +218,11 @@ public sealed class DriftTests
                 string target = Str(port, "targetPort") is { Length: > 0 } t ? t : Str(port, "port");
                 foreach (var w in pods)
                 {
-                    int container = int.TryParse(target, out int n) ? n : w.Containers.Select(c => ContainerPort(c, target)).FirstOrDefault(p => p > 0, -1);
+                    int container = int.TryParse(target, out int n) ? n
+                        : w.Containers.Select(c => ContainerPort(c, target)).FirstOrDefault(p => p > 0, -1);
                     if (container != IntOf(Str(port, "port")))
-                        errors.Add($"Service {name} port {Str(port, "port")} -> targetPort {target} = {container} on {w.Name}: ports should be equal");
+                        errors.Add($"Service {name} port {Str(port, "port")} -> targetPort {target} = {container} on {w.Name}: " +
+                            "ports should be equal");
                 }
             }
         }
@@ -239,7 +272,8 @@ public sealed class DriftTests
         var prop = type.GetProperty(segments[0], BindingFlags.Public | BindingFlags.Instance | BindingFlags.IgnoreCase);
         if (prop is null) return $"{type.Name} has no property '{segments[0]}'";
         var t = prop.PropertyType;
-        var dictionary = t.GetInterfaces().Append(t).FirstOrDefault(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IDictionary<,>));
+        var dictionary = t.GetInterfaces().Append(t)
+            .FirstOrDefault(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IDictionary<,>));
         if (dictionary is not null)
         {
             if (segments.Length == 1) return $"{type.Name}.{prop.Name} is a dictionary: name an entry ({prop.Name}__<name>)";
@@ -251,10 +285,12 @@ public sealed class DriftTests
         if (list is not null && t != typeof(string))
         {
             // Lists bind from index segments: Auth__ApiKeys__0, Auth__ApiKeys__1, ...
-            if (segments.Length == 1 || !int.TryParse(segments[1], out _)) return $"{type.Name}.{prop.Name} is a list: name an index ({prop.Name}__0)";
+            if (segments.Length == 1 || !int.TryParse(segments[1], out _))
+                return $"{type.Name}.{prop.Name} is a list: name an index ({prop.Name}__0)";
             var element = list.GetGenericArguments()[0];
             return segments.Length == 2 ? (IsScalar(element) ? null : $"{prop.Name}:{segments[1]} is a section")
-                 : IsScalar(element) ? $"{type.Name}.{prop.Name}[{segments[1]}] is a value, not a section" : CheckKey(element, segments[2..]);
+                 : IsScalar(element) ? $"{type.Name}.{prop.Name}[{segments[1]}] is a value, not a section"
+                 : CheckKey(element, segments[2..]);
         }
         if (!prop.CanWrite) return $"{type.Name}.{prop.Name} is read-only";
         if (segments.Length == 1) return IsScalar(t) ? null : $"{type.Name}.{prop.Name} is a section, not a value";
@@ -272,12 +308,15 @@ public sealed class DriftTests
         _ = project;
         foreach (var (where, env) in new[] { ($"compose {name}", ComposeEnv(name)), ($"k8s {name}", K8sEnv(name)) })
         {
-            var config = new ConfigurationBuilder().AddInMemoryCollection(env.Select(kv => KeyValuePair.Create(kv.Key.Replace("__", ":"), (string?)kv.Value))).Build();
+            var config = new ConfigurationBuilder()
+                .AddInMemoryCollection(env.Select(kv => KeyValuePair.Create(kv.Key.Replace("__", ":"), (string?)kv.Value)))
+                .Build();
             foreach (var (section, type) in Sections)
             {
                 if (!config.GetSection(section).Exists()) continue;
                 object? options = null;
-                var bind = Record.Exception(() => options = config.GetSection(section).Get(type, o => o.ErrorOnUnknownConfiguration = true));
+                var bind = Record.Exception(() =>
+                    options = config.GetSection(section).Get(type, o => o.ErrorOnUnknownConfiguration = true));
                 Assert.True(bind is null, $"{where}: section {section} does not bind to {type.Name}: {bind?.Message}");
                 var results = new List<ValidationResult>();
                 Assert.True(Validator.TryValidateObject(options!, new ValidationContext(options!), results, validateAllProperties: true),
@@ -303,8 +342,11 @@ public sealed class DriftTests
                 foreach (var port in List(rule, "ports"))
                 {
                     int n = IntOf(Str(port, "port"));
-                    var listening = targets.Where(w => w.Containers.Any(c => List(c, "ports").Any(p => IntOf(Str(p, "containerPort")) == n))).ToList();
-                    if (listening.Count == 0) errors.Add($"NetworkPolicy {pname}: port {n} is not a containerPort of any selected pod ({string.Join(',', targets.Select(t => t.Name))})");
+                    var listening = targets
+                        .Where(w => w.Containers.Any(c => List(c, "ports").Any(p => IntOf(Str(p, "containerPort")) == n))).ToList();
+                    if (listening.Count == 0)
+                        errors.Add($"NetworkPolicy {pname}: port {n} is not a containerPort of any selected pod " +
+                            $"({string.Join(',', targets.Select(t => t.Name))})");
                     allowed.AddRange(listening.Select(w => (w, n, rule, pname)));
                 }
         }
@@ -322,7 +364,8 @@ public sealed class DriftTests
             foreach (var (_, _, rule, pname) in rules)
             {
                 var from = List(rule, "from");
-                if (from.Count == 0 || from.Any(f => Map(f).ContainsKey("namespaceSelector") || Str(f, "podSelector", "matchLabels", "app.kubernetes.io/name") != "orchestrator"))
+                if (from.Count == 0 || from.Any(f => Map(f).ContainsKey("namespaceSelector") ||
+                    Str(f, "podSelector", "matchLabels", "app.kubernetes.io/name") != "orchestrator"))
                     errors.Add($"NetworkPolicy {pname}: {name}:{port} is open to more than the orchestrator");
             }
         }
@@ -352,7 +395,8 @@ public sealed class DriftTests
         _ = project;
         var errors = new List<string>();
         TimeSpan Shutdown(IReadOnlyDictionary<string, string?> env) =>
-            env.TryGetValue(ServiceDefaults.ShutdownTimeoutKey, out var v) && v is not null ? TimeSpan.Parse(v) : ServiceDefaults.DefaultShutdownTimeout;
+            env.TryGetValue(ServiceDefaults.ShutdownTimeoutKey, out var v) && v is not null ? TimeSpan.Parse(v)
+                : ServiceDefaults.DefaultShutdownTimeout;
 
         var deployment = Find("Deployment", name)!;
         int grace = IntOf(Str(deployment, "spec", "template", "spec", "terminationGracePeriodSeconds"));
@@ -360,25 +404,31 @@ public sealed class DriftTests
         int sleep = preStop is ["sleep", var n] ? IntOf(n) : 0;
         var k8sNeeds = TimeSpan.FromSeconds(sleep) + Shutdown(K8sEnv(name));
         if (TimeSpan.FromSeconds(grace) <= k8sNeeds)
-            errors.Add($"k8s Deployment {name}: terminationGracePeriodSeconds {grace} must exceed preStop {sleep} s + ShutdownTimeout {Shutdown(K8sEnv(name)).TotalSeconds} s");
+            errors.Add($"k8s Deployment {name}: terminationGracePeriodSeconds {grace} must exceed " +
+                $"preStop {sleep} s + ShutdownTimeout {Shutdown(K8sEnv(name)).TotalSeconds} s");
 
         var composeGrace = Str(ComposeService(name), "stop_grace_period");
-        var composeSeconds = composeGrace.EndsWith('s') ? IntOf(composeGrace[..^1]) : composeGrace.EndsWith('m') ? 60 * IntOf(composeGrace[..^1]) : -1;
+        var composeSeconds = composeGrace.EndsWith('s') ? IntOf(composeGrace[..^1])
+            : composeGrace.EndsWith('m') ? 60 * IntOf(composeGrace[..^1]) : -1;
         if (TimeSpan.FromSeconds(composeSeconds) <= Shutdown(ComposeEnv(name)))
-            errors.Add($"compose {name}: stop_grace_period {composeGrace} must exceed ShutdownTimeout {Shutdown(ComposeEnv(name)).TotalSeconds} s");
+            errors.Add($"compose {name}: stop_grace_period {composeGrace} must exceed " +
+                $"ShutdownTimeout {Shutdown(ComposeEnv(name)).TotalSeconds} s");
         Assert.True(errors.Count == 0, string.Join("\n", errors));
     }
 
     // ---- helpers ------------------------------------------------------------------------------
 
-    public sealed record K8sWorkload(string Kind, string Name, Dictionary<string, object?> Labels, List<Dictionary<string, object?>> Containers);
+    public sealed record K8sWorkload(
+        string Kind, string Name, Dictionary<string, object?> Labels, List<Dictionary<string, object?>> Containers);
 
     private static IEnumerable<K8sWorkload> Workloads() =>
         K8s.Where(d => Str(d, "kind") is "Deployment" or "StatefulSet")
            .Select(d => new K8sWorkload(Str(d, "kind"), Str(d, "metadata", "name"), Map(d, "spec", "template", "metadata", "labels"),
                List(d, "spec", "template", "spec", "containers").Cast<Dictionary<string, object?>>().ToList()));
 
-    private static K8sWorkload Workload(string name) => Workloads().FirstOrDefault(w => w.Name == name) ?? throw new Xunit.Sdk.XunitException($"k8s/base has no Deployment or StatefulSet {name}");
+    private static K8sWorkload Workload(string name) =>
+        Workloads().FirstOrDefault(w => w.Name == name) ??
+        throw new Xunit.Sdk.XunitException($"k8s/base has no Deployment or StatefulSet {name}");
 
     private static Dictionary<string, object?> Container(string deployment) =>
         Workload(deployment).Containers.Single();
@@ -386,10 +436,12 @@ public sealed class DriftTests
     private static bool Matches(Dictionary<string, object?> labels, Dictionary<string, object?> selector) =>
         selector.All(kv => labels.TryGetValue(kv.Key, out var v) && Equals(v?.ToString(), kv.Value?.ToString())) ||
         // kustomize adds the common labels at render time; the files hold them in kustomization.yaml.
-        selector.All(kv => labels.TryGetValue(kv.Key, out var v) ? Equals(v?.ToString(), kv.Value?.ToString()) : CommonLabels.GetValueOrDefault(kv.Key) == kv.Value?.ToString());
+        selector.All(kv => labels.TryGetValue(kv.Key, out var v) ? Equals(v?.ToString(), kv.Value?.ToString())
+            : CommonLabels.GetValueOrDefault(kv.Key) == kv.Value?.ToString());
 
     private static readonly Dictionary<string, string> CommonLabels =
-        List(LoadYaml("k8s/base/kustomization.yaml").Single(), "labels").SelectMany(l => Map(l, "pairs")).ToDictionary(kv => kv.Key, kv => kv.Value?.ToString() ?? "");
+        List(LoadYaml("k8s/base/kustomization.yaml").Single(), "labels").SelectMany(l => Map(l, "pairs"))
+            .ToDictionary(kv => kv.Key, kv => kv.Value?.ToString() ?? "");
 
     private static Dictionary<string, object?>? Find(string kind, string name, bool required = true)
     {
@@ -402,7 +454,8 @@ public sealed class DriftTests
         List(container, "ports").Where(p => Str(p, "name") == portName).Select(p => IntOf(Str(p, "containerPort"))).FirstOrDefault(-1);
 
     private static Dictionary<string, object?> ComposeService(string name) =>
-        Map(Compose, "services").TryGetValue(name, out var s) && s is Dictionary<string, object?> m ? m : throw new Xunit.Sdk.XunitException($"docker-compose.yml has no service {name}");
+        Map(Compose, "services").TryGetValue(name, out var s) && s is Dictionary<string, object?> m ? m
+            : throw new Xunit.Sdk.XunitException($"docker-compose.yml has no service {name}");
 
     /// <summary>A compose service's environment (mapping or KEY=VALUE list).</summary>
     private static Dictionary<string, string?> ComposeEnv(string name)
@@ -413,7 +466,9 @@ public sealed class DriftTests
         return Map(svc, "environment").ToDictionary(kv => kv.Key, kv => kv.Value?.ToString());
     }
 
-    /// <summary>A k8s workload's container environment: its envFrom ConfigMaps, then its env values (Secrets are not in the repo).</summary>
+    /// <summary>
+    /// A k8s workload's container environment: its envFrom ConfigMaps, then its env values (Secrets are not in the repo).
+    /// </summary>
     private static Dictionary<string, string?> K8sEnv(string name)
     {
         var env = new Dictionary<string, string?>();
@@ -429,7 +484,8 @@ public sealed class DriftTests
     }
 
     private static Dictionary<string, string> Prefixed(Dictionary<string, string?> env, string prefix) =>
-        env.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal)).ToDictionary(kv => kv.Key[prefix.Length..], kv => kv.Value ?? "");
+        env.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal))
+            .ToDictionary(kv => kv.Key[prefix.Length..], kv => kv.Value ?? "");
 
     private static int IntOf(string? s) => int.TryParse(s, out int n) ? n : -1;
 

@@ -58,7 +58,8 @@ public sealed class HostingEndpointTests
         try
         {
             int grpc = FreePort();
-            string[] args = [$"--urls=https://127.0.0.1:{grpc}", $"--Kestrel:Certificates:Default:Path={pfx}", "--Kestrel:Certificates:Default:Password=pw"];
+            string[] args = [$"--urls=https://127.0.0.1:{grpc}", $"--Kestrel:Certificates:Default:Path={pfx}",
+                "--Kestrel:Certificates:Default:Password=pw"];
             await using var app = await StartAsync(args);
             var output = new StringWriter();
             Assert.Equal(0, await HealthProbe.RunAsync(args, output));
@@ -140,11 +141,15 @@ public sealed class HostingEndpointTests
         var ports = new ConfigurationBuilder().AddInMemoryCollection([KeyValuePair.Create("http_ports", (string?)"8080")]).Build();
         Assert.Equal(["http://*:8080"], ServiceUrls.Configured(ports));
         Assert.Equal(["http://localhost:5000"], ServiceUrls.Configured(new ConfigurationBuilder().Build()));
-        var metricsFirst = new ConfigurationBuilder().AddInMemoryCollection([KeyValuePair.Create("urls", (string?)"http://0.0.0.0:9464;http://0.0.0.0:5101")]).Build();
+        var metricsFirst = new ConfigurationBuilder()
+            .AddInMemoryCollection([KeyValuePair.Create("urls", (string?)"http://0.0.0.0:9464;http://0.0.0.0:5101")])
+            .Build();
         Assert.Equal("http://127.0.0.1:5101", ServiceUrls.LoopbackAddress(metricsFirst, skipPort: 9464));
     }
 
-    /// <summary>The graceful-stop bound (a stage hand-back, a job release) is the configured ShutdownTimeout, 30 s by default.</summary>
+    /// <summary>
+    /// The graceful-stop bound (a stage hand-back, a job release) is the configured ShutdownTimeout, 30 s by default.
+    /// </summary>
     [Theory]
     [InlineData(null, 30)]
     [InlineData("00:00:50", 50)]
@@ -153,7 +158,8 @@ public sealed class HostingEndpointTests
         var builder = WebApplication.CreateBuilder(configured is null ? [] : [$"--{ServiceDefaults.ShutdownTimeoutKey}={configured}"]);
         builder.AddServiceDefaults("deploy-test");
         using var app = builder.Build();
-        var options = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Microsoft.Extensions.Hosting.HostOptions>>().Value;
+        var options = app.Services
+            .GetRequiredService<Microsoft.Extensions.Options.IOptions<Microsoft.Extensions.Hosting.HostOptions>>().Value;
         Assert.Equal(TimeSpan.FromSeconds(expectedSeconds), options.ShutdownTimeout);
     }
 

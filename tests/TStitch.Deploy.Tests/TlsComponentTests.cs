@@ -38,7 +38,8 @@ public sealed class TlsComponentTests
         Assert.StartsWith(mount + "/", Str(settings, "Kestrel__Certificates__Default__KeyPath"));
 
         var container = Assert.Single(List(Object("Deployment", name), "spec", "template", "spec", "containers"));
-        foreach (var (probe, service) in new[] { ("startupProbe", ""), ("readinessProbe", ""), ("livenessProbe", ServiceDefaults.LivenessService) })
+        foreach (var (probe, service) in
+            new[] { ("startupProbe", ""), ("readinessProbe", ""), ("livenessProbe", ServiceDefaults.LivenessService) })
         {
             Assert.Empty(Map(container, probe, "grpc")); // a grpc probe would speak cleartext to a TLS port
             var command = List(container, probe, "exec", "command").Select(c => c?.ToString()).ToList();
@@ -113,7 +114,9 @@ public sealed class TlsComponentTests
         return Str(Assert.Single(List(container, "volumeMounts"), m => Str(m, "name") == volume), "mountPath");
     }
 
-    /// <summary>tls.crt, tls.key and ca.crt as a kubernetes.io/tls Secret (cert-manager's) holds them: a CA and a certificate it signed.</summary>
+    /// <summary>
+    /// tls.crt, tls.key and ca.crt as a kubernetes.io/tls Secret (cert-manager's) holds them: a CA and a certificate it signed.
+    /// </summary>
     private static void WriteSecretFiles(string directory, string dnsName)
     {
         using var caKey = RSA.Create(2048);
