@@ -22,12 +22,17 @@ public class DataWriteDroppingRedis : DispatchProxy
         return proxy;
     }
 
-    protected override object? Invoke(MethodInfo? method, object?[]? args)
+    protected override object? Invoke(MethodInfo? targetMethod, object?[]? args)
     {
-        if (method!.Name == nameof(IBatch.HashSetAsync) && _target is IBatch) return Task.CompletedTask;
+        var method = targetMethod!;
+        if (method.Name == nameof(IBatch.HashSetAsync) && _target is IBatch) return Task.CompletedTask;
         object? result;
         try { result = method.Invoke(_target, args); }
-        catch (TargetInvocationException ex) when (ex.InnerException is not null) { throw ex.InnerException; }
+        catch (TargetInvocationException ex) when (ex.InnerException is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(ex.InnerException);
+            throw;
+        }
         return result switch
         {
             IBatch batch => Forward(batch),

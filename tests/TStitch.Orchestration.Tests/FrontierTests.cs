@@ -202,7 +202,7 @@ public class FrontierTests : IDisposable
     }
 
     [Fact]
-    public void Under_load_the_controller_shifts_new_jobs_one_point_at_a_time_up_to_the_bound_and_back()
+    public async Task Under_load_the_controller_shifts_new_jobs_one_point_at_a_time_up_to_the_bound_and_back()
     {
         var options = Options(worst: 0.4, latencyTargetMs: 45);
         var time = new FakeTimeProvider();
@@ -211,7 +211,7 @@ public class FrontierTests : IDisposable
         int waiting = 0;
         using var controller = new LoadController(chooser, () => waiting,
             Microsoft.Extensions.Options.Options.Create(options), time, NullLogger<LoadController>.Instance);
-        controller.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
+        await controller.StartAsync(CancellationToken.None);
         double SmallFraction(GenerateRequest request) =>
             JobRequestMapping.ToJob(request, options, chooser, controller).Spec.Stages.Where(s => s.ModelId == "small")
                 .Sum(s => s.Fraction);
@@ -395,14 +395,14 @@ public class FrontierTests : IDisposable
     }
 
     [Fact]
-    public void Without_a_latency_target_the_controller_never_shifts()
+    public async Task Without_a_latency_target_the_controller_never_shifts()
     {
         var options = Options();
         var time = new FakeTimeProvider();
         var live = new PoolStepTimes();
         using var controller = new LoadController(Chooser(options, live), () => 100,
             Microsoft.Extensions.Options.Options.Create(options), time, NullLogger<LoadController>.Instance);
-        controller.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
+        await controller.StartAsync(CancellationToken.None);
         Stage(live, "large", 10);
         time.Advance(TimeSpan.FromSeconds(10));
         Assert.False(controller.Enabled);

@@ -109,7 +109,7 @@ internal static class BenchCommand
         double LocalSpeedup, double StageSpeedup, double StepSpeedup);
 
     private static async Task<Figures> MeasureAsync(OnnxDenoiser small, OnnxDenoiser large, string stageAddress, string stepAddress,
-        IReadOnlyDictionary<string, string> poolAddresses, IJobStore store,
+        Dictionary<string, string> poolAddresses, IJobStore store,
         int batch, int steps, int repeats, int warmupRounds, double r, CancellationToken ct)
     {
         var local = new Dictionary<string, IDenoiser> { [ModelZoo.Small] = small, [ModelZoo.Large] = large };

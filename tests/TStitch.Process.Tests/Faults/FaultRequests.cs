@@ -18,7 +18,7 @@ public static class FaultRequests
     /// <summary>Bound on any one job of these tests, so nothing waits forever.</summary>
     public static readonly TimeSpan JobDeadline = TimeSpan.FromSeconds(180);
 
-    public static GenerateRequest Long(string prefix) => new()
+    public static GenerateRequest LongJob(string prefix) => new()
     {
         ClassLabels = { Labels }, Steps = LongSteps, SmallFraction = SmallFraction, Seed = 7, Output = OutputKind.Raw,
         JobId = $"{prefix}-{Guid.NewGuid():N}",
@@ -27,5 +27,5 @@ public static class FaultRequests
     /// <summary>What <see cref="Long"/> samples to with the library in this process (computed once;
     /// the job id does not change the bytes).</summary>
     public static Task<float[]> ExpectedAsync(ProcessCluster cluster) =>
-        _expected ??= LibraryBytes.ComputeAsync(cluster.ZooDirectory, Long("expected"));
+        _expected ??= LibraryBytes.ComputeAsync(cluster.ZooDirectory, LongJob("expected"));
 }

@@ -38,7 +38,7 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
             { [ProcessCluster.Large] = cluster[ProcessCluster.Large], ["large-b"] = sibling };
         try
         {
-            var request = FaultRequests.Long("replica-kill");
+            var request = FaultRequests.LongJob("replica-kill");
             var expected = FaultRequests.ExpectedAsync(cluster);
             using var stream = new JobStream(client, request);
             // Well inside the large stage (steps 400..999).
@@ -91,7 +91,7 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
         await using var first = cluster.CreateOrchestrator("orchestrator-first", firstPort, pools, settings);
         await using var second = cluster.CreateOrchestrator("orchestrator-second", secondPort, pools, settings);
         await first.StartAsync(ProcessCluster.StartTimeout);
-        var request = FaultRequests.Long("orchestrator-kill");
+        var request = FaultRequests.LongJob("orchestrator-kill");
         var expected = FaultRequests.ExpectedAsync(cluster);
         using (var channel = GrpcChannels.Create(LoopbackCluster.Address(firstPort)))
         {
@@ -124,7 +124,7 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
     [Fact]
     public async Task Redis_killed_mid_job_and_restarted_from_its_AOF_never_loses_the_job_nor_leaves_it_running()
     {
-        var request = FaultRequests.Long("redis-kill");
+        var request = FaultRequests.LongJob("redis-kill");
         var expected = FaultRequests.ExpectedAsync(cluster);
         using var stream = new JobStream(Client, request);
         Assert.True(await stream.WaitForStepAsync(100, StepWait), Describe(stream));
@@ -155,7 +155,7 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
     [Fact]
     public async Task Redis_restarted_empty_mid_job_gets_the_job_written_back_by_its_owner_and_it_completes()
     {
-        var request = FaultRequests.Long("redis-empty");
+        var request = FaultRequests.LongJob("redis-empty");
         var expected = FaultRequests.ExpectedAsync(cluster);
         using var stream = new JobStream(Client, request);
         Assert.True(await stream.WaitForStepAsync(100, StepWait), Describe(stream));
@@ -226,7 +226,7 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
         {
             foreach (var (name, id) in cases)
             {
-                var request = FaultRequests.Long("unused");
+                var request = FaultRequests.LongJob("unused");
                 request.JobId = id;
                 var ex = await Assert.ThrowsAsync<RpcException>(async () =>
                     await Client.GenerateAsync(request, deadline: DateTime.UtcNow.AddSeconds(20)));
@@ -261,9 +261,9 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
     [Fact]
     public async Task Guidance_out_of_range_and_an_unknown_output_kind_are_invalid_argument()
     {
-        var guidance = FaultRequests.Long("guidance");
+        var guidance = FaultRequests.LongJob("guidance");
         guidance.GuidanceScale = 1e30f;
-        var output99 = FaultRequests.Long("output");
+        var output99 = FaultRequests.LongJob("output");
         output99.Output = (OutputKind)99;
         foreach (var (request, field) in new[] { (guidance, "guidance_scale"), (output99, "output") })
         {
@@ -285,7 +285,7 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
 
         // A deadline well inside the job (the long job takes ~2 s on an idle 2-core machine): DEADLINE_EXCEEDED
         // for the caller; the same request resumes it.
-        var timed = FaultRequests.Long("deadline");
+        var timed = FaultRequests.LongJob("deadline");
         var late = await Assert.ThrowsAsync<RpcException>(async () =>
             await Client.GenerateAsync(timed, deadline: DateTime.UtcNow.AddMilliseconds(400)));
         Assert.Equal(StatusCode.DeadlineExceeded, late.StatusCode);
@@ -301,7 +301,7 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
         Assert.Equal(expected, resumed.Samples.ToFloats("samples"));
 
         // A stream whose client dies: the job stops (nobody waits), and the same request resumes it.
-        var left = FaultRequests.Long("left");
+        var left = FaultRequests.LongJob("left");
         using (var stream = new JobStream(Client, left))
         {
             Assert.True(await stream.WaitForStepAsync(100, StepWait), Describe(stream));
@@ -316,7 +316,7 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
         Assert.Equal(expected, again.Samples.ToFloats("samples"));
 
         // CancelJob is final: the same request answers CANCELLED.
-        var cancelled = FaultRequests.Long("cancel");
+        var cancelled = FaultRequests.LongJob("cancel");
         using (var stream = new JobStream(Client, cancelled))
         {
             Assert.True(await stream.WaitForStepAsync(20, StepWait), Describe(stream));
@@ -330,14 +330,14 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
     [Fact]
     public async Task A_second_stream_attaching_to_a_running_job_gets_progress_from_then_on_and_the_result()
     {
-        var request = FaultRequests.Long("attach");
+        var request = FaultRequests.LongJob("attach");
         var expected = FaultRequests.ExpectedAsync(cluster);
         using var first = new JobStream(Client, request);
         Assert.True(await first.WaitForStepAsync(50, StepWait), Describe(first));
         using var second = new JobStream(Client, request);
         var result = await second.Completion;
         var steps = second.Steps;
-        output.WriteLine($"the second stream saw {steps.Count} progress events, steps {steps.FirstOrDefault()}..{steps.LastOrDefault()}");
+        output.WriteLine($"the second stream saw {steps.Count} progress events, steps {(steps.Count > 0 ? $"{steps[0]}..{steps[^1]}" : "none")}");
         Assert.NotEmpty(steps);
         Assert.True(Increasing(steps), "the second stream's steps are not strictly increasing");
         Assert.Equal(FaultRequests.LongSteps, steps[^1]);
