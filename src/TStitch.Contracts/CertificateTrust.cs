@@ -22,10 +22,13 @@ public static class CertificateTrust
         return certificates;
     }
 
-    /// <summary>Accepts a server certificate whose chain ends at one of <paramref name="roots"/> and whose name matches.</summary>
+    /// <summary>
+    /// Accepts a server certificate whose chain ends at one of <paramref name="roots"/> and whose name matches. The chain
+    /// is always built again against those roots alone: the platform's verdict (no errors for a certificate from a CA in
+    /// the system store) does not count, so a given CA is the only one trusted.
+    /// </summary>
     public static RemoteCertificateValidationCallback Validator(X509Certificate2Collection roots) => (_, certificate, chain, errors) =>
     {
-        if (errors == SslPolicyErrors.None) return true;
         // Only chain errors are ours to re-judge: a name mismatch or a missing certificate stays fatal.
         if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != 0) return false;
         using var custom = new X509Chain();

@@ -67,23 +67,17 @@ public static class HealthProbe
     /// <summary>
     /// The probe calls its own process over loopback, where an https certificate's name (the service's DNS
     /// name) cannot match. So it accepts exactly the certificate the service is configured with
-    /// (Kestrel:Certificates:Default:Path: a PFX with its Password, or a PEM/DER certificate with a KeyPath), whatever its
-    /// name or issuer. A service whose certificate comes from elsewhere (per-endpoint configuration, a
-    /// development certificate) gets the certificate it shows accepted: the probe only reads a health status
-    /// from a port of its own pod.
+    /// (Kestrel:Certificates:Default, read by <see cref="ServerCertificate"/> as the service reads it, a file
+    /// replaced since the service started included), whatever its name or issuer. A service whose certificate
+    /// comes from elsewhere (per-endpoint configuration, a development certificate) gets the certificate it shows
+    /// accepted: the probe only reads a health status from a port of its own pod.
     /// </summary>
     private static System.Net.Security.RemoteCertificateValidationCallback OwnCertificate(ConfigurationManager configuration)
     {
-        string? path = configuration["Kestrel:Certificates:Default:Path"];
 #pragma warning disable CA5359 // the fallback above: no certificate of its own to compare with
-        if (string.IsNullOrEmpty(path)) return (_, _, _, _) => true;
+        if (ServerCertificate.FromConfiguration(configuration) is not { } own) return (_, _, _, _) => true;
 #pragma warning restore CA5359
-        // As Kestrel reads it: with a KeyPath the certificate is a PEM (or DER) file, without one a PFX.
-        using var certificate = string.IsNullOrEmpty(configuration["Kestrel:Certificates:Default:KeyPath"])
-            ? System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12FromFile(path,
-                configuration["Kestrel:Certificates:Default:Password"])
-            : CertificateTrust.Load(path)[0];
-        byte[] own = certificate.RawData;
-        return (_, shown, _, _) => shown is not null && shown.GetRawCertData().AsSpan().SequenceEqual(own);
+        byte[] expected = own.Current.RawData;
+        return (_, shown, _, _) => shown is not null && shown.GetRawCertData().AsSpan().SequenceEqual(expected);
     }
 }

@@ -68,6 +68,10 @@ public static class ServiceDefaults
             // limit plus one frame header, gRPC's own size check (RESOURCE_EXHAUSTED) always comes first.
             // Our RPCs take one request message; gRPC lifts the limit itself for client streams.
             k.Limits.MaxRequestBodySize = GrpcChannels.MaxMessageBytes + GrpcFrameHeaderBytes;
+            // The configured certificate, read again when its files are replaced (a renewed Secret): Kestrel's
+            // own loading reads it once. A selector takes precedence over Kestrel's default certificate.
+            if (ServerCertificate.FromConfiguration(builder.Configuration) is { } certificate)
+                k.ConfigureHttpsDefaults(https => https.ServerCertificateSelector = (_, _) => certificate.Current);
         });
         builder.Services.AddGrpc(o =>
         {

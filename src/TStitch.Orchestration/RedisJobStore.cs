@@ -251,12 +251,16 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
             throw new ServiceFailureException(FailureKind.StoreUnavailable, $"The job store (Redis) is unreachable: {ex.GetType().Name}.",
                 ex);
         }
-        catch (RedisServerException ex) when (IsTransient(ex) || IsAuthenticationError(ex) || IsPermissionError(ex))
+        catch (RedisServerException ex)
+            when (IsTransient(ex) || IsAuthenticationError(ex) || IsPermissionError(ex) || IsOutOfMemory(ex))
         {
             // A Redis that just restarted answers LOADING while it reads its AOF; one whose password
             // changed answers NOAUTH/WRONGPASS, and an ACL user without a command the store needs NOPERM
-            // (its message names the command, never a secret): the store is unavailable, not the request at fault.
-            string reason = IsPermissionError(ex) ? ex.Message.Split('\n')[0] : ex.Message.Split(' ')[0];
+            // (its message names the command, never a secret); one at its maxmemory refuses writes with OOM
+            // (noeviction, as the store needs): the store is unavailable, not the request at fault.
+            string reason = IsPermissionError(ex) ? ex.Message.Split('\n')[0]
+                : IsOutOfMemory(ex) ? "OOM, Redis is at its maxmemory (raise it, or finished jobs' TTL lower)"
+                : ex.Message.Split(' ')[0];
             throw new ServiceFailureException(FailureKind.StoreUnavailable, $"The job store (Redis) is unavailable: {reason}.", ex);
         }
     }
@@ -278,6 +282,9 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
     /// <summary>Redis refused our credentials (wrong password or user, or none given).</summary>
     public static bool IsAuthenticationError(RedisServerException ex) =>
         ex.Message.StartsWith("WRONGPASS", StringComparison.Ordinal) || ex.Message.StartsWith("NOAUTH", StringComparison.Ordinal);
+
+    /// <summary>Redis refused a write at its maxmemory (with noeviction, which the store needs: docs/operations.md).</summary>
+    private static bool IsOutOfMemory(RedisServerException ex) => ex.Message.StartsWith("OOM", StringComparison.Ordinal);
 
     /// <summary>Redis is (re)starting or failing over: the same command succeeds shortly.</summary>
     private static bool IsTransient(RedisServerException ex) =>

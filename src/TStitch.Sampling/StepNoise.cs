@@ -7,7 +7,8 @@ namespace TStitch.Sampling;
 /// Hand-written (SplitMix64 + Box-Muller) because System.Random has no keyed/counter mode and no
 /// served package offers one; both algorithms are short. SplitMix64 is exact integer arithmetic; Box-Muller's
 /// log and sine/cosine come from the C library under .NET's Math, so processes agree bit for bit when their
-/// images share one C library (the Dockerfile builds every service of a flavour on one runtime image).
+/// images share one C library (the Dockerfile builds every service of a flavour on one runtime image) and their
+/// CPUs the same instruction-set level (glibc picks its FMA or SSE2 versions of these functions by CPU).
 /// </summary>
 public static class StepNoise
 {
@@ -38,11 +39,15 @@ public static class StepNoise
     /// of the zoo's large model, and each sample's values depend only on its key, so the split cannot
     /// change a bit.
     /// </summary>
-    public static void FillSamples(float[] destination, int sampleSize, ulong seed, int step)
+    public static void FillSamples(float[] destination, int sampleSize, ulong seed, int step) =>
+        FillSamples(destination, sampleSize, seed, step, destination.Length < ParallelFrom ? 1 : Environment.ProcessorCount);
+
+    /// <summary><see cref="FillSamples(float[], int, ulong, int)"/> over at most <paramref name="parts"/> threads.</summary>
+    internal static void FillSamples(float[] destination, int sampleSize, ulong seed, int step, int parts)
     {
         int batch = destination.Length / sampleSize;
-        int parts = Math.Min(batch, Environment.ProcessorCount);
-        if (parts < 2 || destination.Length < ParallelFrom)
+        parts = Math.Min(batch, parts);
+        if (parts < 2)
         {
             for (int b = 0; b < batch; b++) Fill(destination.AsSpan(b * sampleSize, sampleSize), seed, b, step);
             return;

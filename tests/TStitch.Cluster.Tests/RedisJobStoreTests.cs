@@ -132,6 +132,28 @@ public class RedisJobStoreTests(ClusterFixture cluster) : JobStoreContract
         Assert.Equal(keys, DataKeys(id));
     }
 
+    [Fact]
+    public async Task A_redis_at_its_maxmemory_makes_the_store_unavailable_and_keeps_the_last_checkpoint()
+    {
+        var (store, _, id, job) = await CreatedJobAsync();
+        job = job with { Status = JobStatus.Running };
+        Assert.True(await store.SaveAsync(job with { Step = 2, CheckpointStep = 2, Latents = [2f, 2f] }));
+        await using var admin = await ConnectionMultiplexer.ConnectAsync($"{cluster.Redis},allowAdmin=true");
+        var server = admin.GetServers()[0];
+        await server.ConfigSetAsync("maxmemory", "1"); // noeviction (Redis' default): every write is refused
+        try
+        {
+            var ex = await Assert.ThrowsAsync<ServiceFailureException>(() =>
+                store.SaveAsync(job with { Step = 5, CheckpointStep = 5, Latents = [5f, 5f] }));
+            Assert.Equal(FailureKind.StoreUnavailable, ex.Kind);
+            Assert.Contains("maxmemory", ex.Message);
+        }
+        finally { await server.ConfigSetAsync("maxmemory", "0"); }
+        var read = (await store.GetAsync(id))!;
+        Assert.Equal(2, read.CheckpointStep);
+        Assert.Equal(new[] { 2f, 2f }, read.Latents);
+    }
+
     /// <summary>A new job of owner "a" in a store on the fixture's Redis, and that Redis to look behind the store.</summary>
     private async Task<(IJobStore Store, IDatabase Db, string Id, JobRecord Job)> CreatedJobAsync()
     {

@@ -93,6 +93,31 @@ public sealed class HostingEndpointTests
         }
     }
 
+    [Fact]
+    public async Task A_certificate_replaced_under_a_running_service_is_served_and_probed_without_a_restart()
+    {
+        string certs = Directory.CreateTempSubdirectory("tstitch-renew-").FullName;
+        try
+        {
+            // PEM files as a Kubernetes Secret mounts them; cert-manager replaces them when it renews.
+            using var ca = new TestCa();
+            ca.WriteSecretFiles(certs, "service.example");
+            int grpc = FreePort();
+            string[] args = [$"--urls=https://127.0.0.1:{grpc}", $"--Kestrel:Certificates:Default:Path={Path.Combine(certs, "tls.crt")}",
+                $"--Kestrel:Certificates:Default:KeyPath={Path.Combine(certs, "tls.key")}"];
+            await using var app = await StartAsync(args);
+            Assert.Equal(0, await HealthProbe.RunAsync(args, TextWriter.Null));
+
+            ca.WriteSecretFiles(certs, "service.example"); // renewed: a new certificate and key
+            // The probe pins the certificate now in the files: it finds the service serving only if the service
+            // serves that one too.
+            var output = new StringWriter();
+            Assert.Equal(0, await HealthProbe.RunAsync(args, output));
+            Assert.Contains("Serving", output.ToString());
+        }
+        finally { Directory.Delete(certs, recursive: true); }
+    }
+
     private static string SelfSignedPfx(string name)
     {
         using var key = System.Security.Cryptography.RSA.Create(2048);

@@ -1,7 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using TStitch.Hosting;
@@ -70,7 +68,8 @@ public sealed class TlsComponentTests
         string certs = Directory.CreateTempSubdirectory("tstitch-tls-").FullName;
         try
         {
-            WriteSecretFiles(certs, "large-denoiser.tstitch.svc.cluster.local");
+            using var ca = new TestCa();
+            ca.WriteSecretFiles(certs, "large-denoiser.tstitch.svc.cluster.local");
             var settings = Map(Object("ConfigMap", "large-denoiser"), "data");
             string mount = SecretMount("large-denoiser");
             int port = FreePort();
@@ -112,27 +111,6 @@ public sealed class TlsComponentTests
         string volume = Str(Assert.Single(List(pod, "volumes"), v => Str(v, "secret", "secretName") == SecretName), "name");
         var container = Assert.Single(List(pod, "containers"));
         return Str(Assert.Single(List(container, "volumeMounts"), m => Str(m, "name") == volume), "mountPath");
-    }
-
-    /// <summary>
-    /// tls.crt, tls.key and ca.crt as a kubernetes.io/tls Secret (cert-manager's) holds them: a CA and a certificate it signed.
-    /// </summary>
-    private static void WriteSecretFiles(string directory, string dnsName)
-    {
-        using var caKey = RSA.Create(2048);
-        var caRequest = new CertificateRequest("CN=tstitch test CA", caKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-        caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-        using var ca = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
-        using var key = RSA.Create(2048);
-        var request = new CertificateRequest($"CN={dnsName}", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-        var names = new SubjectAlternativeNameBuilder();
-        names.AddDnsName(dnsName);
-        request.CertificateExtensions.Add(names.Build());
-        using var certificate = request.Create(ca, DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddHours(12),
-            RandomNumberGenerator.GetBytes(8));
-        File.WriteAllText(Path.Combine(directory, "tls.crt"), certificate.ExportCertificatePem());
-        File.WriteAllText(Path.Combine(directory, "tls.key"), key.ExportPkcs8PrivateKeyPem());
-        File.WriteAllText(Path.Combine(directory, "ca.crt"), ca.ExportCertificatePem());
     }
 
     private static int FreePort()

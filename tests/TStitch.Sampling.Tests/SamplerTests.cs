@@ -181,13 +181,15 @@ public class SamplerTests
     }
 
     [Theory]
-    [InlineData(64, 3072)] // x_T at batch 64: drawn on every core
-    [InlineData(7, 3000)] // an odd batch split over the cores
-    [InlineData(3, 48)] // small: one thread
-    public void A_batch_draw_gives_each_sample_its_own_keyed_noise(int batch, int sampleSize)
+    [InlineData(64, 3072, 2)] // x_T at batch 64 over two cores
+    [InlineData(7, 3000, 3)] // an odd batch over three
+    [InlineData(7, 300, 7)] // a sample a part
+    [InlineData(3, 48, 8)] // more parts than samples
+    [InlineData(3, 48, 1)] // one thread
+    public void A_batch_draw_gives_each_sample_its_own_keyed_noise(int batch, int sampleSize, int parts)
     {
         var drawn = new float[batch * sampleSize];
-        StepNoise.FillSamples(drawn, sampleSize, 11, StepNoise.InitialStep);
+        StepNoise.FillSamples(drawn, sampleSize, 11, StepNoise.InitialStep, parts);
         var expected = new float[sampleSize];
         for (int b = 0; b < batch; b++)
         {

@@ -1,0 +1,53 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace TStitch.Deploy.Tests;
+
+/// <summary>A throwaway certificate authority and the server certificates it issues, for the TLS tests.</summary>
+public sealed class TestCa : IDisposable
+{
+    private readonly RSA _key = RSA.Create(2048);
+
+    public TestCa(string name = "tstitch test CA")
+    {
+        var request = new CertificateRequest($"CN={name}", _key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        Certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+    }
+
+    /// <summary>The CA's own certificate (with its key).</summary>
+    public X509Certificate2 Certificate { get; }
+
+    /// <summary>A server certificate for <paramref name="dnsName"/> signed by this CA, with its private key.</summary>
+    public X509Certificate2 Issue(string dnsName)
+    {
+        using var key = RSA.Create(2048);
+        var request = new CertificateRequest($"CN={dnsName}", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        var names = new SubjectAlternativeNameBuilder();
+        names.AddDnsName(dnsName);
+        request.CertificateExtensions.Add(names.Build());
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false)); // server auth
+        using var issued = request.Create(Certificate, DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddHours(12),
+            RandomNumberGenerator.GetBytes(8));
+        return issued.CopyWithPrivateKey(key);
+    }
+
+    /// <summary>
+    /// tls.crt, tls.key and ca.crt in <paramref name="directory"/>, as a kubernetes.io/tls Secret (cert-manager's) holds
+    /// them: a new certificate for <paramref name="dnsName"/> issued by this CA.
+    /// </summary>
+    public void WriteSecretFiles(string directory, string dnsName)
+    {
+        using var certificate = Issue(dnsName);
+        File.WriteAllText(Path.Combine(directory, "tls.crt"), certificate.ExportCertificatePem());
+        File.WriteAllText(Path.Combine(directory, "tls.key"), certificate.GetRSAPrivateKey()!.ExportPkcs8PrivateKeyPem());
+        File.WriteAllText(Path.Combine(directory, "ca.crt"), Certificate.ExportCertificatePem());
+    }
+
+    public void Dispose()
+    {
+        Certificate.Dispose();
+        _key.Dispose();
+    }
+}
