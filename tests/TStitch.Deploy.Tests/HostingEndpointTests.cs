@@ -1,9 +1,10 @@
 using System.Net;
-using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using TStitch.Hosting;
+
+using static TStitch.Deploy.Tests.TestHosts;
 
 namespace TStitch.Deploy.Tests;
 
@@ -96,26 +97,18 @@ public sealed class HostingEndpointTests
     [Fact]
     public async Task A_certificate_replaced_under_a_running_service_is_served_and_probed_without_a_restart()
     {
-        string certs = Directory.CreateTempSubdirectory("tstitch-renew-").FullName;
-        try
-        {
-            // PEM files as a Kubernetes Secret mounts them; cert-manager replaces them when it renews.
-            using var ca = new TestCa();
-            ca.WriteSecretFiles(certs, "service.example");
-            int grpc = FreePort();
-            string[] args = [$"--urls=https://127.0.0.1:{grpc}", $"--Kestrel:Certificates:Default:Path={Path.Combine(certs, "tls.crt")}",
-                $"--Kestrel:Certificates:Default:KeyPath={Path.Combine(certs, "tls.key")}"];
-            await using var app = await StartAsync(args);
-            Assert.Equal(0, await HealthProbe.RunAsync(args, TextWriter.Null));
+        using var secret = new SecretFiles("service.example");
+        string[] args = [$"--urls=https://127.0.0.1:{FreePort()}", $"--Kestrel:Certificates:Default:Path={secret.CertificateFile}",
+            $"--Kestrel:Certificates:Default:KeyPath={secret.KeyFile}"];
+        await using var app = await StartAsync(args);
+        Assert.Equal(0, await HealthProbe.RunAsync(args, TextWriter.Null));
 
-            ca.WriteSecretFiles(certs, "service.example"); // renewed: a new certificate and key
-            // The probe pins the certificate now in the files: it finds the service serving only if the service
-            // serves that one too.
-            var output = new StringWriter();
-            Assert.Equal(0, await HealthProbe.RunAsync(args, output));
-            Assert.Contains("Serving", output.ToString());
-        }
-        finally { Directory.Delete(certs, recursive: true); }
+        secret.Renew(); // a new certificate and key, as cert-manager writes them into the mounted Secret
+        // The probe pins the certificate now in the files: it finds the service serving only if the service serves
+        // that one too.
+        var output = new StringWriter();
+        Assert.Equal(0, await HealthProbe.RunAsync(args, output));
+        Assert.Contains("Serving", output.ToString());
     }
 
     private static string SelfSignedPfx(string name)
@@ -186,22 +179,5 @@ public sealed class HostingEndpointTests
         var options = app.Services
             .GetRequiredService<Microsoft.Extensions.Options.IOptions<Microsoft.Extensions.Hosting.HostOptions>>().Value;
         Assert.Equal(TimeSpan.FromSeconds(expectedSeconds), options.ShutdownTimeout);
-    }
-
-    private static async Task<WebApplication> StartAsync(string[] args)
-    {
-        var builder = WebApplication.CreateBuilder(args);
-        builder.AddServiceDefaults("deploy-test");
-        var app = builder.Build();
-        app.MapDefaultEndpoints();
-        await app.StartAsync();
-        return app;
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

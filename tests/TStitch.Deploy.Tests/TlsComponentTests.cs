@@ -1,10 +1,8 @@
-using System.Net;
-using System.Net.Sockets;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using TStitch.Hosting;
 using TStitch.Orchestration;
 using static TStitch.Deploy.Tests.DeployFiles;
+using static TStitch.Deploy.Tests.TestHosts;
 
 namespace TStitch.Deploy.Tests;
 
@@ -65,39 +63,29 @@ public sealed class TlsComponentTests
     [Fact]
     public async Task The_rendered_settings_start_a_service_whose_probe_commands_find_it_serving()
     {
-        string certs = Directory.CreateTempSubdirectory("tstitch-tls-").FullName;
-        try
-        {
-            using var ca = new TestCa();
-            ca.WriteSecretFiles(certs, "large-denoiser.tstitch.svc.cluster.local");
-            var settings = Map(Object("ConfigMap", "large-denoiser"), "data");
-            string mount = SecretMount("large-denoiser");
-            int port = FreePort();
-            // The ConfigMap's values as the container sees them, but on a free loopback port and with the Secret's
-            // files where the test wrote them.
-            string[] args =
-            [
-                $"--urls={Str(settings, "Urls").Replace("0.0.0.0:5102", $"127.0.0.1:{port}")}",
-                .. new[] { "Path", "KeyPath" }.Select(k =>
-                    $"--Kestrel:Certificates:Default:{k}={Str(settings, $"Kestrel__Certificates__Default__{k}").Replace(mount, certs)}"),
-            ];
-            var builder = WebApplication.CreateBuilder(args);
-            builder.AddServiceDefaults("tls-component-test");
-            await using var app = builder.Build();
-            app.MapDefaultEndpoints();
-            await app.StartAsync();
+        using var secret = new SecretFiles("large-denoiser.tstitch.svc.cluster.local");
+        var settings = Map(Object("ConfigMap", "large-denoiser"), "data");
+        string mount = SecretMount("large-denoiser");
+        int port = FreePort();
+        // The ConfigMap's values as the container sees them, but on a free loopback port and with the Secret's files
+        // where the test wrote them.
+        string[] args =
+        [
+            $"--urls={Str(settings, "Urls").Replace("0.0.0.0:5102", $"127.0.0.1:{port}")}",
+            .. new[] { "Path", "KeyPath" }.Select(k => $"--Kestrel:Certificates:Default:{k}=" +
+                Str(settings, $"Kestrel__Certificates__Default__{k}").Replace(mount, secret.Directory)),
+        ];
+        await using var app = await StartAsync(args);
 
-            var container = Assert.Single(List(Object("Deployment", "large-denoiser"), "spec", "template", "spec", "containers"));
-            foreach (var probe in new[] { "startupProbe", "readinessProbe", "livenessProbe" })
-            {
-                var probeArgs = List(container, probe, "exec", "command").Skip(2).Select(c => c!.ToString()!).ToArray();
-                var output = new StringWriter();
-                Assert.Equal(0, await HealthProbe.RunAsync([.. probeArgs, .. args], output));
-                Assert.Contains($"https://127.0.0.1:{port}", output.ToString());
-                Assert.Contains("Serving", output.ToString());
-            }
+        var container = Assert.Single(List(Object("Deployment", "large-denoiser"), "spec", "template", "spec", "containers"));
+        foreach (var probe in new[] { "startupProbe", "readinessProbe", "livenessProbe" })
+        {
+            var probeArgs = List(container, probe, "exec", "command").Skip(2).Select(c => c!.ToString()!).ToArray();
+            var output = new StringWriter();
+            Assert.Equal(0, await HealthProbe.RunAsync([.. probeArgs, .. args], output));
+            Assert.Contains($"https://127.0.0.1:{port}", output.ToString());
+            Assert.Contains("Serving", output.ToString());
         }
-        finally { Directory.Delete(certs, recursive: true); }
     }
 
     private static Dictionary<string, object?> Object(string kind, string name) =>
@@ -111,12 +99,5 @@ public sealed class TlsComponentTests
         string volume = Str(Assert.Single(List(pod, "volumes"), v => Str(v, "secret", "secretName") == SecretName), "name");
         var container = Assert.Single(List(pod, "containers"));
         return Str(Assert.Single(List(container, "volumeMounts"), m => Str(m, "name") == volume), "mountPath");
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
