@@ -77,7 +77,7 @@ public static class HealthProbe
 #pragma warning disable CA5359 // the fallback above: no certificate of its own to compare with
         if (ServerCertificate.FromConfiguration(configuration) is not { } own) return (_, _, _, _) => true;
 #pragma warning restore CA5359
-        byte[] expected = own.Current.RawData;
+        byte[] expected = own.Certificate.RawData;
         return (_, shown, _, _) => shown is not null && shown.GetRawCertData().AsSpan().SequenceEqual(expected);
     }
 }

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
@@ -68,10 +69,13 @@ public static class ServiceDefaults
             // limit plus one frame header, gRPC's own size check (RESOURCE_EXHAUSTED) always comes first.
             // Our RPCs take one request message; gRPC lifts the limit itself for client streams.
             k.Limits.MaxRequestBodySize = GrpcChannels.MaxMessageBytes + GrpcFrameHeaderBytes;
-            // The configured certificate, read again when its files are replaced (a renewed Secret): Kestrel's
-            // own loading reads it once. A selector takes precedence over Kestrel's default certificate.
-            if (ServerCertificate.FromConfiguration(builder.Configuration) is { } certificate)
-                k.ConfigureHttpsDefaults(https => https.ServerCertificateSelector = (_, _) => certificate.Current);
+            // The configured certificate and its intermediates, read again when their files are replaced (a renewed
+            // Secret): Kestrel reads them once for endpoints bound from Urls. Endpoints configured under
+            // Kestrel:Endpoints keep Kestrel's own handling (their own certificates, reloaded with the configuration).
+            if (!builder.Configuration.GetSection("Kestrel:Endpoints").Exists()
+                && ServerCertificate.FromConfiguration(builder.Configuration,
+                    k.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger<ServerCertificate>()) is { } certificate)
+                k.ConfigureHttpsDefaults(https => https.OnAuthenticate = (_, tls) => tls.ServerCertificateContext = certificate.Context);
         });
         builder.Services.AddGrpc(o =>
         {

@@ -2,6 +2,8 @@ using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Grpc.Health.V1;
+using TStitch.Contracts;
 using TStitch.Hosting;
 
 using static TStitch.Deploy.Tests.TestHosts;
@@ -109,6 +111,43 @@ public sealed class HostingEndpointTests
         var output = new StringWriter();
         Assert.Equal(0, await HealthProbe.RunAsync(args, output));
         Assert.Contains("Serving", output.ToString());
+    }
+
+    [Fact]
+    public async Task A_certificate_from_an_intermediate_ca_is_served_with_its_chain_to_a_client_trusting_only_the_root()
+    {
+        using var secret = new SecretFiles("localhost", viaIntermediate: true);
+        int grpc = FreePort();
+        await using var app = await StartAsync([$"--urls=https://127.0.0.1:{grpc}",
+            $"--Kestrel:Certificates:Default:Path={secret.CertificateFile}", $"--Kestrel:Certificates:Default:KeyPath={secret.KeyFile}"]);
+        using var channel = GrpcChannels.Create($"https://localhost:{grpc}", secret.CaFile);
+        var reply = await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(10));
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, reply.Status);
+    }
+
+    [Fact]
+    public async Task An_endpoint_configured_with_its_own_certificate_keeps_it_beside_a_default_certificate()
+    {
+        using var secret = new SecretFiles("default.example");
+        string own = SelfSignedPfx("endpoint.example");
+        try
+        {
+            int grpc = FreePort();
+            await using var app = await StartAsync([$"--Kestrel:Endpoints:Grpc:Url=https://127.0.0.1:{grpc}",
+                $"--Kestrel:Endpoints:Grpc:Certificate:Path={own}", "--Kestrel:Endpoints:Grpc:Certificate:Password=pw",
+                $"--Kestrel:Certificates:Default:Path={secret.CertificateFile}",
+                $"--Kestrel:Certificates:Default:KeyPath={secret.KeyFile}"]);
+            using var tcp = new System.Net.Sockets.TcpClient();
+            await tcp.ConnectAsync(IPAddress.Loopback, grpc);
+            await using var tls = new System.Net.Security.SslStream(tcp.GetStream(), false, (_, _, _, _) => true);
+            await tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+            {
+                TargetHost = "endpoint.example",
+                ApplicationProtocols = [System.Net.Security.SslApplicationProtocol.Http2],
+            });
+            Assert.Equal("CN=endpoint.example", tls.RemoteCertificate!.Subject);
+        }
+        finally { File.Delete(own); }
     }
 
     private static string SelfSignedPfx(string name)

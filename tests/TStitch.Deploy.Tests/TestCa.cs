@@ -3,17 +3,23 @@ using System.Security.Cryptography.X509Certificates;
 
 namespace TStitch.Deploy.Tests;
 
-/// <summary>A throwaway certificate authority and the server certificates it issues, for the TLS tests.</summary>
+/// <summary>A throwaway certificate authority (a root, or an intermediate of another) and the server certificates it issues.</summary>
 public sealed class TestCa : IDisposable
 {
     private readonly RSA _key = RSA.Create(2048);
 
-    public TestCa(string name = "tstitch test CA")
+    public TestCa(string name = "tstitch test CA", TestCa? issuer = null)
     {
         var request = new CertificateRequest($"CN={name}", _key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
-        Certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+        var (from, until) = (DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+        if (issuer is null) Certificate = request.CreateSelfSigned(from, until);
+        else
+        {
+            using var issued = request.Create(issuer.Certificate, from, until.AddMinutes(-1), RandomNumberGenerator.GetBytes(8));
+            Certificate = issued.CopyWithPrivateKey(_key);
+        }
     }
 
     /// <summary>The CA's own certificate (with its key).</summary>
@@ -31,18 +37,6 @@ public sealed class TestCa : IDisposable
         using var issued = request.Create(Certificate, DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddHours(12),
             RandomNumberGenerator.GetBytes(8));
         return issued.CopyWithPrivateKey(key);
-    }
-
-    /// <summary>
-    /// tls.crt, tls.key and ca.crt in <paramref name="directory"/>, as a kubernetes.io/tls Secret (cert-manager's) holds
-    /// them: a new certificate for <paramref name="dnsName"/> issued by this CA.
-    /// </summary>
-    public void WriteSecretFiles(string directory, string dnsName)
-    {
-        using var certificate = Issue(dnsName);
-        File.WriteAllText(Path.Combine(directory, "tls.crt"), certificate.ExportCertificatePem());
-        File.WriteAllText(Path.Combine(directory, "tls.key"), certificate.GetRSAPrivateKey()!.ExportPkcs8PrivateKeyPem());
-        File.WriteAllText(Path.Combine(directory, "ca.crt"), Certificate.ExportCertificatePem());
     }
 
     public void Dispose()
