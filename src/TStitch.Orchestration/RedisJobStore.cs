@@ -259,7 +259,7 @@ public sealed class RedisJobStore(IConnectionMultiplexer redis, TimeSpan finishe
             // (its message names the command, never a secret); one at its maxmemory refuses writes with OOM
             // (noeviction, as the store needs): the store is unavailable, not the request at fault.
             string reason = IsPermissionError(ex) ? ex.Message.Split('\n')[0]
-                : IsOutOfMemory(ex) ? "OOM, Redis is at its maxmemory (raise it, or finished jobs' TTL lower)"
+                : IsOutOfMemory(ex) ? "OOM, Redis is at its maxmemory (raise it, or lower the finished jobs' TTL)"
                 : ex.Message.Split(' ')[0];
             throw new ServiceFailureException(FailureKind.StoreUnavailable, $"The job store (Redis) is unavailable: {reason}.", ex);
         }

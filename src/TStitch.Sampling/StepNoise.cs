@@ -46,17 +46,15 @@ public static class StepNoise
     internal static void FillSamples(float[] destination, int sampleSize, ulong seed, int step, int parts)
     {
         int batch = destination.Length / sampleSize;
-        parts = Math.Min(batch, parts);
-        if (parts < 2)
-        {
-            for (int b = 0; b < batch; b++) Fill(destination.AsSpan(b * sampleSize, sampleSize), seed, b, step);
-            return;
-        }
-        Parallel.For(0, parts, part =>
+        parts = Math.Clamp(parts, 1, Math.Max(1, batch));
+        if (parts == 1) DrawPart(0);
+        else Parallel.For(0, parts, DrawPart);
+
+        void DrawPart(int part)
         {
             for (int b = part * batch / parts; b < (part + 1) * batch / parts; b++)
                 Fill(destination.AsSpan(b * sampleSize, sampleSize), seed, b, step);
-        });
+        }
     }
 
     /// <summary>Values below which one thread draws them all: handing work to another core costs tens of microseconds.</summary>
