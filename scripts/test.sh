@@ -28,7 +28,9 @@ fi
 results="TestResults"
 rm -rf "$results"
 dotnet restore TStitch.sln --nologo -v q || { echo "0 passed, 1 failed"; exit 1; }
-dotnet test TStitch.sln --no-restore --nologo -v q --logger "trx" --results-directory "$results" "$@"
+# The console logger named explicitly prints each failure's message and stack, which "-v q" alone leaves out.
+dotnet test TStitch.sln --no-restore --nologo -v q --logger "trx" --logger "console;verbosity=minimal" \
+  --results-directory "$results" "$@"
 status=$?
 
 passed=$deploy_passed; failed=$deploy_failed
