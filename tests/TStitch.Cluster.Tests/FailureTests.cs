@@ -166,19 +166,20 @@ public class FailureTests(ClusterFixture cluster) : ClusterTestBase(cluster)
     [Fact]
     public async Task A_denoiser_whose_queue_is_full_answers_resource_exhausted_and_stays_up()
     {
-        var (pool, address) = await Cluster.StartDenoiserAsync("large", "--Denoiser:QueueCapacity=1", "--Denoiser:MaxBatchRows=16");
+        var (pool, address) = await Cluster.StartDenoiserAsync("large", "--Denoiser:QueueCapacity=1", "--Denoiser:MaxBatchRows=32");
         await using var _ = pool;
         using var channel = GrpcChannels.Create(address);
         var client = new Denoiser.DenoiserClient(channel);
-        var request = new DenoiseRequest { Latents = TensorMessages.FromFloats(new float[16 * 3072], 16, 3, 32, 32), GuidanceScale = 1 };
+        var request = new DenoiseRequest { Latents = TensorMessages.FromFloats(new float[16 * 3072], 16, 3, 32, 32), GuidanceScale = 4 };
         request.Timesteps.AddRange(Enumerable.Repeat(500, 16));
         request.ClassLabels.AddRange(Enumerable.Range(0, 16).Select(i => i % 10));
 
-        // 40 calls at once, each a full run on its own: the queue (1 call) overflows. The calls only overlap
-        // if the server's handlers run side by side, which on 2 cores depends on the thread pool's size at
-        // that moment (one burst once ran every call in turn), so the burst is repeated a few times.
+        // 40 calls at once, each a full run on its own (guided: 32 rows from 16 samples, twice the model's work for
+        // the same bytes on the wire): the queue (1 call) overflows. The calls only overlap if the server's handlers
+        // run side by side, which on 2 cores depends on the thread pool's size at that moment (one burst once ran
+        // every call in turn), so the burst is repeated up to ten times.
         var outcomes = new List<StatusCode>();
-        for (int burst = 0; burst < 5 && !outcomes.Contains(StatusCode.ResourceExhausted); burst++)
+        for (int burst = 0; burst < 10 && !outcomes.Contains(StatusCode.ResourceExhausted); burst++)
             outcomes.AddRange(await Task.WhenAll(Enumerable.Range(0, 40).Select(async _ =>
             {
                 try { await client.DenoiseAsync(request); return StatusCode.OK; }

@@ -57,7 +57,7 @@ public sealed class HostingEndpointTests
     [Fact]
     public async Task Probe_FollowsAnHttpsUrl_OverTls()
     {
-        string pfx = SelfSignedPfx("service.example");
+        string pfx = PfxFor("service.example");
         try
         {
             int grpc = FreePort();
@@ -74,7 +74,7 @@ public sealed class HostingEndpointTests
     [Fact]
     public async Task Probe_over_tls_accepts_only_the_services_own_certificate()
     {
-        string served = SelfSignedPfx("service.example"), other = SelfSignedPfx("service.example");
+        string served = PfxFor("service.example"), other = PfxFor("service.example");
         try
         {
             int grpc = FreePort();
@@ -129,7 +129,7 @@ public sealed class HostingEndpointTests
     public async Task An_endpoint_configured_with_its_own_certificate_keeps_it_beside_a_default_certificate()
     {
         using var secret = new SecretFiles("default.example");
-        string own = SelfSignedPfx("endpoint.example");
+        string own = PfxFor("endpoint.example");
         try
         {
             int grpc = FreePort();
@@ -153,12 +153,11 @@ public sealed class HostingEndpointTests
         finally { File.Delete(own); }
     }
 
-    private static string SelfSignedPfx(string name)
+    /// <summary>A .pfx (password "pw") for <paramref name="name"/> from a CA of its own: no two calls share a key.</summary>
+    private static string PfxFor(string name)
     {
-        using var key = System.Security.Cryptography.RSA.Create(2048);
-        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest($"CN={name}", key,
-            System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
-        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+        using var ca = new TestCa();
+        using var certificate = ca.Issue(name);
         string pfx = Path.Combine(Path.GetTempPath(), $"tstitch-probe-{Guid.NewGuid():N}.pfx");
         File.WriteAllBytes(pfx, certificate.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pfx, "pw"));
         return pfx;

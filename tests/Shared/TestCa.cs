@@ -1,9 +1,13 @@
+using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace TStitch.Deploy.Tests;
+namespace TStitch.Tests.Shared;
 
-/// <summary>A throwaway certificate authority (a root, or an intermediate of another) and the server certificates it issues.</summary>
+/// <summary>
+/// A throwaway certificate authority (a root, or an intermediate of another) and the server certificates it issues: the
+/// one certificate factory of the tests (linked source).
+/// </summary>
 public sealed class TestCa : IDisposable
 {
     private readonly RSA _key = RSA.Create(2048);
@@ -25,13 +29,17 @@ public sealed class TestCa : IDisposable
     /// <summary>The CA's own certificate (with its key).</summary>
     public X509Certificate2 Certificate { get; }
 
-    /// <summary>A server certificate for <paramref name="dnsName"/> signed by this CA, with its private key.</summary>
-    public X509Certificate2 Issue(string dnsName)
+    /// <summary>
+    /// A server certificate for <paramref name="dnsName"/> (and any <paramref name="addresses"/>) signed by this CA, with
+    /// its private key.
+    /// </summary>
+    public X509Certificate2 Issue(string dnsName, params IPAddress[] addresses)
     {
         using var key = RSA.Create(2048);
         var request = new CertificateRequest($"CN={dnsName}", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
         var names = new SubjectAlternativeNameBuilder();
         names.AddDnsName(dnsName);
+        foreach (var address in addresses) names.AddIpAddress(address);
         request.CertificateExtensions.Add(names.Build());
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false)); // server auth
         using var issued = request.Create(Certificate, DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddHours(12),
