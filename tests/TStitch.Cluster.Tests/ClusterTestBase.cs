@@ -19,6 +19,17 @@ public abstract class ClusterTestBase(ClusterFixture cluster)
         return r;
     }
 
+    /// <summary>
+    /// A job long enough to be interrupted even on a fast machine: 1000 steps of 32 images with guidance (twice the rows),
+    /// about two seconds here.
+    /// </summary>
+    protected static GenerateRequest GuidedLongJob(string jobId, double smallFraction = 0.4)
+    {
+        var request = Request(smallFraction, 1000, jobId, labels: Enumerable.Range(0, 32).Select(i => i % 10).ToArray());
+        request.GuidanceScale = 4;
+        return request;
+    }
+
     /// <summary>An orchestrator configuration with the fixture's two pools, for mapping requests as the orchestrator does.</summary>
     protected static OrchestratorOptions MappingOptions => new() { Pools = { ["small"] = "http://small", ["large"] = "http://large" } };
 

@@ -38,9 +38,12 @@ public class FailureTests(ClusterFixture cluster) : ClusterTestBase(cluster)
     public async Task A_deadline_shorter_than_the_job_ends_it_with_deadline_exceeded()
     {
         await using var orchestrator = await Cluster.StartOrchestratorAsync();
-        var request = Request(0.4, 1000, NewJobId(), labels: [0, 1, 2, 3, 4, 5, 6, 7]);
+        // A first job resolves the pools and connects, so the deadline falls inside the job and not before it exists.
+        await orchestrator.Client.GenerateAsync(Request(0.4, 2, NewJobId()));
+        // Guided and 32 images: seconds of work even on a fast machine, against half a second.
+        var request = GuidedLongJob(NewJobId());
         var ex = await Assert.ThrowsAsync<RpcException>(async () =>
-            await orchestrator.Client.GenerateAsync(request, deadline: DateTime.UtcNow.AddMilliseconds(300)));
+            await orchestrator.Client.GenerateAsync(request, deadline: DateTime.UtcNow.AddMilliseconds(500)));
         Assert.Equal(StatusCode.DeadlineExceeded, ex.StatusCode);
         var job = await WaitForAsync(orchestrator.Client, request.JobId, j => j.Status == JobStatus.Failed);
         Assert.Contains("deadline", job.Error);
@@ -152,7 +155,7 @@ public class FailureTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         var (small, smallAddress) = await Cluster.StartDenoiserAsync("small");
         await using var orchestrator = await Cluster.StartOrchestratorAsync($"--Orchestrator:Pools:small={smallAddress}",
             "--Orchestrator:StepTimeout=00:00:05");
-        var request = Request(0.9, 1000, NewJobId());
+        var request = GuidedLongJob(NewJobId(), smallFraction: 0.9); // the small stage must outlast the stop
         using var call = await StreamUntilStepAsync(orchestrator.Client, request, untilStep: 3);
         await small.StopAsync();
         await small.DisposeAsync();

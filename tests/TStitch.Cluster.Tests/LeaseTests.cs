@@ -36,7 +36,7 @@ public class LeaseTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         await using var owner = await Cluster.StartOrchestratorAsync(FastLease);
         await using var other = await Cluster.StartOrchestratorAsync(FastLease);
         // Big enough to outlast a few maintenance periods (a third of the lease) in stage mode.
-        var request = Request(0.4, 1000, NewJobId(), labels: Enumerable.Range(0, 32).Select(i => i % 10).ToArray());
+        var request = GuidedLongJob(NewJobId());
         using var call = await StreamUntilStepAsync(owner.Client, request, untilStep: 3);
         await other.Client.CancelJobAsync(new CancelJobRequest { JobId = request.JobId });
         var job = await WaitForAsync(other.Client, request.JobId, j => j.Status == JobStatus.Cancelled, timeoutMs: 10000);
@@ -90,13 +90,16 @@ public class LeaseTests(ClusterFixture cluster) : ClusterTestBase(cluster)
     public async Task A_caller_that_leaves_a_shared_job_does_not_stop_it_for_the_others()
     {
         await using var orchestrator = await Cluster.StartOrchestratorAsync();
-        var request = Request(0.4, 300, NewJobId(), OutputKind.Raw, labels: [4]);
+        var request = Request(0.4, 1000, NewJobId(), OutputKind.Raw, labels: [4]);
         using var impatient = new CancellationTokenSource();
         using var first = await StreamUntilStepAsync(orchestrator.Client, request, untilStep: 3, impatient.Token);
-        var patient = orchestrator.Client.GenerateAsync(request).ResponseAsync;
-        await Task.Delay(100);
+        // The patient caller is attached (it has had an event) before the impatient one leaves.
+        using var patient = await StreamUntilStepAsync(orchestrator.Client, request, untilStep: 4);
         impatient.Cancel();
-        var result = await patient;
+        GenerateResult? result = null;
+        while (await patient.ResponseStream.MoveNext(CancellationToken.None))
+            result = patient.ResponseStream.Current.Result ?? result;
+        Assert.NotNull(result);
         Assert.Equal(JobStatus.Succeeded, result.Job.Status);
         Assert.Equal(await InProcessAsync(request), Samples(result));
     }

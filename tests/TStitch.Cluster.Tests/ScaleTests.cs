@@ -23,6 +23,7 @@ public class ScaleTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         GenerateResult? result = null;
         while (await call.ResponseStream.MoveNext(CancellationToken.None))
             result = call.ResponseStream.Current.Result ?? result;
+        long doomedAfter = Cluster.Runs(doomed);
         await doomed.DisposeAsync();
 
         Assert.NotNull(result);
@@ -30,9 +31,10 @@ public class ScaleTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         Assert.Equal(300, result!.Job.CallsPerPool["large"]);
         Assert.True(doomedRuns > 0, "round robin never used the second replica");
         long survivorRuns = Cluster.Runs(Cluster.Large) - survivorBefore;
-        // Every step ran exactly once somewhere; everything after the stop went to the survivor.
+        // Every step ran exactly once somewhere; everything after the stop went to the survivor. (How far the job was
+        // at the stop is not the step the test had read: the job runs ahead of its stream's reader.)
         Assert.Equal(300, survivorRuns + doomedRuns);
-        Assert.True(survivorRuns >= 300 - 40 - 5, $"survivor ran {survivorRuns} of 300 steps");
+        Assert.Equal(doomedRuns, doomedAfter);
     }
 
     [Fact]
@@ -67,7 +69,7 @@ public class ScaleTests(ClusterFixture cluster) : ClusterTestBase(cluster)
     public async Task Jobs_beyond_the_concurrency_limit_wait_queued()
     {
         await using var orchestrator = await Cluster.StartOrchestratorAsync("--Orchestrator:MaxRunningJobs=1");
-        var longJob = Request(0.4, 1000, NewJobId(), labels: Enumerable.Range(0, 32).Select(i => i % 10).ToArray()); // seconds, not ms
+        var longJob = GuidedLongJob(NewJobId());
         using var running = await StreamUntilStepAsync(orchestrator.Client, longJob, untilStep: 2);
         var waiting = Request(0.4, 20, NewJobId(), OutputKind.Raw);
         var generate = orchestrator.Client.GenerateAsync(waiting);
@@ -105,15 +107,17 @@ public class ScaleTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         Assert.True(Cluster.Runs(sick) > 0, "both replicas should share the calls while healthy");
 
         health.Draining = true;
-        await Task.Delay(1000); // several health-check intervals
+        await Task.Delay(2000); // ten health-check intervals
         long sickRuns = Cluster.Runs(sick);
         var drained = await orchestrator.Client.GenerateAsync(Request(0, 40, NewJobId(), OutputKind.Raw));
         Assert.Equal(JobStatus.Succeeded, drained.Job.Status);
         Assert.Equal(sickRuns, Cluster.Runs(sick));
 
         health.Draining = false;
-        await Task.Delay(1000);
-        await RunJobs();
+        // Back in the pick list after a health check and a new connection: jobs reach it again (polled, as that takes
+        // longer on a busy machine).
+        var until = DateTime.UtcNow.AddSeconds(20);
+        do await RunJobs(); while (Cluster.Runs(sick) == sickRuns && DateTime.UtcNow < until);
         Assert.True(Cluster.Runs(sick) > sickRuns, "the recovered replica should get calls again");
     }
 }

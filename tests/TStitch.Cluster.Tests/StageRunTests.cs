@@ -52,7 +52,7 @@ public class StageRunTests(ClusterFixture cluster) : ClusterTestBase(cluster)
     public async Task Cancel_mid_stage_stops_the_replicas_work()
     {
         await using var orchestrator = await Cluster.StartOrchestratorAsync();
-        var request = Request(0, 1000, NewJobId(), labels: [0, 1, 2, 3]);
+        var request = GuidedLongJob(NewJobId(), smallFraction: 0);
         using var call = await StreamUntilStepAsync(orchestrator.Client, request, untilStep: 20);
         await orchestrator.Client.CancelJobAsync(new CancelJobRequest { JobId = request.JobId });
         await Task.Delay(200); // the replica notices the cancelled call within a step

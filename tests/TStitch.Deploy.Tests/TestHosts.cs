@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
 using TStitch.Hosting;
 
@@ -18,10 +16,6 @@ public static class TestHosts
         return app;
     }
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    /// <summary>A free loopback port not handed out before in this process (test classes run side by side).</summary>
+    public static int FreePort() => TStitch.LocalCluster.LoopbackCluster.FreePort();
 }

@@ -23,17 +23,20 @@ public sealed class DrainTests(ProcessCluster cluster, ITestOutputHelper output)
     private static readonly TimeSpan ExitBound = ServiceDefaults.DefaultShutdownTimeout + TimeSpan.FromSeconds(15);
     private static readonly TimeSpan JobBound = TimeSpan.FromSeconds(120);
 
-    /// <summary>Long enough to be stopped mid-stage: all steps on the large pool, 16 images.</summary>
+    /// <summary>
+    /// Long enough to be stopped mid-stage even on a fast machine: all steps on the large pool, 16 images with guidance
+    /// (32 rows, still one model run a step).
+    /// </summary>
     private static GenerateRequest LongJob(string prefix, int steps) => new()
     {
         ClassLabels = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5 }, Steps = steps, SmallFraction = 0, Seed = 11,
-        Output = OutputKind.Raw, JobId = $"{prefix}-{Guid.NewGuid():N}",
+        GuidanceScale = 4, Output = OutputKind.Raw, JobId = $"{prefix}-{Guid.NewGuid():N}",
     };
 
     [Fact]
     public async Task A_terminated_denoiser_hands_its_stage_back_and_the_job_finishes_on_its_sibling_with_the_same_bytes()
     {
-        const int steps = 400;
+        const int steps = 1000;
         // Distinct service names, so each replica's OTLP metrics (also exported on shutdown) can be told apart.
         string[] names = ["large-a", "large-b"];
         var replicas = names.Select(n => cluster.CreateDenoiser(n, "LargeDenoiser", "large", LoopbackCluster.FreePort(),
@@ -74,7 +77,7 @@ public sealed class DrainTests(ProcessCluster cluster, ITestOutputHelper output)
         LibraryBytes.AssertIdentical(await LibraryBytes.ComputeAsync(cluster.ZooDirectory, request),
             result.Samples.ToFloats("samples"), "drained job");
 
-        // No step ran twice: the replicas' model runs (one per step: 16 rows fit one run) add up to the steps.
+        // No step ran twice: the replicas' model runs (one per step: a step's 32 rows fit one run) add up to the steps.
         const string rows = "tstitch.denoiser.batch_rows";
         ulong Runs(string service) => cluster.Otlp.Metrics.Latest(service, rows).Aggregate(0UL, (n, p) => n + p.Count);
         await cluster.Otlp.Metrics.WaitUntilAsync(_ => Runs(names[0]) + Runs(names[1]) >= steps, TimeSpan.FromSeconds(15));
@@ -87,7 +90,7 @@ public sealed class DrainTests(ProcessCluster cluster, ITestOutputHelper output)
     [Fact]
     public async Task A_terminated_orchestrator_releases_its_job_and_another_one_resumes_it_with_the_same_bytes()
     {
-        const int steps = 300;
+        const int steps = 600;
         // Their own Redis, so only these two orchestrators can pick the job up.
         var redis = cluster.CreateRedis(LoopbackCluster.FreePort(), "redis-drain");
         var pools = new Dictionary<string, string>

@@ -298,7 +298,10 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
         var expected = await FaultRequests.ExpectedAsync(cluster);
 
         // A deadline well inside the job (the long job takes ~2 s on an idle 2-core machine): DEADLINE_EXCEEDED
-        // for the caller; the same request resumes it.
+        // for the caller; the same request resumes it. A short job first, so that the deadline falls inside the job
+        // and not in the orchestrator's first connections to its pools.
+        await Client.GenerateAsync(new GenerateRequest { ClassLabels = { 0 }, Steps = 2, Output = OutputKind.Raw },
+            deadline: DateTime.UtcNow + FaultRequests.JobDeadline);
         var timed = FaultRequests.LongJob("deadline");
         var late = await Assert.ThrowsAsync<RpcException>(async () =>
             await Client.GenerateAsync(timed, deadline: DateTime.UtcNow.AddMilliseconds(400)));
