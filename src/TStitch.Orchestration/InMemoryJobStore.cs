@@ -23,7 +23,7 @@ public sealed class InMemoryJobStore(TimeProvider time) : IJobStore
 
     public Task<JobRecord?> GetAsync(string id, bool withData = true, CancellationToken cancellationToken = default)
     {
-        lock (_jobs) return Task.FromResult(_jobs.TryGetValue(id, out var j) ? j : null);
+        lock (_jobs) return Task.FromResult(_jobs.TryGetValue(id, out var j) ? Snapshot(j) : null);
     }
 
     public Task<bool> SaveAsync(JobRecord job, CancellationToken cancellationToken = default)
@@ -71,7 +71,10 @@ public sealed class InMemoryJobStore(TimeProvider time) : IJobStore
     public Task<bool> IsCancelRequestedAsync(string id, CancellationToken cancellationToken = default) =>
         Task.FromResult(_cancelRequests.ContainsKey(id));
 
-    /// <summary>The running loop keeps mutating its latent buffer; the store keeps the values as of this save.</summary>
+    /// <summary>
+    /// Tensors in and out are copies, as a store across the network gives: the running loop keeps mutating its latent
+    /// buffer, and the store keeps the values as of this save.
+    /// </summary>
     private static JobRecord Snapshot(JobRecord job) =>
         job with { Latents = (float[]?)job.Latents?.Clone(), PreviousX0 = (float[]?)job.PreviousX0?.Clone() };
 }

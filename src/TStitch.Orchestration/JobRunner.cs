@@ -50,8 +50,11 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
             var clients = await pools.ResolveAsync(request.Schedule.ModelIds, ct);
             var trajectory = new Trajectory(request, clients.ToDictionary(c => c.Key, c => (IDenoiser)new RemoteDenoiser(c.Value, job.Id)));
             bool resuming = job.CheckpointStep > 0 && job.Latents is not null;
+            // Copies: step mode steps its state in place, and the record's arrays must stay the checkpoint they are
+            // labelled with (every write until the next checkpoint carries them).
             var state = resuming
-                ? trajectory.CheckState(new SamplerState(job.CheckpointStep, job.Latents!, job.PreviousX0))
+                ? trajectory.CheckState(new SamplerState(job.CheckpointStep, (float[])job.Latents!.Clone(),
+                    (float[]?)job.PreviousX0?.Clone()))
                 : trajectory.Start();
             var shape = trajectory.Shape;
             job = job with

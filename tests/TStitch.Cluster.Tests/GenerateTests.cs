@@ -95,4 +95,31 @@ public class GenerateTests(ClusterFixture cluster) : ClusterTestBase(cluster)
         Assert.Equal(expected, Samples(result));
         Assert.Equal(1000, result.Job.CallsPerPool.Values.Sum());
     }
+    [Fact]
+    public async Task A_resumed_step_mode_job_that_stops_again_before_its_next_checkpoint_still_resumes_with_identical_bytes()
+    {
+        // Step mode steps the resumed state in place. Were that the stored checkpoint's own array, the second stop would
+        // write latents of a later step labelled with the checkpoint's step, and the last run would start from them.
+        var request = Request(0.4, 1000, NewJobId(), OutputKind.Raw, seed: 5, labels: [1, 2, 3, 4]);
+        var expected = await InProcessAsync(request);
+        await using var first = await Cluster.StartOrchestratorAsync(StepMode, "--Orchestrator:CheckpointEvery=10");
+        using (var leaving = new CancellationTokenSource())
+        using (await StreamUntilStepAsync(first.Client, request, untilStep: 30, leaving.Token))
+            leaving.Cancel();
+        var stopped = await WaitForAsync(first.Client, request.JobId, j => j.Status == JobStatus.Cancelled); // every caller left
+        Assert.InRange(stopped.Step, 30, 399);
+
+        // The next checkpoint is the stage boundary at step 400, far beyond where this run is stopped.
+        await using var second = await Cluster.StartOrchestratorAsync(StepMode, "--Orchestrator:CheckpointEvery=1000");
+        using (var leaving = new CancellationTokenSource())
+        using (await StreamUntilStepAsync(second.Client, request, untilStep: stopped.Step + 5, leaving.Token))
+            leaving.Cancel();
+        var again = await WaitForAsync(second.Client, request.JobId, j => j.Status == JobStatus.Cancelled);
+        Assert.InRange(again.Step, stopped.Step + 5, 399);
+
+        var result = await second.Client.GenerateAsync(request);
+        Assert.Equal(JobStatus.Succeeded, result.Job.Status);
+        Assert.InRange(result.Job.ResumedFromStep, 10, stopped.Step);
+        Assert.Equal(expected, Samples(result));
+    }
 }
