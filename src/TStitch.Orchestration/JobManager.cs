@@ -159,18 +159,32 @@ public sealed partial class JobManager(IJobStore store, JobRunner runner, Denois
 
     /// <summary>
     /// Cancels a job (final): stops it here if it runs here; if no live orchestrator runs it, marks it
-    /// cancelled; otherwise asks its owner, which stops it at its next lease renewal.
+    /// cancelled; otherwise asks its owner, which stops it at its next lease renewal. A job that stopped
+    /// resumable (its callers left, a deadline, a pool outage) is made final too, so a resubmit does not run it.
     /// </summary>
     public async Task<JobRecord> CancelAsync(string id, CancellationToken cancellationToken)
     {
         if (_running.TryGetValue(id, out var running))
         {
             running.Stop(StopReason.Cancelled);
-            try { return await running.Completion; }
+            try
+            {
+                // Another stop may have come first (the last caller leaving): then the job ended resumable.
+                var ended = await running.Completion;
+                if (!ended.IsResumable) return ended;
+            }
             catch (Exception) { } // whatever ended it, the store says how
         }
         var job = await store.GetAsync(id, false, cancellationToken)
                   ?? throw new ServiceFailureException(FailureKind.NotFound, $"No job with id '{id}'.");
+        if (job.IsResumable)
+        {
+            // Nobody runs it; only a resubmit would. Saved as its stored owner, the compare-and-set a resubmit's
+            // requeue also is; the cancel request covers a requeue that wins the race (its run stops at once).
+            await store.RequestCancelAsync(id, cancellationToken);
+            var cancelled = job.Finish(JobStatus.Cancelled, FailureKind.Cancelled, "cancelled by the client", time.GetUtcNow());
+            return await store.SaveAsync(cancelled, cancellationToken) ? cancelled : job;
+        }
         if (job.IsFinished) return job;
         if (await store.TryClaimAsync(id, instance.Id, instance.LeaseEnd(), cancellationToken))
         {

@@ -35,6 +35,26 @@ public class FailureTests(ClusterFixture cluster) : ClusterTestBase(cluster)
     }
 
     [Fact]
+    public async Task Cancel_after_every_caller_left_makes_the_job_final()
+    {
+        await using var orchestrator = await Cluster.StartOrchestratorAsync();
+        var request = Request(0.4, 1000, NewJobId());
+        using (var leaving = new CancellationTokenSource())
+        using (await StreamUntilStepAsync(orchestrator.Client, request, untilStep: 5, leaving.Token))
+            leaving.Cancel();
+        var left = await WaitForAsync(orchestrator.Client, request.JobId, j => j.Status == JobStatus.Cancelled);
+        Assert.DoesNotContain("cancelled by the client", left.Error); // resumable: the same request would resume it
+
+        var cancelled = await orchestrator.Client.CancelJobAsync(new CancelJobRequest { JobId = request.JobId });
+        Assert.Equal(JobStatus.Cancelled, cancelled.Status);
+        Assert.Contains("cancelled by the client", cancelled.Error);
+        var ex = await Assert.ThrowsAsync<RpcException>(async () => await orchestrator.Client.GenerateAsync(request));
+        Assert.Equal(StatusCode.Cancelled, ex.StatusCode);
+        var job = await orchestrator.Client.GetJobAsync(new GetJobRequest { JobId = request.JobId });
+        Assert.Equal(left.Step, job.Step); // not run again
+    }
+
+    [Fact]
     public async Task A_deadline_shorter_than_the_job_ends_it_with_deadline_exceeded()
     {
         await using var orchestrator = await Cluster.StartOrchestratorAsync();
