@@ -31,8 +31,7 @@ public sealed partial class JobCheckpoints(IJobStore store, OrchestratorInstance
                 OrchestratorMetrics.CheckpointWritten(System.Diagnostics.Stopwatch.GetElapsedTime(started));
                 if (saved)
                 {
-                    if (running.StoreOutageSince is not null) LogStoreBack(logger, job.Id);
-                    running.StoreOutageSince = null;
+                    StoreReached(running);
                     return;
                 }
                 if (await store.GetAsync(job.Id, withData: false) is null)
@@ -60,6 +59,17 @@ public sealed partial class JobCheckpoints(IJobStore store, OrchestratorInstance
                 await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(2000, 100 * Math.Pow(2, attempt - 1))), time);
             }
         }
+    }
+
+    /// <summary>
+    /// The store answered for this job (a save, or its lease renewed): an outage it was counting is over, and the
+    /// tolerance starts afresh at the next one.
+    /// </summary>
+    public void StoreReached(RunningJob running)
+    {
+        if (running.StoreOutageSince is null) return;
+        LogStoreBack(logger, running.Id);
+        running.StoreOutageSince = null;
     }
 
     /// <summary>

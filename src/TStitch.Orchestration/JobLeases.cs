@@ -11,10 +11,13 @@ namespace TStitch.Orchestration;
 /// claims (stopping any it has lost), honours cancel requests sent to other orchestrators, and takes
 /// over unfinished jobs whose owner stopped renewing.
 /// </summary>
-public sealed partial class JobLeases(JobManager jobs, IJobStore store, OrchestratorInstance instance,
+public sealed partial class JobLeases(JobManager jobs, IJobStore store, JobCheckpoints checkpoints, OrchestratorInstance instance,
     IOptions<OrchestratorOptions> options,
     IHostApplicationLifetime lifetime, TimeProvider time, ILogger<JobLeases> logger) : BackgroundService
 {
+    /// <summary>When this orchestrator last found the store unreachable.</summary>
+    private DateTimeOffset? _storeFailed;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(options.Value.JobLease / 3, time);
@@ -46,14 +49,33 @@ public sealed partial class JobLeases(JobManager jobs, IJobStore store, Orchestr
     /// <summary>One round of lease upkeep and takeover; returns how many jobs it resumed here.</summary>
     public async Task<int> MaintainAsync(CancellationToken cancellationToken)
     {
+        try { return await MaintainOnceAsync(cancellationToken); }
+        catch (ServiceFailureException ex) when (ex.Kind == FailureKind.StoreUnavailable)
+        {
+            _storeFailed = time.GetUtcNow();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// An outage longer than a lease lets every lease run out, those of jobs their owners still run (they go on for
+    /// <see cref="OrchestratorOptions.StoreOutageTolerance"/>) included. The owners renew within a third of a lease
+    /// once the store is back, so takeovers wait a whole lease after the last failure seen here, instead of taking
+    /// running jobs from their owners (which would lose what they ran during the outage).
+    /// </summary>
+    private bool TakeoversHeld => _storeFailed is { } failed && time.GetUtcNow() - failed < options.Value.JobLease;
+
+    private async Task<int> MaintainOnceAsync(CancellationToken cancellationToken)
+    {
         if (lifetime.ApplicationStopping.IsCancellationRequested) return 0;
         foreach (var (id, running) in jobs.RunningJobs)
         {
             if (await store.IsCancelRequestedAsync(id, cancellationToken)) running.Stop(StopReason.Cancelled);
-            else if (!await store.TryClaimAsync(id, instance.Id, instance.LeaseEnd(), cancellationToken)
-                     && (await store.GetAsync(id, false, cancellationToken))?.Owner is { } owner && owner != instance.Id)
+            else if (await store.TryClaimAsync(id, instance.Id, instance.LeaseEnd(), cancellationToken)) checkpoints.StoreReached(running);
+            else if ((await store.GetAsync(id, false, cancellationToken))?.Owner is { } owner && owner != instance.Id)
                 running.Stop(StopReason.LeaseLost);
         }
+        if (TakeoversHeld) return 0;
         int resumed = 0;
         foreach (var id in await store.UnfinishedAsync(cancellationToken))
         {

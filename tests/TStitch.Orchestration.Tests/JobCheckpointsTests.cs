@@ -47,6 +47,19 @@ public class JobCheckpointsTests
     }
 
     [Fact]
+    public async Task Two_short_outages_with_the_store_reached_between_them_do_not_add_up()
+    {
+        var (checkpoints, store, job, running) = await CreateWithJobAsync();
+        store.Down = true;
+        await checkpoints.SaveAsync(job with { Step = 3 }, running, final: false);
+        _clock.Advance(TimeSpan.FromSeconds(20));
+        checkpoints.StoreReached(running); // the lease renewed (JobLeases) while no checkpoint was due
+        _clock.Advance(TimeSpan.FromSeconds(15));
+        await checkpoints.SaveAsync(job with { Step = 6 }, running, final: false); // 35 s after the first failure: skipped
+        Assert.Equal(_clock.GetUtcNow(), running.StoreOutageSince);
+    }
+
+    [Fact]
     public async Task An_outage_longer_than_the_tolerance_fails_the_job_as_store_unavailable()
     {
         var (checkpoints, store, job, running) = await CreateWithJobAsync();
@@ -150,40 +163,5 @@ public class JobCheckpointsTests
         var stored = (await store.GetAsync("j"))!;
         Assert.Equal(Contracts.JobStatus.Succeeded, stored.Status);
         Assert.True(stored.LeaseUntil <= _clock.GetUtcNow());
-    }
-
-    /// <summary>A store that can be switched off: every call then fails as an unreachable Redis does.</summary>
-    private sealed class FlakyStore(IJobStore inner) : IJobStore
-    {
-        public bool Down { get; set; }
-        /// <summary>Saves wait for this before they write (a slow store).</summary>
-        public Task Gate { get; set; } = Task.CompletedTask;
-        public List<int> SavedSteps { get; } = [];
-
-        private T Up<T>(Func<T> call) =>
-            Down ? throw new ServiceFailureException(FailureKind.StoreUnavailable, "The job store (Redis) is unreachable.") : call();
-
-        public Task<(JobRecord Job, bool Created)> CreateAsync(JobRecord job, CancellationToken cancellationToken = default) =>
-            Up(() => inner.CreateAsync(job, cancellationToken));
-        public Task<JobRecord?> GetAsync(string id, bool withData = true, CancellationToken cancellationToken = default) =>
-            Up(() => inner.GetAsync(id, withData, cancellationToken));
-        public async Task<bool> SaveAsync(JobRecord job, CancellationToken cancellationToken = default)
-        {
-            await Gate;
-            bool saved = await Up(() => inner.SaveAsync(job, cancellationToken));
-            if (saved) lock (SavedSteps) SavedSteps.Add(job.Step);
-            return saved;
-        }
-        public Task<IReadOnlyList<string>> UnfinishedAsync(CancellationToken cancellationToken = default) =>
-            Up(() => inner.UnfinishedAsync(cancellationToken));
-        public Task<bool> TryClaimAsync(string id, string owner, DateTimeOffset leaseUntil,
-            CancellationToken cancellationToken = default) =>
-            Up(() => inner.TryClaimAsync(id, owner, leaseUntil, cancellationToken));
-        public Task ReleaseAsync(string id, string owner, CancellationToken cancellationToken = default) =>
-            Up(() => inner.ReleaseAsync(id, owner, cancellationToken));
-        public Task RequestCancelAsync(string id, CancellationToken cancellationToken = default) =>
-            Up(() => inner.RequestCancelAsync(id, cancellationToken));
-        public Task<bool> IsCancelRequestedAsync(string id, CancellationToken cancellationToken = default) =>
-            Up(() => inner.IsCancelRequestedAsync(id, cancellationToken));
     }
 }
