@@ -58,16 +58,19 @@ public sealed class PoolRetry(OrchestratorOptions options)
     /// <summary>What a pool's last answer means for the job, naming the pool and where it is.</summary>
     public static ServiceFailureException Failure(string pool, string address, StatusCode code, string detail, Exception? inner = null)
     {
+        // A pool refusing the orchestrator's own credentials is the deployment's fault, not the caller's: unavailable to
+        // the caller (the job resumes once the token is fixed), never the caller's UNAUTHENTICATED.
+        bool refused = code is StatusCode.Unauthenticated or StatusCode.PermissionDenied;
         var kind = code switch
         {
             StatusCode.ResourceExhausted => FailureKind.Overloaded,
             StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled or StatusCode.Unknown =>
                 FailureKind.PoolUnavailable,
+            _ when refused => FailureKind.PoolUnavailable,
             _ => ErrorTable.FromStatus(code),
         };
-        return new ServiceFailureException(kind,
-            $"Denoiser pool '{pool}' at {address} {(kind == FailureKind.PoolUnavailable ? "is unavailable" : "failed")} " +
-                $"({code}: {detail}).",
-            inner);
+        string what = refused ? "refused the orchestrator's credentials (Auth:ServiceToken must be the same on both)"
+            : kind == FailureKind.PoolUnavailable ? "is unavailable" : "failed";
+        return new ServiceFailureException(kind, $"Denoiser pool '{pool}' at {address} {what} ({code}: {detail}).", inner);
     }
 }

@@ -94,6 +94,29 @@ public sealed class SecurityTests(ClusterFixture cluster) : ClusterTestBase(clus
     }
 
     [Fact]
+    public async Task A_pool_refusing_the_orchestrators_token_is_unavailable_to_the_caller_and_the_job_resumes_once_it_matches()
+    {
+        var (small, smallAddress) = await Cluster.StartDenoiserAsync("small", $"--Auth:ServiceToken={ServiceToken}");
+        var (large, largeAddress) = await Cluster.StartDenoiserAsync("large", $"--Auth:ServiceToken={ServiceToken}");
+        await using var _small = small;
+        await using var _large = large;
+        string[] pools = [$"--Orchestrator:Pools:small={smallAddress}", $"--Orchestrator:Pools:large={largeAddress}"];
+        var request = Request(0.4, 10, NewJobId(), OutputKind.Raw, labels: [1, 4]);
+
+        await using (var misconfigured = await Cluster.StartOrchestratorAsync([$"--Auth:ServiceToken={ServiceToken}-old",
+                         "--Orchestrator:RetryAttempts=1", .. pools]))
+        {
+            var ex = await Assert.ThrowsAsync<RpcException>(async () => await misconfigured.Client.GenerateAsync(request));
+            Assert.Equal(StatusCode.Unavailable, ex.StatusCode); // not the caller's UNAUTHENTICATED: their key was fine
+            Assert.Contains("Auth:ServiceToken", ex.Status.Detail);
+        }
+        await using var fixedUp = await Cluster.StartOrchestratorAsync([$"--Auth:ServiceToken={ServiceToken}", .. pools]);
+        var result = await fixedUp.Client.GenerateAsync(request, deadline: DateTime.UtcNow.AddSeconds(60));
+        Assert.Equal(JobStatus.Succeeded, result.Job.Status);
+        Assert.Equal(await InProcessAsync(request), Samples(result));
+    }
+
+    [Fact]
     public async Task Tls_on_every_endpoint_runs_a_job_with_the_ca_trusted()
     {
         var (pfx, password, caFile) = TestCertificate.Create(_tempDirectory);
