@@ -204,26 +204,51 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         long start = Stopwatch.GetTimestamp();
         long deadline = start + (long)(_options.MaxDelay.TotalSeconds * Stopwatch.Frequency);
         long cohortDeadline = start + (long)(_options.CohortWait.TotalSeconds * Stopwatch.Frequency);
-        while (rows < _options.MaxRows)
+        try
         {
-            _wake.Reset(); // before looking: a call queued after the look sets it again
-            if (reader.TryRead(out var next))
+            while (rows < _options.MaxRows)
             {
-                if (Dequeued(next)) continue;
-                if (batch.Count > 0 && rows + next.Rows > _options.MaxRows) { carried = next; break; }
-                batch.Add(next);
-                rows += next.Rows;
-                enlisted += next.Enlisted ? 1 : 0;
-                continue;
+                _wake.Reset(); // before looking: a call queued after the look sets it again
+                if (reader.TryRead(out var next))
+                {
+                    if (Dequeued(next)) continue;
+                    if (batch.Count > 0 && rows + next.Rows > _options.MaxRows) { carried = next; break; }
+                    batch.Add(next);
+                    rows += next.Rows;
+                    enlisted += next.Enlisted ? 1 : 0;
+                    continue;
+                }
+                if (batch.Count == 0) break; // only cancelled calls were waiting
+                long until = CohortPending(enlisted) ? Math.Max(deadline, cohortDeadline) : deadline;
+                var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), until);
+                // Woken by a new call or a run leaving (the condition is checked again), or the wait is over.
+                if (remaining <= TimeSpan.Zero || !_wake.Wait(remaining, _stopping.Token)) break;
             }
-            if (batch.Count == 0) break; // only cancelled calls were waiting
-            long until = CohortPending(enlisted) ? Math.Max(deadline, cohortDeadline) : deadline;
-            var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), until);
-            // Woken by a new call or a run leaving (the condition is checked again), or the wait is over.
-            if (remaining <= TimeSpan.Zero || !_wake.Wait(remaining, _stopping.Token)) break;
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            // Stopping while the batch formed: its calls are off the queue, so they are answered here, as the loop
+            // answers the queued ones, not left waiting.
+            foreach (var p in batch) Drop(p);
+            throw;
+        }
+        // Callers that went away while the batch formed (a stage run cancelled between steps) get no model time.
+        var gone = batch.Where(p => p.Result.Task.IsCompleted).ToList();
+        foreach (var p in gone)
+        {
+            Drop(p);
+            batch.Remove(p);
+            rows -= p.Rows;
         }
         if (batch.Count > 0) Run(batch, rows);
         return carried;
+    }
+
+    /// <summary>A call taken off the queue that will not run: answered as cancelled if it is not answered yet.</summary>
+    private static void Drop(QueuedCall call)
+    {
+        call.Result.TrySetCanceled();
+        call.Registration.Dispose();
     }
 
     /// <summary>Takes a call off the queue; true if its caller had already gone (then it never runs).</summary>
@@ -293,8 +318,9 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         DenoisingTelemetry.Untrack(this);
-        _stopping.Cancel();
+        // Closed before the loop is stopped: a call written after the loop's last look at the queue would never be answered.
         _queue.Writer.TryComplete();
+        _stopping.Cancel();
         await _loopDone.Task;
         _stopping.Dispose();
     }

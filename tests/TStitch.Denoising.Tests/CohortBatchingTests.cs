@@ -74,6 +74,38 @@ public class CohortBatchingTests
     }
 
     [Fact]
+    public async Task A_call_whose_caller_leaves_while_its_batch_forms_gets_no_model_time()
+    {
+        var model = new DoublingModel();
+        await using var batcher = new DynamicBatcher(model, LongCohortWait);
+        using var a = batcher.Enlist();
+        var b = batcher.Enlist();
+        using var leaving = new CancellationTokenSource();
+        var call = a.DenoiseAsync(Call(1, 10), leaving.Token);
+        await Task.Delay(50); // taken off the queue, waiting for b's step
+        leaving.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call.WaitAsync(TimeSpan.FromSeconds(30)));
+        b.Dispose(); // the cohort wait ends: the batch would run now
+        var answer = await a.DenoiseAsync(Call(2, 2)).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal([6f, 8f], answer);
+        Assert.Equal([1], model.RunRows); // the second call's run only
+    }
+
+    [Fact]
+    public async Task Calls_in_a_forming_batch_are_answered_when_the_batcher_stops()
+    {
+        var model = new DoublingModel();
+        var batcher = new DynamicBatcher(model, LongCohortWait);
+        using var a = batcher.Enlist();
+        using var b = batcher.Enlist();
+        var call = a.DenoiseAsync(Call(1, 10));
+        await Task.Delay(50); // taken off the queue, waiting for b's step
+        await batcher.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call.WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Empty(model.RunRows);
+    }
+
+    [Fact]
     public async Task Without_a_cohort_wait_enlisting_changes_nothing()
     {
         var model = new DoublingModel();
