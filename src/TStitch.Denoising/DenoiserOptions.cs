@@ -39,7 +39,10 @@ public sealed class DenoiserOptions : IValidatableObject
     [Range(typeof(TimeSpan), "00:00:00", "00:00:10")]
     public TimeSpan StageCohortWait { get; set; } = TimeSpan.FromMilliseconds(2);
 
-    /// <summary>Calls allowed to wait for a run; beyond this, Denoise answers ResourceExhausted.</summary>
+    /// <summary>
+    /// Denoise calls allowed to wait for a run, and stage runs allowed at once; beyond either, the call or the new stage
+    /// run answers ResourceExhausted (a running stage run's steps are never refused).
+    /// </summary>
     [Range(1, 1_000_000)]
     public int QueueCapacity { get; set; } = 256;
 

@@ -45,7 +45,8 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     /// <summary>Merged inputs' tensors, reused run after run (only the batching thread merges).</summary>
     private readonly FloatBuffers _inputs = new();
     private readonly TaskCompletionSource _loopDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private int _waiting, _enlisted;
+    /// <summary>Calls queued (all, and those of no stage run: the ones the queue's capacity bounds), stage runs enlisted.</summary>
+    private int _waiting, _waitingCalls, _enlisted;
     private long _runs, _rows, _calls;
 
     public DynamicBatcher(IModelRunner model, BatchingOptions options)
@@ -66,16 +67,29 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     /// <summary>Calls queued for a model run now (the queue-depth gauge).</summary>
     public int Waiting => Volatile.Read(ref _waiting);
 
-    /// <summary>The queue is over 90 % full: the replica should shed traffic (see <see cref="DenoiserHealthCheck"/>).</summary>
-    public bool Saturated => Volatile.Read(ref _waiting) >= 0.9 * _options.QueueCapacity;
+    /// <summary>
+    /// The call queue or the stage-run slots are over 90 % full: the replica should shed traffic (see
+    /// <see cref="DenoiserHealthCheck"/>).
+    /// </summary>
+    public bool Saturated => Math.Max(Volatile.Read(ref _waitingCalls), Volatile.Read(ref _enlisted)) >= 0.9 * _options.QueueCapacity;
 
     /// <summary>Stage runs active on this replica that call through an <see cref="EnlistedDenoiser"/>.</summary>
     public int Enlisted => Volatile.Read(ref _enlisted);
 
-    /// <summary>The denoiser a stage run steps through; dispose it when the run ends.</summary>
+    /// <summary>
+    /// The denoiser a stage run steps through; dispose it when the run ends. A run is admitted here, before its first
+    /// step, or refused as overloaded: at most <see cref="BatchingOptions.QueueCapacity"/> stage runs at once, each
+    /// with at most one call waiting. Their calls then never meet a full queue, which would fail a run mid-stage
+    /// and lose the steps since its last checkpoint.
+    /// </summary>
     public EnlistedDenoiser Enlist()
     {
-        Interlocked.Increment(ref _enlisted);
+        if (Interlocked.Increment(ref _enlisted) > _options.QueueCapacity)
+        {
+            Leave();
+            throw new QueueFullException($"The '{Info.Name}' replica runs {_options.QueueCapacity} stage runs already (its " +
+                $"QueueCapacity); retry with backoff or add replicas.");
+        }
         return new EnlistedDenoiser(this);
     }
 
@@ -104,17 +118,19 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
             catch (Exception ex) { return Task.FromException<float[]>(ex); }
             finally { _modelFree.Release(); }
         }
-        if (Interlocked.Increment(ref _waiting) > _options.QueueCapacity)
+        // Enlisted runs were admitted against the capacity when they enlisted (one call each at most).
+        if (!enlisted && Interlocked.Increment(ref _waitingCalls) > _options.QueueCapacity)
         {
-            Interlocked.Decrement(ref _waiting);
+            Interlocked.Decrement(ref _waitingCalls);
             throw new QueueFullException($"The '{Info.Name}' pool's queue is full ({_options.QueueCapacity} calls waiting); retry with " +
                 $"backoff or add replicas.");
         }
+        Interlocked.Increment(ref _waiting);
         var pending = new QueuedCall(input, Rows(input), DenoisingTelemetry.StartCallSpan(Info.Name, Rows(input)), enlisted);
         pending.Registration = cancellationToken.Register(() => pending.Result.TrySetCanceled(cancellationToken));
         if (!_queue.Writer.TryWrite(pending))
         {
-            Interlocked.Decrement(ref _waiting);
+            Unqueued(pending);
             pending.Registration.Dispose();
             throw new ServiceFailureException(FailureKind.ShuttingDown,
                 $"The '{Info.Name}' replica is shutting down; retry on another replica.");
@@ -244,6 +260,12 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         return carried;
     }
 
+    private void Unqueued(QueuedCall call)
+    {
+        Interlocked.Decrement(ref _waiting);
+        if (!call.Enlisted) Interlocked.Decrement(ref _waitingCalls);
+    }
+
     /// <summary>A call taken off the queue that will not run: answered as cancelled if it is not answered yet.</summary>
     private static void Drop(QueuedCall call)
     {
@@ -254,7 +276,7 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
     /// <summary>Takes a call off the queue; true if its caller had already gone (then it never runs).</summary>
     private bool Dequeued(QueuedCall pending)
     {
-        Interlocked.Decrement(ref _waiting);
+        Unqueued(pending);
         double waited = Stopwatch.GetElapsedTime(pending.Enqueued).TotalMilliseconds;
         DenoisingTelemetry.QueueWait.Record(waited, _modelTag);
         pending.Span?.SetTag("tstitch.queue_wait_ms", waited);

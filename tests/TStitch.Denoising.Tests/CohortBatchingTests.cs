@@ -21,6 +21,27 @@ public class CohortBatchingTests
         }
     }
 
+    /// <summary>The doubling model, held inside its run until <see cref="Open"/> is set.</summary>
+    private sealed class GatedModel : IModelRunner, IDisposable
+    {
+        private readonly DoublingModel _inner = new();
+        public readonly ManualResetEventSlim Open = new(false), Entered = new(false);
+        public DenoiserInfo Info => _inner.Info;
+
+        public float[] Run(DenoiseInput rows, CancellationToken cancellationToken = default)
+        {
+            Entered.Set();
+            Open.Wait(cancellationToken);
+            return _inner.Run(rows, cancellationToken);
+        }
+
+        public void Dispose()
+        {
+            Open.Dispose();
+            Entered.Dispose();
+        }
+    }
+
     private static DenoiseInput Call(float x, int t) => new([x, x + 1], [t], [1], 1f);
 
     // A wait far longer than the test: if a run waited for it in full, the test would hang instead of pass.
@@ -103,6 +124,25 @@ public class CohortBatchingTests
         await batcher.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30));
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call.WaitAsync(TimeSpan.FromSeconds(5)));
         Assert.Empty(model.RunRows);
+    }
+
+    [Fact]
+    public async Task Stage_runs_are_admitted_against_the_capacity_and_their_steps_never_meet_a_full_queue()
+    {
+        using var model = new GatedModel();
+        await using var batcher = new DynamicBatcher(model, new BatchingOptions(MaxRows: 1, MaxDelay: TimeSpan.Zero, QueueCapacity: 1));
+        using var run = batcher.Enlist();
+        Assert.Throws<QueueFullException>(() => batcher.Enlist()); // one stage run is this replica's capacity
+        Assert.Equal(1, batcher.Enlisted);
+
+        var running = Task.Run(() => batcher.DenoiseAsync(Call(1, 0))); // runs inline and holds the model
+        Assert.True(model.Entered.Wait(TimeSpan.FromSeconds(30)));
+        var queued = batcher.DenoiseAsync(Call(2, 0)); // the queue's one call
+        await Assert.ThrowsAsync<QueueFullException>(() => batcher.DenoiseAsync(Call(3, 0)));
+        var step = run.DenoiseAsync(Call(4, 0)); // the stage run's step is not refused
+        model.Open.Set();
+        var answers = await Task.WhenAll(running, queued, step).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal([8f, 10f], answers[2]);
     }
 
     [Fact]
