@@ -58,14 +58,19 @@ public sealed partial class JobManager(IJobStore store, JobRunner runner, Denois
         var (stored, created) = await store.CreateAsync(record, cancellationToken);
         if (!created && !stored.Spec.SameAs(spec))
             throw new InvalidRequestException("job_id", $"job_id '{id}' already names a different request; use a new id.");
-        if (stored.IsResumable)
-        {
-            // The same request again resumes the job from its checkpoint. Saving as the stored owner makes
-            // this a compare-and-set: of two resubmits racing, one requeues it.
-            var requeued = stored.Finish(JobStatus.Queued, FailureKind.None, "", now);
-            if (await store.SaveAsync(requeued, cancellationToken)) stored = requeued;
-        }
-        return (stored, created);
+        return (await RequeueIfResumableAsync(stored, cancellationToken), created);
+    }
+
+    /// <summary>
+    /// The same request again resumes a job that stopped resumable: it is queued again, from its checkpoint
+    /// (<paramref name="stored"/> must hold its tensors: the save writes the record as given).
+    /// </summary>
+    private async Task<JobRecord> RequeueIfResumableAsync(JobRecord stored, CancellationToken cancellationToken)
+    {
+        if (!stored.IsResumable) return stored;
+        // Saving as the stored owner makes this a compare-and-set: of two resubmits racing, one requeues it.
+        var requeued = stored.Finish(JobStatus.Queued, FailureKind.None, "", time.GetUtcNow());
+        return await store.SaveAsync(requeued, cancellationToken) ? requeued : stored;
     }
 
     /// <summary>
@@ -86,7 +91,17 @@ public sealed partial class JobManager(IJobStore store, JobRunner runner, Denois
         CancellationToken cancellationToken)
     {
         if (stored.IsFinished) return (stored, null);
-        if (_running.TryGetValue(stored.Id, out var existing)) return (stored, existing.Attach(progress));
+        if (_running.TryGetValue(stored.Id, out var existing))
+        {
+            if (existing.StopReason == StopReason.None) return (stored, existing.Attach(progress));
+            // Stopping (its last caller left, or a deadline passed): attached, this caller would be handed that stop.
+            // Once it has ended, what it left is requeued, as for any resubmit, and followed from there.
+            try { await existing.Completion.WaitAsync(cancellationToken); }
+            catch (Exception) when (!cancellationToken.IsCancellationRequested) { } // how it ended is in the store
+            // With its tensors: a save without them would drop the checkpoint.
+            var ended = await store.GetAsync(stored.Id, true, cancellationToken) ?? stored;
+            return await FollowAsync(await RequeueIfResumableAsync(ended, cancellationToken), progress, cancellationToken);
+        }
         return (stored, (await StartIfClaimedAsync(stored.Id, progress, attach: true, cancellationToken))?.Waiter);
     }
 

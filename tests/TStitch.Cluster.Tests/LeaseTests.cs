@@ -105,6 +105,42 @@ public class LeaseTests(ClusterFixture cluster) : ClusterTestBase(cluster)
     }
 
     [Fact]
+    public async Task A_caller_arriving_while_the_job_stops_for_the_last_one_who_left_gets_it_resumed_not_the_stop()
+    {
+        await using var orchestrator = await Cluster.StartOrchestratorAsync();
+        var manager = Manager(orchestrator);
+        var request = Request(0.4, 1000, NewJobId(), OutputKind.Raw, labels: [2, 5]);
+        var expected = InProcessAsync(request);
+        await using var admin = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync($"{Cluster.Redis},allowAdmin=true");
+        RunningJob? stopping;
+        using (var leaving = new CancellationTokenSource())
+        using (await StreamUntilStepAsync(orchestrator.Client, request, untilStep: 30, leaving.Token)) // past a checkpoint
+        {
+            // Writes wait for a second: the job's end, once its only caller has left, takes that long to be recorded.
+            await admin.GetDatabase().ExecuteAsync("CLIENT", "PAUSE", "1000", "WRITE");
+            stopping = manager.Running(request.JobId);
+            Assert.NotNull(stopping);
+            leaving.Cancel();
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (stopping.StopReason == StopReason.None && clock.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(5);
+            Assert.Equal(StopReason.CallerLeft, stopping.StopReason);
+        }
+        // A caller following the job now (as Generate does with what the store holds: still `running`).
+        var stored = (await Cluster.Store.GetAsync(request.JobId, withData: false))!;
+        Assert.Equal(JobStatus.Running, stored.Status);
+        var (_, waiter) = await manager.FollowAsync(stored, null, CancellationToken.None);
+        Assert.NotNull(waiter);
+        using (waiter)
+        {
+            Assert.NotSame(stopping, waiter.Job); // not handed the stop
+            Assert.Equal(JobStatus.Succeeded, (await waiter.Job.Completion.WaitAsync(TimeSpan.FromSeconds(60))).Status);
+        }
+        var result = await orchestrator.Client.GenerateAsync(request, deadline: DateTime.UtcNow.AddSeconds(60));
+        Assert.InRange(result.Job.ResumedFromStep, 25, 999);
+        Assert.Equal(await expected, Samples(result));
+    }
+
+    [Fact]
     public async Task A_job_failed_by_a_pool_outage_resumes_when_the_same_request_comes_back()
     {
         var request = Request(0.4, 20, NewJobId(), OutputKind.Raw);
