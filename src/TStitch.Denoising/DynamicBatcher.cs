@@ -344,6 +344,9 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
         _queue.Writer.TryComplete();
         _stopping.Cancel();
         await _loopDone.Task;
+        // A run on a caller's own thread (the inline path) may still be in the model: the model (an ONNX Runtime
+        // session, disposed right after this) must not go while it runs. Taken for good: nothing runs after this.
+        await _modelFree.WaitAsync();
         _stopping.Dispose();
     }
 }

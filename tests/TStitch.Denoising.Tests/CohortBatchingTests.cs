@@ -146,6 +146,22 @@ public class CohortBatchingTests
     }
 
     [Fact]
+    public async Task Stopping_waits_for_a_run_on_a_callers_thread_before_the_model_can_go()
+    {
+        using var model = new GatedModel();
+        var batcher = new DynamicBatcher(model, LongCohortWait);
+        var running = Task.Run(() => batcher.DenoiseAsync(Call(1, 0))); // inline: the model runs on this thread
+        Assert.True(model.Entered.Wait(TimeSpan.FromSeconds(30)));
+        var stopped = batcher.DisposeAsync().AsTask();
+        await Task.Delay(200);
+        Assert.False(stopped.IsCompleted, "the batcher stopped while its model was still running a call");
+        model.Open.Set();
+        await stopped.WaitAsync(TimeSpan.FromSeconds(30));
+        var answer = await running;
+        Assert.Equal([2f, 4f], answer);
+    }
+
+    [Fact]
     public async Task Without_a_cohort_wait_enlisting_changes_nothing()
     {
         var model = new DoublingModel();
