@@ -25,9 +25,10 @@ public sealed class HostingEndpointTests
         await using var app = await StartAsync(args);
 
         var output = new StringWriter();
-        Assert.Equal(0, await HealthProbe.RunAsync(args, output));
+        Assert.Equal(0, await HealthProbe.RunAsync(args, output, TestHosts.ProbeTimeout));
         Assert.Contains($"127.0.0.1:{grpc}: Serving", output.ToString());
-        Assert.Equal(0, await HealthProbe.RunAsync([.. args, $"--service={ServiceDefaults.LivenessService}"], TextWriter.Null));
+        Assert.Equal(0, await HealthProbe.RunAsync([.. args, $"--service={ServiceDefaults.LivenessService}"], TextWriter.Null,
+            TestHosts.ProbeTimeout));
 
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         var scrape = await http.GetAsync($"http://127.0.0.1:{metrics}/metrics");
@@ -51,7 +52,7 @@ public sealed class HostingEndpointTests
         string[] args = [$"--urls=http://127.0.0.1:{grpc}"];
         await using var app = await StartAsync(args);
         Assert.Equal([$"http://127.0.0.1:{grpc}"], app.Urls);
-        Assert.Equal(0, await HealthProbe.RunAsync(args, TextWriter.Null));
+        Assert.Equal(0, await HealthProbe.RunAsync(args, TextWriter.Null, TestHosts.ProbeTimeout));
     }
 
     [Fact]
@@ -65,7 +66,7 @@ public sealed class HostingEndpointTests
                 "--Kestrel:Certificates:Default:Password=pw"];
             await using var app = await StartAsync(args);
             var output = new StringWriter();
-            Assert.Equal(0, await HealthProbe.RunAsync(args, output));
+            Assert.Equal(0, await HealthProbe.RunAsync(args, output, TestHosts.ProbeTimeout));
             Assert.Contains($"https://127.0.0.1:{grpc}: Serving", output.ToString());
         }
         finally { File.Delete(pfx); }
@@ -87,7 +88,7 @@ public sealed class HostingEndpointTests
             var output = new StringWriter();
             Assert.Equal(1, await HealthProbe.RunAsync(probeArgs, output));
             Assert.DoesNotContain("Serving", output.ToString());
-            Assert.Equal(0, await HealthProbe.RunAsync(args, TextWriter.Null));
+            Assert.Equal(0, await HealthProbe.RunAsync(args, TextWriter.Null, TestHosts.ProbeTimeout));
         }
         finally
         {
@@ -103,13 +104,13 @@ public sealed class HostingEndpointTests
         string[] args = [$"--urls=https://127.0.0.1:{FreePort()}", $"--Kestrel:Certificates:Default:Path={secret.CertificateFile}",
             $"--Kestrel:Certificates:Default:KeyPath={secret.KeyFile}"];
         await using var app = await StartAsync(args);
-        Assert.Equal(0, await HealthProbe.RunAsync(args, TextWriter.Null));
+        Assert.Equal(0, await HealthProbe.RunAsync(args, TextWriter.Null, TestHosts.ProbeTimeout));
 
         secret.Renew(); // a new certificate and key, as cert-manager writes them into the mounted Secret
         // The probe pins the certificate now in the files: it finds the service serving only if the service serves
         // that one too.
         var output = new StringWriter();
-        Assert.Equal(0, await HealthProbe.RunAsync(args, output));
+        Assert.Equal(0, await HealthProbe.RunAsync(args, output, TestHosts.ProbeTimeout));
         Assert.Contains("Serving", output.ToString());
     }
 

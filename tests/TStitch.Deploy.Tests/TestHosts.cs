@@ -16,6 +16,12 @@ public static class TestHosts
         return app;
     }
 
+    /// <summary>
+    /// The deadline of a probe a test expects to succeed: the first TLS and gRPC call of a host in this process, with
+    /// kubectl and other test classes on the same cores, can take longer than the probe's own default.
+    /// </summary>
+    public static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(15);
+
     /// <summary>A free loopback port not handed out before in this process (test classes run side by side).</summary>
     public static int FreePort() => TStitch.LocalCluster.LoopbackCluster.FreePort();
 }

@@ -82,7 +82,7 @@ public sealed class TlsComponentTests
         {
             var probeArgs = List(container, probe, "exec", "command").Skip(2).Select(c => c!.ToString()!).ToArray();
             var output = new StringWriter();
-            Assert.Equal(0, await HealthProbe.RunAsync([.. probeArgs, .. args], output));
+            Assert.Equal(0, await HealthProbe.RunAsync([.. probeArgs, .. args], output, TestHosts.ProbeTimeout));
             Assert.Contains($"https://127.0.0.1:{port}", output.ToString());
             Assert.Contains("Serving", output.ToString());
         }

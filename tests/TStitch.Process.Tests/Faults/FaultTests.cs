@@ -354,7 +354,8 @@ public sealed class FaultTests(ProcessCluster cluster, ITestOutputHelper output)
         using var second = new JobStream(Client, request);
         var result = await second.Completion;
         var steps = second.Steps;
-        output.WriteLine($"the second stream saw {steps.Count} progress events, steps {(steps.Count > 0 ? $"{steps[0]}..{steps[^1]}" : "none")}");
+        output.WriteLine(
+            $"the second stream saw {steps.Count} progress events, steps {(steps.Count > 0 ? $"{steps[0]}..{steps[^1]}" : "none")}");
         Assert.NotEmpty(steps);
         Assert.True(Increasing(steps), "the second stream's steps are not strictly increasing");
         Assert.Equal(FaultRequests.LongSteps, steps[^1]);
