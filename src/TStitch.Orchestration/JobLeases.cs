@@ -79,13 +79,25 @@ public sealed partial class JobLeases(JobManager jobs, IJobStore store, JobCheck
         int resumed = 0;
         foreach (var id in await store.UnfinishedAsync(cancellationToken))
         {
-            if (jobs.Running(id) is not null) continue;
-            var job = await store.GetAsync(id, false, cancellationToken);
-            if (job is null || job.IsFinished || job.LeaseUntil > time.GetUtcNow()) continue;
-            if (await jobs.StartIfClaimedAsync(id, null, attach: false, cancellationToken) is not null) resumed++;
+            try
+            {
+                if (jobs.Running(id) is not null) continue;
+                var job = await store.GetAsync(id, false, cancellationToken);
+                if (job is null || job.IsFinished || job.LeaseUntil > time.GetUtcNow()) continue;
+                if (await jobs.StartIfClaimedAsync(id, null, attach: false, cancellationToken) is not null) resumed++;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException && ErrorTable.KindOf(ex) != FailureKind.StoreUnavailable)
+            {
+                // One record that cannot be read (written by an incompatible version, or by hand) must not keep
+                // every job after it in the set from being taken over, round after round.
+                LogUnreadable(logger, ex, id);
+            }
         }
         return resumed;
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {Job} was not taken over: its record could not be read or started")]
+    private static partial void LogUnreadable(ILogger logger, Exception exception, string job);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Resumed {Count} unfinished job(s) from the job store")]
     private static partial void LogResumed(ILogger logger, int count);

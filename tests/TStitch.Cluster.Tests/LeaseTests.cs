@@ -66,6 +66,30 @@ public class LeaseTests(ClusterFixture cluster) : ClusterTestBase(cluster)
     }
 
     [Fact]
+    public async Task A_record_that_cannot_be_read_does_not_stop_the_takeover_of_the_others()
+    {
+        // A record no version of the orchestrator can read, among the unfinished jobs, its lease long gone.
+        string unreadable = NewJobId();
+        var db = Cluster.RedisConnection.GetDatabase();
+        await db.HashSetAsync($"tstitch:job:{unreadable}", [new("spec", "{not json"), new("status", (int)JobStatus.Running),
+            new("owner", "ghost"), new("lease_until", 0)]);
+        await db.SetAddAsync("tstitch:jobs:unfinished", unreadable);
+        try
+        {
+            var orphans = new List<GenerateRequest>();
+            for (int i = 0; i < 5; i++) orphans.Add(await PlantAsync("ghost", DateTimeOffset.UtcNow.AddSeconds(-1)));
+            await using var survivor = await Cluster.StartOrchestratorAsync(FastLease);
+            foreach (var orphan in orphans) // each is taken over and run to the end (WaitForAsync fails after 30 s)
+                await WaitForAsync(survivor.Client, orphan.JobId, j => j.Status == JobStatus.Succeeded);
+        }
+        finally
+        {
+            await db.SetRemoveAsync("tstitch:jobs:unfinished", unreadable);
+            await db.KeyDeleteAsync($"tstitch:job:{unreadable}");
+        }
+    }
+
+    [Fact]
     public async Task An_orchestrator_that_lost_its_lease_stops_writing_the_job()
     {
         await using var loser = await Cluster.StartOrchestratorAsync(FastLease);
