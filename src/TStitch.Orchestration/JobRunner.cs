@@ -191,9 +191,15 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
         {
             // Any other failure ends the job as failed in the store: nothing is left `running` forever.
             var kind = ErrorTable.KindOf(ex);
-            if (kind == FailureKind.Internal && ex is not ServiceFailureException) LogCrashed(logger, ex, job.Id, job.Step);
+            bool unexpected = kind == FailureKind.Internal && ex is not ServiceFailureException;
+            if (unexpected) LogCrashed(logger, ex, job.Id, job.Step);
             else LogFailed(logger, job.Id, job.Step, kind, ex.Message);
-            Ended(await checkpoints.EndAsync(running, job.Finish(JobStatus.Failed, kind, ex.Message,
+            // What a caller reads (GetJob, Generate's status): an unexpected exception's message is for the log only,
+            // as the error interceptor keeps it for direct calls.
+            string error = unexpected
+                ? $"internal error at step {Math.Max(reported, job.CheckpointStep)}; the orchestrator's log has the details (job {job.Id})"
+                : ex.Message;
+            Ended(await checkpoints.EndAsync(running, job.Finish(JobStatus.Failed, kind, error,
                 time.GetUtcNow()) with { Step = Math.Max(reported, job.CheckpointStep), CallsPerPool = Calls(job, Math.Max(reported,
                     job.CheckpointStep)) }));
             throw;

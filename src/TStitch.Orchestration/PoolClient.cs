@@ -1,5 +1,6 @@
 using Grpc.Core;
 using TStitch.Contracts;
+using TStitch.Hosting.Errors;
 using TStitch.Sampling;
 
 namespace TStitch.Orchestration;
@@ -29,7 +30,7 @@ public sealed class PoolClient(string name, string address, Contracts.Denoiser.D
         {
             var reply = await client.DecodeAsync(request, deadline: DateTime.UtcNow + options.StepTimeout,
                 cancellationToken: cancellationToken);
-            return reply.Images.ToFloats("images", batch, shape[0], shape[1], shape[2]);
+            return Parsed(() => reply.Images.ToFloats("images", batch, shape[0], shape[1], shape[2]));
         }, cancellationToken);
     }
 
@@ -42,7 +43,7 @@ public sealed class PoolClient(string name, string address, Contracts.Denoiser.D
             var reply = await client.DenoiseAsync(request, deadline: DateTime.UtcNow + options.StepTimeout,
                 cancellationToken: cancellationToken);
             OrchestratorMetrics.Denoised(Name, System.Diagnostics.Stopwatch.GetElapsedTime(started));
-            return reply.Output.ToFloats("output");
+            return Parsed(() => reply.Output.ToFloats("output"));
         }, cancellationToken);
     }
 
@@ -96,12 +97,12 @@ public sealed class PoolClient(string name, string address, Contracts.Denoiser.D
                                 await run.OnStep(e.Step);
                                 break;
                             case StageRunEvent.EventOneofCase.Checkpoint:
-                                resumeFrom = e.Checkpoint.ToState(batch, Info, "checkpoint");
+                                resumeFrom = Parsed(() => e.Checkpoint.ToState(batch, Info, "checkpoint"));
                                 attempt = 0;
                                 await run.OnCheckpoint(resumeFrom);
                                 break;
                             case StageRunEvent.EventOneofCase.Final:
-                                var final = e.Final.ToState(batch, Info, "final");
+                                var final = Parsed(() => e.Final.ToState(batch, Info, "final"));
                                 _ = FinishAsync(call); // disposes the call
                                 return final;
                         }
@@ -127,6 +128,20 @@ public sealed class PoolClient(string name, string address, Contracts.Denoiser.D
                 if (!PoolRetry.IsRetryable(code) || attempt >= retry.Attempts) throw PoolRetry.Failure(Name, Address, code, detail, ex);
                 await Task.Delay(retry.Backoff(Math.Max(1, attempt)), cancellationToken);
             }
+        }
+    }
+
+    /// <summary>
+    /// A reply read as the wire rules say; one that breaks them is this pool's fault (a bug, or a version the
+    /// orchestrator does not speak), never the caller's invalid argument.
+    /// </summary>
+    private T Parsed<T>(Func<T> read)
+    {
+        try { return read(); }
+        catch (Exception ex) when (ex is InvalidRequestException or InvalidDataException)
+        {
+            throw new ServiceFailureException(FailureKind.Internal, $"Denoiser pool '{Name}' at {Address} answered a malformed reply: " +
+                $"{ex.Message}", ex);
         }
     }
 }
