@@ -65,8 +65,7 @@ public sealed class DenoiserService(DynamicBatcher batcher, OnnxDenoiser model, 
         activity?.SetTag("tstitch.batch", batch);
         activity?.SetTag("tstitch.job", request.JobId);
         long start = Stopwatch.GetTimestamp();
-        // A VAE run is long, synchronous CPU work: off the gRPC thread.
-        var images = await Task.Run(() => decoder.Decode(latents, (int)batch), context.CancellationToken);
+        var images = await decoder.DecodeAsync(latents, (int)batch, context.CancellationToken);
         var shape = d.Manifest.ImageShape;
         return new DecodeReply
         {

@@ -29,11 +29,28 @@ public sealed class ReplicaDecoder : IDisposable
         Decoder = decoder;
     }
 
-    /// <summary>Latents [B, C, H, W] -> images [B, 3, H', W'] in [-1, 1].</summary>
-    public float[] Decode(float[] latents, int batch) =>
-        (Decoder ?? throw new InvalidRequestException("latents",
-            "This pool's model has no decoder (its manifest names none); ask for raw output instead."))
-        .Decode(latents, batch);
+    /// <summary>
+    /// One decode at a time, as the batcher runs one model run at a time: a decode already uses every core ONNX
+    /// Runtime was given, so two at once would only share them, each slower, holding twice the activations.
+    /// </summary>
+    private readonly SemaphoreSlim _oneAtATime = new(1, 1);
 
-    public void Dispose() => Decoder?.Dispose();
+    /// <summary>
+    /// Latents [B, C, H, W] -> images [B, 3, H', W'] in [-1, 1], off the caller's thread (a long, synchronous run). A
+    /// caller that goes away stops its decode, waiting or running.
+    /// </summary>
+    public async Task<float[]> DecodeAsync(float[] latents, int batch, CancellationToken cancellationToken)
+    {
+        var decoder = Decoder ?? throw new InvalidRequestException("latents",
+            "This pool's model has no decoder (its manifest names none); ask for raw output instead.");
+        await _oneAtATime.WaitAsync(cancellationToken);
+        try { return await Task.Run(() => decoder.Decode(latents, batch, cancellationToken), cancellationToken); }
+        finally { _oneAtATime.Release(); }
+    }
+
+    public void Dispose()
+    {
+        Decoder?.Dispose();
+        _oneAtATime.Dispose();
+    }
 }

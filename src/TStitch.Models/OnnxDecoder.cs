@@ -27,8 +27,11 @@ public sealed class OnnxDecoder : IDisposable
         _outputNames = [Manifest.Io.Output];
     }
 
-    /// <summary>Decodes <paramref name="batch"/> latents laid out [B, C, H, W]; returns [B, 3, H*f, W*f] in [-1, 1].</summary>
-    public float[] Decode(float[] latents, int batch)
+    /// <summary>
+    /// Decodes <paramref name="batch"/> latents laid out [B, C, H, W]; returns [B, 3, H*f, W*f] in [-1, 1]. Cancelling
+    /// stops the run inside ONNX Runtime (a VAE at 512 px runs for seconds on a CPU).
+    /// </summary>
+    public float[] Decode(float[] latents, int batch, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(latents);
         ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
@@ -47,8 +50,16 @@ public sealed class OnnxDecoder : IDisposable
         using var z = OrtValue.CreateTensorValueFromMemory(input, [batch, m.LatentShape[0], m.LatentShape[1], m.LatentShape[2]]);
         using var result = OrtValue.CreateTensorValueFromMemory(image, [batch, m.ImageShape[0], m.ImageShape[1], m.ImageShape[2]]);
         using var runOptions = new RunOptions { LogId = m.Name };
-        using (CpuPinning.PinCaller(_pinning))
-            _session.Run(runOptions, _inputNames, [z], _outputNames, [result]);
+        using var registration = cancellationToken.Register(() => runOptions.Terminate = true);
+        try
+        {
+            using (CpuPinning.PinCaller(_pinning))
+                _session.Run(runOptions, _inputNames, [z], _outputNames, [result]);
+        }
+        catch (OnnxRuntimeException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException(cancellationToken);
+        }
         // Our exports clamp in the graph (a no-op here); decoders exported elsewhere often do not, and
         // callers rely on the [-1, 1] range when they map to bytes.
         TensorPrimitives.Clamp(image, -1f, 1f, image);

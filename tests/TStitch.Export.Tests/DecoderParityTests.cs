@@ -43,6 +43,16 @@ public class DecoderParityTests(ExportFixture fx)
     }
 
     [Fact]
+    public void A_cancelled_decode_stops_inside_onnx_runtime()
+    {
+        using var decoder = new OnnxDecoder(fx.VaeManifest);
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel(); // the run's terminate flag is set before it starts: ONNX Runtime stops at its first node
+        Assert.Throws<OperationCanceledException>(() => decoder.Decode(fx.Vae.Floats("latents"), batch: 2, cancelled.Token));
+        Assert.Equal(2 * 3 * 16 * 16, decoder.Decode(fx.Vae.Floats("latents"), batch: 2).Length); // and the session still runs
+    }
+
+    [Fact]
     public void A_denoiser_manifest_is_not_a_decoder()
     {
         var e = Assert.Throws<InvalidDataException>(() => DecoderManifest.Load(fx.DitManifest));
