@@ -72,7 +72,19 @@ public class FrontierTests : IDisposable
         { "unknown sampler", j => j.Replace("\"sampler\": \"ddim\"", "\"sampler\": \"euler\""), "sampler 'euler'" },
         { "negative latency", j => j.Replace("\"latencyMsPerImage\": 50,", "\"latencyMsPerImage\": -1,"),
             "points[0].latencyMsPerImage must be a positive number" },
+        // JSON null where an object, list or name must be (it reached the checks as null and threw NullReferenceException).
+        { "null sampler", j => j.Replace("\"sampler\": \"ddim\"", "\"sampler\": null"), "sampler is missing or null" },
+        { "null points", j => j.Replace("\"points\": [", "\"points\": null, \"unused\": ["), "points is missing or null" },
+        { "null step costs", j => j.Replace("\"stepMsPerImage\": {", "\"stepMsPerImage\": null, \"unused\": {"),
+            "stepMsPerImage is missing or null" },
+        { "null stage", j => ReplaceFirst(j, "\"stages\": [", "\"stages\": [null, "), "points[0].stages holds a null stage" },
     };
+
+    private static string ReplaceFirst(string text, string what, string with)
+    {
+        int at = text.IndexOf(what, StringComparison.Ordinal);
+        return at < 0 ? text : string.Concat(text.AsSpan(0, at), with, text.AsSpan(at + what.Length));
+    }
 
     [Theory]
     [MemberData(nameof(Malformed))]

@@ -97,6 +97,11 @@ public sealed class FrontierProfiles
     /// <summary>Every rule a profile must meet, each problem named by its JSON path.</summary>
     public static List<string> Validate(FrontierProfile profile, IReadOnlyCollection<string> pools)
     {
+        // JSON null reaches these non-nullable members as null: named here, before anything reads them.
+        var missing = new (string Name, object? Value)[]
+            { ("sampler", profile.Sampler), ("stepMsPerImage", profile.StepMsPerImage), ("points", profile.Points) }
+            .Where(m => m.Value is null).Select(m => $"{m.Name} is missing or null").ToList();
+        if (missing.Count > 0) return missing;
         var problems = new List<string>();
         try { Sampler.Parse(profile.Sampler); }
         catch (InvalidRequestException) { problems.Add($"sampler '{profile.Sampler}' is not ddim, ddpm or dpm-solver++"); }
@@ -118,6 +123,7 @@ public sealed class FrontierProfiles
             string at = $"points[{i}]";
             if (p is null) { problems.Add($"{at} is null"); continue; }
             if (p.Stages is null || p.Stages.Count == 0) { problems.Add($"{at}.stages is empty"); continue; }
+            if (p.Stages.Any(s => s is null)) { problems.Add($"{at}.stages holds a null stage"); continue; }
             try { _ = p.Schedule; }
             catch (InvalidRequestException ex) { problems.Add($"{at}.stages: {ex.Message}"); }
             var uncosted = p.Stages.Where(s => s?.Pool is not null && !profile.StepMsPerImage.ContainsKey(s.Pool)).Select(s => s.Pool);
