@@ -40,6 +40,9 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
         if (job.Spec.ScheduleAsk is not null) activity?.SetTag("tstitch.load_shift", job.Spec.LoadShift);
         using var scope = JobLogScope.Begin(logger, job.Id);
         var clock = Stopwatch.StartNew();
+        // This attempt's submit: the create, or the requeue of a resubmitted job (not its first submit, which may have
+        // been long before, with the caller's retry gap in between).
+        var submitted = job.Updated;
         int reported = job.CheckpointStep; // steps reported to callers; ahead of the checkpoint between checkpoints
         try
         {
@@ -144,17 +147,19 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
                 }
                 else png = ImageGrid.ToPng(state.Latents, trajectory.Batch, shape.Channels, shape.Height, shape.Width, trajectory.Batch);
             }
-            // What the load controller's target is about: submit to result of a job whose schedule it chose
-            // (a resumed job's submit was long ago, in another run: not a latency of this load).
-            if (job.Spec.ScheduleAsk is not null && job.ResumedFromStep == 0)
-                latencies?.Observe((time.GetUtcNow() - job.Created).TotalMilliseconds, (clock.Elapsed - admitted).TotalMilliseconds);
-            return Ended(await checkpoints.EndAsync(running, job.Finish(JobStatus.Succeeded, FailureKind.None, "", time.GetUtcNow()) with
+            var succeeded = await checkpoints.EndAsync(running, job.Finish(JobStatus.Succeeded, FailureKind.None, "", time.GetUtcNow()) with
             {
                 Step = request.Steps, CheckpointStep = request.Steps, Latents = null, PreviousX0 = null,
                 CallsPerPool = Calls(job, request.Steps),
                 Png = png,
                 Samples = output is ResultFormat.Raw or ResultFormat.PngAndRaw ? state.Latents : null,
-            }));
+            });
+            // What the load controller's target is about: submit to result of a job whose schedule it chose, the
+            // final write with the result included (the caller has nothing before it lands). A resumed job's run
+            // started in another attempt: not a latency of this load.
+            if (job.Spec.ScheduleAsk is not null && job.ResumedFromStep == 0)
+                latencies?.Observe((time.GetUtcNow() - submitted).TotalMilliseconds, (clock.Elapsed - admitted).TotalMilliseconds);
+            return Ended(succeeded);
         }
         catch (Exception) when (running.StopReason == StopReason.LeaseLost)
         {

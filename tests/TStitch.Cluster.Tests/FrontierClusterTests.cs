@@ -54,4 +54,55 @@ public class FrontierClusterTests(ClusterFixture cluster) : ClusterTestBase(clus
             File.Delete(path);
         }
     }
+
+    [Fact]
+    public async Task A_resubmitted_jobs_latency_is_measured_from_its_resubmit()
+    {
+        // Load-adaptive mode on (a profile and a target it never reaches): jobs without a schedule are the controller's,
+        // and their latencies feed it.
+        var points = new[] { 0.0, 0.4 }.Select(r => new FrontierPoint
+        {
+            Stages = [new("small", r), new("large", 1 - r)], Fd = 0.4 + r, Precision = 0.9, Recall = 0.3, ClassAccuracy = 0.6,
+            LatencyMsPerImage = 20 * ((1 - r) + r * 0.1),
+        });
+        var profile = new FrontierProfile
+        {
+            Family = "zoo ddim-1000 (test)", Sampler = "ddim", Steps = 1000, Samples = 10, Batch = 1, MeasuredOn = "test",
+            StepMsPerImage = new() { ["small"] = 0.1, ["large"] = 1.0 }, Points = ParetoFront.Mark(points),
+        };
+        var path = Path.Combine(Path.GetTempPath(), $"tstitch-profile-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(path, profile.ToJson());
+        try
+        {
+            // Checkpoints only at the stage boundary (step 400 at the most), which this job's first run does not reach.
+            await using var orchestrator = await Cluster.StartOrchestratorAsync($"--Orchestrator:Profiles:0={path}",
+                "--Orchestrator:LatencyTarget=00:10:00", "--Orchestrator:CheckpointEvery=1000");
+            var latencies = (JobLatencies)orchestrator.App.Services.GetService(typeof(JobLatencies))!;
+            var request = Request(steps: 1000, jobId: NewJobId(), output: OutputKind.Raw,
+                labels: Enumerable.Range(0, 32).Select(i => i % 10).ToArray());
+            request.GuidanceScale = 4;
+            request.ClearSwitchSchedule(); // no schedule: the orchestrator's to choose
+            using (var leaving = new CancellationTokenSource())
+            using (await StreamUntilStepAsync(orchestrator.Client, request, untilStep: 5, leaving.Token)) // before any checkpoint
+                leaving.Cancel();
+            await WaitForAsync(orchestrator.Client, request.JobId, j => j.Status == JobStatus.Cancelled);
+            await Task.Delay(TimeSpan.FromSeconds(1)); // the caller's retry gap
+
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var result = await orchestrator.Client.GenerateAsync(request);
+            double resubmitToResult = clock.Elapsed.TotalMilliseconds;
+            Assert.True(result.Job.ResumedFromStep == 0, // stopped before its first checkpoint: runs again from the start
+                $"resumed from step {result.Job.ResumedFromStep}");
+            var measured = latencies.Percentile(1);
+            var stored = await Cluster.Store.GetAsync(request.JobId, withData: false);
+            Assert.True(measured is not null, $"no latency measured; ask {stored!.Spec.ScheduleAsk}, {result.Job.ScheduleReason}, " +
+                $"{resubmitToResult:F0} ms");
+            Assert.True(measured <= resubmitToResult + 100,
+                $"measured {measured:F0} ms for a job the caller had back {resubmitToResult:F0} ms after resubmitting it");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
 }
