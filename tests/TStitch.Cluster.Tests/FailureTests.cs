@@ -38,7 +38,7 @@ public class FailureTests(ClusterFixture cluster) : ClusterTestBase(cluster)
     public async Task Cancel_after_every_caller_left_makes_the_job_final()
     {
         await using var orchestrator = await Cluster.StartOrchestratorAsync();
-        var request = Request(0.4, 1000, NewJobId());
+        var request = GuidedLongJob(NewJobId()); // still running when its caller leaves, even on a fast machine
         using (var leaving = new CancellationTokenSource())
         using (await StreamUntilStepAsync(orchestrator.Client, request, untilStep: 5, leaving.Token))
             leaving.Cancel();

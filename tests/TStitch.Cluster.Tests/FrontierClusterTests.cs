@@ -74,9 +74,10 @@ public class FrontierClusterTests(ClusterFixture cluster) : ClusterTestBase(clus
         await File.WriteAllTextAsync(path, profile.ToJson());
         try
         {
-            // Checkpoints only at the stage boundary (step 400 at the most), which this job's first run does not reach.
+            // All large by default (r = 0 is on the front) and no checkpoint before the end: the first run, stopped early,
+            // leaves nothing to resume from.
             await using var orchestrator = await Cluster.StartOrchestratorAsync($"--Orchestrator:Profiles:0={path}",
-                "--Orchestrator:LatencyTarget=00:10:00", "--Orchestrator:CheckpointEvery=1000");
+                "--Orchestrator:LatencyTarget=00:10:00", "--Orchestrator:CheckpointEvery=1000", "--Orchestrator:DefaultSmallFraction=0");
             var latencies = (JobLatencies)orchestrator.App.Services.GetService(typeof(JobLatencies))!;
             var request = Request(steps: 1000, jobId: NewJobId(), output: OutputKind.Raw,
                 labels: Enumerable.Range(0, 32).Select(i => i % 10).ToArray());
