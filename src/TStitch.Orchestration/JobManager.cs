@@ -201,15 +201,19 @@ public sealed partial class JobManager(IJobStore store, JobRunner runner, Denois
             return await store.SaveAsync(cancelled, cancellationToken) ? cancelled : job;
         }
         if (job.IsFinished) return job;
+        // Asked for first, so a run that starts while this cancels (a takeover here, or a caller's follow) finds the
+        // request when it claims the job, or at its next lease renewal.
+        await store.RequestCancelAsync(id, cancellationToken);
         if (await store.TryClaimAsync(id, instance.Id, instance.LeaseEnd(), cancellationToken))
         {
             var full = await store.GetAsync(id, true, cancellationToken) ?? job;
             job = full.Finish(JobStatus.Cancelled, FailureKind.Cancelled, "cancelled by the client",
                 time.GetUtcNow()) with { Owner = instance.Id };
             await store.SaveAsync(job, cancellationToken);
-            return job;
+            // A run here that claimed it between the read above and this claim (the same owner claims again) is stopped
+            // now, before its next write could put the job back to running.
+            if (_running.TryGetValue(id, out var started)) started.Stop(StopReason.Cancelled);
         }
-        await store.RequestCancelAsync(id, cancellationToken);
         return job;
     }
 
