@@ -191,13 +191,22 @@ public sealed class DynamicBatcher : IDenoiser, IAsyncDisposable
             // is shutting down, so callers retry on another replica.
             _queue.Writer.TryComplete(ex);
             carried?.Result.TrySetException(ex);
-            while (reader.TryRead(out var left)) left.Result.TrySetException(ex);
+            while (reader.TryRead(out var left))
+            {
+                Unqueued(left);
+                left.Result.TrySetException(ex);
+                left.Registration.Dispose();
+            }
         }
         finally
         {
-            // Whatever is still queued at shutdown is answered, not left hanging.
-            while (reader.TryRead(out var left)) left.Result.TrySetCanceled();
-            carried?.Result.TrySetCanceled();
+            // Whatever is still queued at shutdown is answered, not left hanging (a carried call is off the queue already).
+            while (reader.TryRead(out var left))
+            {
+                Unqueued(left);
+                Drop(left);
+            }
+            if (carried is not null) Drop(carried);
             _loopDone.TrySetResult();
         }
     }

@@ -48,9 +48,13 @@ public sealed class ReplicaDecoder : IDisposable
         finally { _oneAtATime.Release(); }
     }
 
+    /// <summary>
+    /// Waits for a decode in flight (a request that outlived the host's shutdown) before the session goes; the gate is
+    /// taken for good and not disposed, so that decode's release still works.
+    /// </summary>
     public void Dispose()
     {
+        _oneAtATime.Wait();
         Decoder?.Dispose();
-        _oneAtATime.Dispose();
     }
 }

@@ -15,7 +15,7 @@ public sealed class InMemoryJobStore(TimeProvider time) : IJobStore
     {
         lock (_jobs)
         {
-            if (_jobs.TryGetValue(job.Id, out var existing)) return Task.FromResult((existing, false));
+            if (_jobs.TryGetValue(job.Id, out var existing)) return Task.FromResult((Snapshot(existing), false));
             _jobs[job.Id] = Snapshot(job);
             return Task.FromResult((job, true));
         }

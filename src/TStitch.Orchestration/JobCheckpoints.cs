@@ -22,6 +22,7 @@ public sealed partial class JobCheckpoints(IJobStore store, OrchestratorInstance
     public async Task SaveAsync(JobRecord job, RunningJob running, bool final)
     {
         job = job with { Owner = instance.Id };
+        DateTimeOffset? failingSince = null;
         for (int attempt = 1; ; attempt++)
         {
             try
@@ -52,8 +53,11 @@ public sealed partial class JobCheckpoints(IJobStore store, OrchestratorInstance
             catch (ServiceFailureException ex) when (ex.Kind == FailureKind.StoreUnavailable)
             {
                 var now = time.GetUtcNow();
-                running.StoreOutageSince ??= now;
-                if (now - running.StoreOutageSince.Value >= _options.StoreOutageTolerance) throw;
+                // The job's outage (a renewed lease ends it: StoreReached) and this write's own: a final write that keeps
+                // failing while renewals get through (its data evicted, say) still ends within the tolerance.
+                var since = running.StoreOutageSince ??= now;
+                failingSince ??= now;
+                if (now - (since < failingSince ? since : failingSince.Value) >= _options.StoreOutageTolerance) throw;
                 LogStoreDown(logger, job.Id, job.Step, final);
                 if (!final) return;
                 await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(2000, 100 * Math.Pow(2, attempt - 1))), time);

@@ -93,7 +93,7 @@ public sealed partial class JobManager(IJobStore store, JobRunner runner, Denois
         if (stored.IsFinished) return (stored, null);
         if (_running.TryGetValue(stored.Id, out var existing))
         {
-            if (existing.StopReason == StopReason.None) return (stored, existing.Attach(progress));
+            if (existing.Attach(progress) is { } attached) return (stored, attached);
             // Stopping (its last caller left, or a deadline passed): attached, this caller would be handed that stop.
             // Once it has ended, what it left is requeued, as for any resubmit, and followed from there.
             try { await existing.Completion.WaitAsync(cancellationToken); }
@@ -128,7 +128,7 @@ public sealed partial class JobManager(IJobStore store, JobRunner runner, Denois
     private (RunningJob Running, RunningJob.Waiter? Waiter) Start(JobRecord job, RunningJob.ProgressHandler? progress, bool attach)
     {
         var running = new RunningJob(job.Id);
-        var waiter = attach ? running.Attach(progress) : null;
+        var waiter = attach ? running.Attach(progress)! : null; // not published yet: nothing can have stopped it
         // The task exists before the job is published, so a second caller attaching to it always finds
         // a real Completion; it only starts once this caller has won the id.
         var published = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -198,7 +198,9 @@ public sealed partial class JobManager(IJobStore store, JobRunner runner, Denois
             // requeue also is; the cancel request covers a requeue that wins the race (its run stops at once).
             await store.RequestCancelAsync(id, cancellationToken);
             var cancelled = job.Finish(JobStatus.Cancelled, FailureKind.Cancelled, "cancelled by the client", time.GetUtcNow());
-            return await store.SaveAsync(cancelled, cancellationToken) ? cancelled : job;
+            if (!await store.SaveAsync(cancelled, cancellationToken)) return job;
+            StopStartedMeanwhile(id);
+            return cancelled;
         }
         if (job.IsFinished) return job;
         // Asked for first, so a run that starts while this cancels (a takeover here, or a caller's follow) finds the
@@ -210,11 +212,19 @@ public sealed partial class JobManager(IJobStore store, JobRunner runner, Denois
             job = full.Finish(JobStatus.Cancelled, FailureKind.Cancelled, "cancelled by the client",
                 time.GetUtcNow()) with { Owner = instance.Id };
             await store.SaveAsync(job, cancellationToken);
-            // A run here that claimed it between the read above and this claim (the same owner claims again) is stopped
-            // now, before its next write could put the job back to running.
-            if (_running.TryGetValue(id, out var started)) started.Stop(StopReason.Cancelled);
+            StopStartedMeanwhile(id);
         }
         return job;
+    }
+
+    /// <summary>
+    /// A run here that claimed the job while it was being cancelled (a resubmit or a takeover: this orchestrator is
+    /// the owner either way, so the cancel's write was not refused) is stopped now, before its next write could put
+    /// the job back to running.
+    /// </summary>
+    private void StopStartedMeanwhile(string id)
+    {
+        if (_running.TryGetValue(id, out var started)) started.Stop(StopReason.Cancelled);
     }
 
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;

@@ -14,6 +14,7 @@ public sealed class RunningJob(string id)
 
     private readonly List<ProgressHandler> _listeners = [];
     private int _stopReason;
+    private readonly Lock _waitersLock = new();
     private int _waiters;
     private int _step;
 
@@ -37,10 +38,18 @@ public sealed class RunningJob(string id)
         catch (ObjectDisposedException) { } // the job has already finished
     }
 
-    /// <summary>Registers a waiting caller (and its progress listener); dispose it when the caller is done.</summary>
-    public Waiter Attach(ProgressHandler? progress)
+    /// <summary>
+    /// Registers a waiting caller (and its progress listener); dispose it when the caller is done. Null once the job is
+    /// stopping: attached then, the caller would be handed a stop that was not its own (the last caller before it left).
+    /// Checked under the lock the last leaving caller stops the job under, so the two cannot cross.
+    /// </summary>
+    public Waiter? Attach(ProgressHandler? progress)
     {
-        Interlocked.Increment(ref _waiters);
+        lock (_waitersLock)
+        {
+            if (StopReason != StopReason.None) return null;
+            _waiters++;
+        }
         if (progress is not null) lock (_listeners) _listeners.Add(progress);
         return new Waiter(this, progress);
     }
@@ -75,14 +84,15 @@ public sealed class RunningJob(string id)
         {
             if (Interlocked.Exchange(ref _left, 1) != 0) return;
             Detach();
-            if (Interlocked.Decrement(ref job._waiters) == 0) job.Stop(reason);
+            lock (job._waitersLock)
+                if (--job._waiters == 0) job.Stop(reason);
         }
 
         public void Dispose()
         {
             if (Interlocked.Exchange(ref _left, 1) != 0) return;
             Detach();
-            Interlocked.Decrement(ref job._waiters);
+            lock (job._waitersLock) job._waiters--;
         }
 
         private void Detach()

@@ -78,6 +78,7 @@ public class FrontierTests : IDisposable
         { "null step costs", j => j.Replace("\"stepMsPerImage\": {", "\"stepMsPerImage\": null, \"unused\": {"),
             "stepMsPerImage is missing or null" },
         { "null stage", j => ReplaceFirst(j, "\"stages\": [", "\"stages\": [null, "), "points[0].stages holds a null stage" },
+        { "null point", j => j.Replace("\"points\": [", "\"points\": [null, "), "points[0] is null" },
     };
 
     private static string ReplaceFirst(string text, string what, string with)

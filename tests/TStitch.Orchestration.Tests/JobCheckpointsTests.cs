@@ -60,6 +60,22 @@ public class JobCheckpointsTests
     }
 
     [Fact]
+    public async Task A_final_write_gives_up_after_the_tolerance_even_while_the_lease_renews()
+    {
+        var (checkpoints, store, job, running) = await CreateWithJobAsync();
+        store.Down = true; // saves fail (their data evicted, say) while the small lease scripts get through
+        var final = checkpoints.SaveAsync(job with { Step = 9 }, running, final: true);
+        for (int second = 0; second < 60 && !final.IsCompleted; second++)
+        {
+            checkpoints.StoreReached(running); // JobLeases renewed the lease
+            _clock.Advance(TimeSpan.FromSeconds(1));
+            await Task.Delay(10);
+        }
+        var ex = await Assert.ThrowsAsync<ServiceFailureException>(() => final.WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Equal(FailureKind.StoreUnavailable, ex.Kind);
+    }
+
+    [Fact]
     public async Task An_outage_longer_than_the_tolerance_fails_the_job_as_store_unavailable()
     {
         var (checkpoints, store, job, running) = await CreateWithJobAsync();

@@ -115,7 +115,7 @@ public sealed class FrontierProfiles
                 $"({string.Join(", ", pools)})");
         }
         if (profile.Points.Count == 0) problems.Add("points is empty");
-        else if (!profile.Points.Any(p => p.Pareto)) problems.Add("no point is marked pareto: true (write profiles with `tstitch sweep " +
+        else if (!profile.Points.Any(p => p is { Pareto: true })) problems.Add("no point is marked pareto: true (write profiles with `tstitch sweep " +
             "--profile`)");
         for (int i = 0; i < profile.Points.Count; i++)
         {
