@@ -10,18 +10,7 @@ public class FrontierClusterTests(ClusterFixture cluster) : ClusterTestBase(clus
     [Fact]
     public async Task A_tier_and_a_budget_run_the_frontier_schedule_they_chose()
     {
-        var points = new[] { (0.0, 0.379), (0.2, 0.390), (0.4, 0.600) }.Select(p => new FrontierPoint
-        {
-            Stages = [new("small", p.Item1), new("large", 1 - p.Item1)], Fd = p.Item2, Precision = 0.9, Recall = 0.3, ClassAccuracy = 0.6,
-            LatencyMsPerImage = 20 * ((1 - p.Item1) + p.Item1 * 0.1),
-        });
-        var profile = new FrontierProfile
-        {
-            Family = "zoo ddim-20 (test)", Sampler = "ddim", Steps = 20, Samples = 10, Batch = 1, MeasuredOn = "test",
-            StepMsPerImage = new() { ["small"] = 0.1, ["large"] = 1.0 }, Points = ParetoFront.Mark(points),
-        };
-        var path = Path.Combine(Path.GetTempPath(), $"tstitch-profile-{Guid.NewGuid():N}.json");
-        await File.WriteAllTextAsync(path, profile.ToJson());
+        var (profile, path) = await WriteProfileAsync(20, (0.0, 0.379), (0.2, 0.390), (0.4, 0.600));
         try
         {
             await using var orchestrator = await Cluster.StartOrchestratorAsync($"--Orchestrator:Profiles:0={path}");
@@ -60,18 +49,7 @@ public class FrontierClusterTests(ClusterFixture cluster) : ClusterTestBase(clus
     {
         // Load-adaptive mode on (a profile and a target it never reaches): jobs without a schedule are the controller's,
         // and their latencies feed it.
-        var points = new[] { 0.0, 0.4 }.Select(r => new FrontierPoint
-        {
-            Stages = [new("small", r), new("large", 1 - r)], Fd = 0.4 + r, Precision = 0.9, Recall = 0.3, ClassAccuracy = 0.6,
-            LatencyMsPerImage = 20 * ((1 - r) + r * 0.1),
-        });
-        var profile = new FrontierProfile
-        {
-            Family = "zoo ddim-1000 (test)", Sampler = "ddim", Steps = 1000, Samples = 10, Batch = 1, MeasuredOn = "test",
-            StepMsPerImage = new() { ["small"] = 0.1, ["large"] = 1.0 }, Points = ParetoFront.Mark(points),
-        };
-        var path = Path.Combine(Path.GetTempPath(), $"tstitch-profile-{Guid.NewGuid():N}.json");
-        await File.WriteAllTextAsync(path, profile.ToJson());
+        var (_, path) = await WriteProfileAsync(1000, (0.0, 0.4), (0.4, 0.8));
         try
         {
             // All large by default (r = 0 is on the front) and no checkpoint before the end: the first run, stopped early,
@@ -105,5 +83,26 @@ public class FrontierClusterTests(ClusterFixture cluster) : ClusterTestBase(clus
         {
             File.Delete(path);
         }
+    }
+
+    /// <summary>
+    /// A DDIM profile of the zoo's two pools (a small step a tenth of a large one) with a point per (small fraction, FD),
+    /// written to a temporary file the caller deletes.
+    /// </summary>
+    private static async Task<(FrontierProfile Profile, string Path)> WriteProfileAsync(int steps, params (double R, double Fd)[] points)
+    {
+        var profile = new FrontierProfile
+        {
+            Family = $"zoo ddim-{steps} (test)", Sampler = "ddim", Steps = steps, Samples = 10, Batch = 1, MeasuredOn = "test",
+            StepMsPerImage = new() { ["small"] = 0.1, ["large"] = 1.0 },
+            Points = ParetoFront.Mark(points.Select(p => new FrontierPoint
+            {
+                Stages = [new("small", p.R), new("large", 1 - p.R)], Fd = p.Fd, Precision = 0.9, Recall = 0.3, ClassAccuracy = 0.6,
+                LatencyMsPerImage = 20 * ((1 - p.R) + p.R * 0.1),
+            })),
+        };
+        var path = Path.Combine(Path.GetTempPath(), $"tstitch-profile-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(path, profile.ToJson());
+        return (profile, path);
     }
 }
