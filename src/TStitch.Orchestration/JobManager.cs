@@ -117,9 +117,7 @@ public sealed partial class JobManager(IJobStore store, JobRunner runner, Denois
         if (job is null || job.IsFinished) return null;
         if (await store.IsCancelRequestedAsync(id, cancellationToken))
         {
-            await store.SaveAsync(job.Finish(JobStatus.Cancelled, FailureKind.Cancelled, "cancelled by the client",
-                time.GetUtcNow()) with { Owner = instance.Id },
-                cancellationToken);
+            await store.SaveAsync(job.Cancelled(time.GetUtcNow()) with { Owner = instance.Id }, cancellationToken);
             return null;
         }
         return Start(job, progress, attach);
@@ -197,7 +195,7 @@ public sealed partial class JobManager(IJobStore store, JobRunner runner, Denois
             // Nobody runs it; only a resubmit would. Saved as its stored owner, the compare-and-set a resubmit's
             // requeue also is; the cancel request covers a requeue that wins the race (its run stops at once).
             await store.RequestCancelAsync(id, cancellationToken);
-            var cancelled = job.Finish(JobStatus.Cancelled, FailureKind.Cancelled, "cancelled by the client", time.GetUtcNow());
+            var cancelled = job.Cancelled(time.GetUtcNow());
             if (!await store.SaveAsync(cancelled, cancellationToken)) return job;
             StopStartedMeanwhile(id);
             return cancelled;
@@ -209,8 +207,7 @@ public sealed partial class JobManager(IJobStore store, JobRunner runner, Denois
         if (await store.TryClaimAsync(id, instance.Id, instance.LeaseEnd(), cancellationToken))
         {
             var full = await store.GetAsync(id, true, cancellationToken) ?? job;
-            job = full.Finish(JobStatus.Cancelled, FailureKind.Cancelled, "cancelled by the client",
-                time.GetUtcNow()) with { Owner = instance.Id };
+            job = full.Cancelled(time.GetUtcNow()) with { Owner = instance.Id };
             await store.SaveAsync(job, cancellationToken);
             StopStartedMeanwhile(id);
         }

@@ -50,4 +50,10 @@ public sealed record JobRecord
 
     public JobRecord Finish(JobStatus status, FailureKind failure, string error, DateTimeOffset now) =>
         this with { Status = status, Failure = failure, Error = error, Updated = now };
+
+    /// <summary>The error of a job ended by CancelJob (final: the same request again answers CANCELLED).</summary>
+    public const string CancelledByClient = "cancelled by the client";
+
+    /// <summary>Ended by CancelJob.</summary>
+    public JobRecord Cancelled(DateTimeOffset now) => Finish(JobStatus.Cancelled, FailureKind.Cancelled, CancelledByClient, now);
 }

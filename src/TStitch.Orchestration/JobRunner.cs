@@ -180,7 +180,7 @@ public sealed partial class JobRunner(DenoiserPools pools, JobCheckpoints checkp
         {
             var (status, kind, error) = running.StopReason switch
             {
-                StopReason.Cancelled => (JobStatus.Cancelled, FailureKind.Cancelled, "cancelled by the client"),
+                StopReason.Cancelled => (JobStatus.Cancelled, FailureKind.Cancelled, JobRecord.CancelledByClient),
                 StopReason.CallerLeft => (JobStatus.Cancelled, FailureKind.CallerLeft,
                     $"every caller went away at step {reported}; submit the same request (job_id) again to resume from step " +
                         $"{job.CheckpointStep}"),
